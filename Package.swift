@@ -1,0 +1,78 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "nudge",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "nudge", targets: ["NudgeCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+    ],
+    targets: [
+        // C libraries, found through pkg-config (librdkafka-dev, liblz4-dev).
+        .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka",
+                       providers: [.apt(["librdkafka-dev"])]),
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4",
+                       providers: [.apt(["liblz4-dev"])]),
+
+        // Kafka: a Swift-shaped binding over librdkafka and its mock cluster.
+        .target(name: "NudgeKafka",
+                dependencies: [
+                    "CRdKafka",
+                    .product(name: "Atomics", package: "swift-atomics"),
+                    .product(name: "Logging", package: "swift-log"),
+                ],
+                swiftSettings: strict),
+        // Events: Segment-spec decoding and the dead-letter taxonomy.
+        .target(name: "NudgeEvents", swiftSettings: strict),
+        // Features: windowed per-customer features and the sharded store.
+        .target(name: "NudgeFeatures",
+                dependencies: ["NudgeEvents", "CLZ4", .product(name: "Atomics", package: "swift-atomics")],
+                swiftSettings: strict),
+        // Models: model files, validation and logistic scoring.
+        .target(name: "NudgeModels", swiftSettings: strict),
+        // Decisions: eligibility, contact policy, action choice, recommendation JSON.
+        .target(name: "NudgeDecisions",
+                dependencies: ["NudgeModels", "NudgeEvents"],
+                swiftSettings: strict),
+        // Traffic: a seeded generator of realistic omnichannel Segment traffic.
+        .target(name: "NudgeTraffic", swiftSettings: strict),
+        // Pipeline: Kafka in, store, score, decide, Kafka out; metrics.
+        .target(name: "NudgePipeline",
+                dependencies: [
+                    "NudgeKafka", "NudgeEvents", "NudgeFeatures", "NudgeModels", "NudgeDecisions",
+                    .product(name: "Atomics", package: "swift-atomics"),
+                    .product(name: "Histogram", package: "hdrhistogram-swift"),
+                    .product(name: "Logging", package: "swift-log"),
+                ],
+                swiftSettings: strict),
+        // The `nudge` command.
+        .executableTarget(name: "NudgeCLI",
+                          dependencies: [
+                              "NudgePipeline", "NudgeTraffic",
+                              .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                              .product(name: "Logging", package: "swift-log"),
+                          ],
+                          swiftSettings: strict),
+
+        .testTarget(name: "NudgeKafkaTests", dependencies: ["NudgeKafka"], swiftSettings: strict),
+        .testTarget(name: "NudgeEventsTests", dependencies: ["NudgeEvents"], swiftSettings: strict),
+        .testTarget(name: "NudgeFeaturesTests", dependencies: ["NudgeFeatures"], swiftSettings: strict),
+        .testTarget(name: "NudgeModelsTests", dependencies: ["NudgeModels"], swiftSettings: strict),
+        .testTarget(name: "NudgeDecisionsTests", dependencies: ["NudgeDecisions"], swiftSettings: strict),
+        .testTarget(name: "NudgeTrafficTests", dependencies: ["NudgeTraffic", "NudgeEvents"], swiftSettings: strict),
+        .testTarget(name: "NudgePipelineTests",
+                    dependencies: ["NudgePipeline", "NudgeTraffic", "NudgeKafka"],
+                    swiftSettings: strict),
+    ]
+)

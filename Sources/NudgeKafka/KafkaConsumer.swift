@@ -1,0 +1,261 @@
+import CRdKafka
+import Foundation
+import Logging
+
+/// A topic and partition.
+public struct TopicPartition: Sendable, Hashable, CustomStringConvertible {
+    /// Topic name.
+    public let topic: String
+    /// Partition number.
+    public let partition: Int32
+    /// Creates a topic-partition.
+    public init(_ topic: String, _ partition: Int32) {
+        self.topic = topic
+        self.partition = partition
+    }
+    public var description: String { "\(topic)[\(partition)]" }
+}
+
+/// One consumed message, borrowed from librdkafka: its bytes stay valid until `release()`.
+/// It is a thin handle (one pointer), so it can move through lock-free queues to a shard thread
+/// without copying the payload; whoever holds it last must release it exactly once.
+public struct KafkaMessage: @unchecked Sendable {
+    // Sendable: a consumed message is immutable and may be read and destroyed on any thread.
+    let pointer: UnsafeMutablePointer<rd_kafka_message_t>
+
+    init(_ pointer: UnsafeMutablePointer<rd_kafka_message_t>) { self.pointer = pointer }
+
+    /// The message value (empty for a null value).
+    public var value: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: pointer.pointee.payload, count: pointer.pointee.payload == nil ? 0 : pointer.pointee.len)
+    }
+    /// The message key (empty for a null key).
+    public var key: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: pointer.pointee.key, count: pointer.pointee.key == nil ? 0 : pointer.pointee.key_len)
+    }
+    /// Partition the message came from.
+    public var partition: Int32 { pointer.pointee.partition }
+    /// Offset of the message in its partition.
+    public var offset: Int64 { pointer.pointee.offset }
+    /// The topic's name, as librdkafka's NUL-terminated string (no allocation).
+    public var topicName: UnsafePointer<CChar> { rd_kafka_topic_name(pointer.pointee.rkt) }
+    /// The topic's name as a Swift string (allocates: cold paths).
+    public var topic: String { String(cString: topicName) }
+    /// An identity for the topic valid while the consumer lives, for cheap comparisons.
+    public var topicIdentity: OpaquePointer? { pointer.pointee.rkt }
+    /// Non-nil when this is an error or end-of-partition notice rather than a message.
+    public var error: KafkaError? {
+        pointer.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(pointer.pointee.err, while: "consume")
+    }
+    /// Hands the message back to librdkafka. Call exactly once.
+    public func release() { rd_kafka_message_destroy(pointer) }
+}
+
+/// What a consumer's owner is told about partition assignment. Both calls run on the consumer's
+/// polling thread, inside `poll`; `revoked` returns only when the owner has finished (drained,
+/// committed) with those partitions, which is what makes at-least-once hold across rebalances.
+public protocol RebalanceListener: AnyObject, Sendable {
+    /// The consumer now owns these partitions.
+    func assigned(_ partitions: [TopicPartition])
+    /// The consumer is about to lose these partitions.
+    func revoked(_ partitions: [TopicPartition])
+}
+
+/// A Kafka consumer in a consumer group, with manual offset commits. Poll it from one thread
+/// only (its owner's dedicated consumer thread); commits and lag queries are thread-safe.
+public final class KafkaConsumer: @unchecked Sendable {
+    // Sendable: librdkafka's consumer handle is thread-safe for commit/position/watermark calls;
+    // polling is confined to one thread by contract.
+    private let handle: OpaquePointer
+    private let queue: OpaquePointer
+    private let context: ClientContext
+    private weak var listener: (any RebalanceListener)?
+    private var closed = false
+    private let cooperative: Bool
+
+    /// Creates a consumer. `config` must name `bootstrap.servers` and `group.id`. Auto-commit and
+    /// automatic offset storing are off: the owner commits what it has finished.
+    public init(config: KafkaConfig, logger: Logger) throws(KafkaError) {
+        var config = config
+        config.set("enable.auto.commit", "false")
+        config.set("enable.auto.offset.store", "false")
+        config.setDefault("auto.offset.reset", "earliest")
+        config.setDefault("enable.partition.eof", "false")
+        guard config["group.id"] != nil else { throw KafkaError("consumer config lacks group.id") }
+        let conf = try config.makeNative()
+        let context = ClientContext(logger: logger)
+        context.install(on: conf)
+        rd_kafka_conf_set_rebalance_cb(conf) { rk, err, partitions, _ in
+            guard let rk, let ctx = ClientContext.from(rk) else { return }
+            ctx.onRebalance?(rk, err, partitions)
+        }
+        handle = try makeHandle(type: RD_KAFKA_CONSUMER, conf: conf)
+        self.context = context
+        cooperative = String(cString: rd_kafka_rebalance_protocol(handle)) == "COOPERATIVE"
+        rd_kafka_poll_set_consumer(handle)
+        queue = rd_kafka_queue_get_consumer(handle)
+        context.onRebalance = { [weak self] rk, err, list in self?.rebalance(rk: rk, err: err, list: list) }
+    }
+
+    deinit {
+        close()
+        rd_kafka_queue_destroy(queue)
+        rd_kafka_destroy(handle)
+    }
+
+    /// Sets who hears about assignments (held weakly).
+    public func setRebalanceListener(_ listener: any RebalanceListener) { self.listener = listener }
+
+    /// Joins the group for these topics.
+    public func subscribe(_ topics: [String]) throws(KafkaError) {
+        let list = makeList(topics.map { TopicPartition($0, -1) })
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let err = rd_kafka_subscribe(handle, list)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(err, while: "subscribe \(topics)") }
+    }
+
+    /// Takes partitions directly, without group membership (tests and tools); the listener is told.
+    public func assign(_ partitions: [TopicPartition]) throws(KafkaError) {
+        let list = makeList(partitions)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        listener?.assigned(partitions)
+        let err = rd_kafka_assign(handle, list)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(err, while: "assign \(partitions)") }
+    }
+
+    /// Blocks up to `timeout` for messages and fills `buffer` with up to its capacity; returns the
+    /// count. Also serves rebalances. Error notices are logged and released, never returned.
+    public func poll(into buffer: UnsafeMutableBufferPointer<KafkaMessage>, timeout: Duration) -> Int {
+        let ms = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        return withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<rd_kafka_message_t>?.self, capacity: buffer.count) { raw in
+            let got = rd_kafka_consume_batch_queue(queue, ms, raw.baseAddress, buffer.count)
+            guard got > 0 else { return 0 }
+            var n = 0
+            for i in 0..<got {
+                guard let m = raw[i] else { continue }
+                if m.pointee.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                    if m.pointee.err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                        context.logger.warning("consume: \(KafkaError(m.pointee.err, while: "fetch").message)")
+                    }
+                    rd_kafka_message_destroy(m)
+                    continue
+                }
+                buffer[n] = KafkaMessage(m)
+                n += 1
+            }
+            return n
+        }
+    }
+
+    /// Commits next-offsets-to-read for partitions. Synchronous commits wait for the broker.
+    public func commit(_ offsets: [(TopicPartition, Int64)], synchronous: Bool) throws(KafkaError) {
+        guard !offsets.isEmpty else { return }
+        let list = rd_kafka_topic_partition_list_new(Int32(offsets.count))
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for (tp, next) in offsets {
+            rd_kafka_topic_partition_list_add(list, tp.topic, tp.partition)?.pointee.offset = next
+        }
+        let err = rd_kafka_commit(handle, list, synchronous ? 0 : 1)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET {
+            throw KafkaError(err, while: "commit")
+        }
+    }
+
+    /// The group's committed next-offsets for these partitions (-1001 when none), asking the broker.
+    public func committed(_ partitions: [TopicPartition], timeout: Duration = .seconds(10)) throws(KafkaError) -> [TopicPartition: Int64] {
+        let list = makeList(partitions)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let err = rd_kafka_committed(handle, list, Int32(timeout.components.seconds * 1000))
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(err, while: "committed") }
+        return readList(list)
+    }
+
+    /// Low and high watermarks as last seen by the fetcher (no broker round trip).
+    public func cachedWatermarks(_ tp: TopicPartition) -> (low: Int64, high: Int64)? {
+        var low: Int64 = -1, high: Int64 = -1
+        let err = rd_kafka_get_watermark_offsets(handle, tp.topic, tp.partition, &low, &high)
+        return err == RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0 ? (low, high) : nil
+    }
+
+    /// Low and high watermarks, asking the broker.
+    public func queryWatermarks(_ tp: TopicPartition, timeout: Duration = .seconds(10)) throws(KafkaError) -> (low: Int64, high: Int64) {
+        var low: Int64 = -1, high: Int64 = -1
+        let err = rd_kafka_query_watermark_offsets(handle, tp.topic, tp.partition, &low, &high, Int32(timeout.components.seconds * 1000))
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(err, while: "watermarks \(tp)") }
+        return (low, high)
+    }
+
+    /// The partitions of a topic, asking the broker for metadata.
+    public func partitions(of topic: String, timeout: Duration = .seconds(10)) throws(KafkaError) -> [Int32] {
+        let rkt = rd_kafka_topic_new(handle, topic, nil)
+        defer { rd_kafka_topic_destroy(rkt) }
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        let err = rd_kafka_metadata(handle, 0, rkt, &metadata, Int32(timeout.components.seconds * 1000))
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else { throw KafkaError(err, while: "metadata for \(topic)") }
+        defer { rd_kafka_metadata_destroy(metadata) }
+        guard metadata.pointee.topic_cnt > 0 else { throw KafkaError("topic \(topic) not found") }
+        let t = metadata.pointee.topics[0]
+        if t.err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(t.err, while: "topic \(topic)") }
+        return (0..<Int(t.partition_cnt)).map { t.partitions[$0].id }.sorted()
+    }
+
+    /// Next offsets the consumer will fetch, per partition (-1001 when not yet known).
+    public func positions(_ partitions: [TopicPartition]) -> [TopicPartition: Int64] {
+        let list = makeList(partitions)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        _ = rd_kafka_position(handle, list)
+        return readList(list)
+    }
+
+    /// Leaves the group (revoking partitions through the listener) and stops fetching. Idempotent.
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        let err = rd_kafka_consumer_close(handle)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            context.logger.warning("consumer close: \(String(cString: rd_kafka_err2str(err)))")
+        }
+    }
+
+    private func rebalance(rk: OpaquePointer, err: rd_kafka_resp_err_t, list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) {
+        let partitions = list.map { Array(readList($0).keys).sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) } } ?? []
+        switch err {
+        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+            context.logger.info("assigned \(partitions.count) partition(s): \(partitions.map(\.description).joined(separator: ", "))")
+            listener?.assigned(partitions)
+            if cooperative {
+                if let e = rd_kafka_incremental_assign(rk, list) { context.logger.error("\(KafkaError(consuming: e, while: "assign").message)") }
+            } else {
+                rd_kafka_assign(rk, list)
+            }
+        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+            context.logger.info("revoking \(partitions.count) partition(s)")
+            listener?.revoked(partitions)
+            if cooperative {
+                if let e = rd_kafka_incremental_unassign(rk, list) { context.logger.error("\(KafkaError(consuming: e, while: "unassign").message)") }
+            } else {
+                rd_kafka_assign(rk, nil)
+            }
+        default:
+            context.logger.error("rebalance failed: \(String(cString: rd_kafka_err2str(err)))")
+            listener?.revoked(partitions)
+            rd_kafka_assign(rk, nil)
+        }
+    }
+
+    private func makeList(_ partitions: [TopicPartition]) -> UnsafeMutablePointer<rd_kafka_topic_partition_list_t> {
+        // librdkafka aborts on allocation failure rather than returning NULL.
+        let list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t> = rd_kafka_topic_partition_list_new(Int32(max(1, partitions.count)))
+        for tp in partitions { _ = rd_kafka_topic_partition_list_add(list, tp.topic, tp.partition) }
+        return list
+    }
+
+    private func readList(_ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> [TopicPartition: Int64] {
+        var out: [TopicPartition: Int64] = [:]
+        for i in 0..<Int(list.pointee.cnt) {
+            let e = list.pointee.elems[i]
+            out[TopicPartition(String(cString: e.topic), e.partition)] = e.offset
+        }
+        return out
+    }
+}

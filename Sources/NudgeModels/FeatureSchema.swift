@@ -1,0 +1,28 @@
+/// The layout of the feature vector the service computes: feature names, in vector order.
+/// Models bind their feature names to positions in this layout once, at load, so that
+/// scoring is plain indexing.
+public struct FeatureSchema: Sendable, Equatable {
+    /// Feature names in vector order.
+    public let names: [String]
+    /// Name to position; when a name repeats, its first position wins.
+    private let positions: [String: Int]
+
+    /// Creates a schema from names in vector order.
+    public init(names: [String]) {
+        self.names = names
+        var positions: [String: Int] = [:]
+        for (i, name) in names.enumerated() where positions[name] == nil {
+            positions[name] = i
+        }
+        self.positions = positions
+    }
+
+    /// The number of features in a vector of this layout.
+    public var count: Int { names.count }
+
+    /// The position of `name` in the vector, or nil when the schema does not define it.
+    public func index(of name: String) -> Int? { positions[name] }
+
+    /// Two schemas are equal when they lay out the same names in the same order.
+    public static func == (lhs: FeatureSchema, rhs: FeatureSchema) -> Bool { lhs.names == rhs.names }
+}

@@ -1,0 +1,114 @@
+import Foundation
+import Logging
+import NudgeKafka
+import Synchronization
+import Testing
+
+/// Collects delivery reports from the producer's delivery thread.
+final class DeliveryLog: Sendable {
+    let reports = Mutex<[DeliveryReport]>([])
+    func record(_ batch: UnsafeBufferPointer<DeliveryReport>) { reports.withLock { $0.append(contentsOf: batch) } }
+    var count: Int { reports.withLock { $0.count } }
+}
+
+final class RecordingListener: RebalanceListener {
+    let events = Mutex<[String]>([])
+    func assigned(_ partitions: [TopicPartition]) { events.withLock { $0.append("+\(partitions.count)") } }
+    func revoked(_ partitions: [TopicPartition]) { events.withLock { $0.append("-\(partitions.count)") } }
+}
+
+let quietLogger: Logger = {
+    var l = Logger(label: "test")
+    l.logLevel = .error
+    return l
+}()
+
+@Suite("Kafka binding against the mock cluster", .serialized)
+struct KafkaRoundTripTests {
+    @Test func produceThenConsumeByAssignment() throws {
+        let cluster = try KafkaMockCluster(brokers: 1, logger: quietLogger)
+        try cluster.createTopic("rt", partitions: 3)
+        let log = DeliveryLog()
+        let producer = try KafkaProducer(config: KafkaConfig(["bootstrap.servers": cluster.bootstrapServers]),
+                                         logger: quietLogger) { log.record($0) }
+        let topic = producer.topic("rt")
+        var headers = KafkaHeaders()
+        headers.add("x-error", "invalid_json")
+        for i in 0..<300 {
+            try producer.send(to: topic, key: Array("k\(i % 7)".utf8), value: Array("v\(i)".utf8),
+                              headers: i == 0 ? headers : nil, token: UInt64(i))
+        }
+        #expect(producer.flush(timeout: .seconds(10)) == 0)
+        #expect(log.count == 300)
+        let reports = log.reports.withLock { $0 }
+        #expect(Set(reports.map(\.token)) == Set((0..<300).map(UInt64.init)))
+        #expect(reports.allSatisfy { $0.error == nil && $0.offset >= 0 })
+        producer.close()
+
+        var config = KafkaConfig(["bootstrap.servers": cluster.bootstrapServers, "group.id": "rt-test"])
+        config.set("fetch.wait.max.ms", "10")
+        let consumer = try KafkaConsumer(config: config, logger: quietLogger)
+        #expect(try consumer.partitions(of: "rt") == [0, 1, 2])
+        try consumer.assign((0..<3).map { TopicPartition("rt", $0) })
+        let buffer = UnsafeMutableBufferPointer<KafkaMessage>.allocate(capacity: 64)
+        defer { buffer.deallocate() }
+        var values = Set<String>()
+        var keysByPartition: [Int32: Set<String>] = [:]
+        let deadline = ContinuousClock.now + .seconds(15)
+        while values.count < 300 && ContinuousClock.now < deadline {
+            let n = consumer.poll(into: buffer, timeout: .milliseconds(200))
+            for m in buffer.prefix(n) {
+                values.insert(String(decoding: m.value, as: UTF8.self))
+                keysByPartition[m.partition, default: []].insert(String(decoding: m.key, as: UTF8.self))
+                #expect(m.topic == "rt")
+                m.release()
+            }
+        }
+        #expect(values.count == 300)
+        // The same key always lands on the same partition.
+        let all = keysByPartition.values.flatMap { $0 }
+        #expect(all.count == Set(all).count)
+        try consumer.commit([(TopicPartition("rt", 0), 5)], synchronous: true)
+        #expect(try consumer.committed([TopicPartition("rt", 0)])[TopicPartition("rt", 0)] == 5)
+        let marks = try consumer.queryWatermarks(TopicPartition("rt", 1))
+        #expect(marks.low == 0)
+        consumer.close()
+    }
+
+    @Test func groupSubscriptionAssignsAndRevokes() throws {
+        let cluster = try KafkaMockCluster(brokers: 1, logger: quietLogger)
+        try cluster.createTopic("grp", partitions: 4)
+        let consumer = try KafkaConsumer(config: KafkaConfig(["bootstrap.servers": cluster.bootstrapServers,
+                                                              "group.id": "g1"]), logger: quietLogger)
+        let listener = RecordingListener()
+        consumer.setRebalanceListener(listener)
+        try consumer.subscribe(["grp"])
+        let buffer = UnsafeMutableBufferPointer<KafkaMessage>.allocate(capacity: 8)
+        defer { buffer.deallocate() }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while listener.events.withLock({ $0.isEmpty }) && ContinuousClock.now < deadline {
+            for m in buffer.prefix(consumer.poll(into: buffer, timeout: .milliseconds(200))) { m.release() }
+        }
+        #expect(listener.events.withLock { $0 } == ["+4"])
+        consumer.close()
+        #expect(listener.events.withLock { $0 } == ["+4", "-4"])
+    }
+
+    @Test func badPropertyIsRefusedByName() {
+        #expect {
+            _ = try KafkaProducer(config: KafkaConfig(["no.such.property": "1"]), logger: quietLogger) { _ in }
+        } throws: { error in
+            (error as? KafkaError)?.message.contains("no.such.property") == true
+        }
+    }
+
+    @Test func propertiesFileParses() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("nudge-kafka-\(UUID()).properties").path
+        try "# comment\nsecurity.protocol = SASL_SSL\nsasl.mechanism=PLAIN\n\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let config = try KafkaConfig.load(file: path)
+        #expect(config["security.protocol"] == "SASL_SSL")
+        #expect(config["sasl.mechanism"] == "PLAIN")
+        try "oops\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(throws: KafkaError.self) { try KafkaConfig.load(file: path) }
+    }
+}
