@@ -31,9 +31,12 @@ public enum SegmentType: UInt8, Sendable, CaseIterable {
 
     /// Matches raw UTF-8 bytes against the wire names; nil for anything else (exact, case-sensitive).
     public init?(wireBytes bytes: UnsafeRawBufferPointer) {
-        for candidate in SegmentType.allCases where bytes.matches(candidate.wireLiteral) {
-            self = candidate
-            return
+        // Raw values rather than `allCases`, so even an unoptimised build allocates nothing here.
+        for raw in SegmentType.track.rawValue...SegmentType.identify.rawValue {
+            if let candidate = SegmentType(rawValue: raw), bytes.matches(candidate.wireLiteral) {
+                self = candidate
+                return
+            }
         }
         return nil
     }
@@ -102,9 +105,12 @@ public enum Channel: UInt8, Sendable, CaseIterable {
 
     /// Raw UTF-8 wire name to channel without allocating; unknown names are `.other`, as the contract says.
     public init(wireBytes bytes: UnsafeRawBufferPointer) {
-        for candidate in Channel.allCases where bytes.matches(candidate.wireLiteral) {
-            self = candidate
-            return
+        // Raw values rather than `allCases`, so even an unoptimised build allocates nothing here.
+        for raw in Channel.web.rawValue...Channel.partner.rawValue {
+            if let candidate = Channel(rawValue: raw), bytes.matches(candidate.wireLiteral) {
+                self = candidate
+                return
+            }
         }
         self = .other
     }
@@ -234,8 +240,7 @@ public enum EventKind: UInt8, Sendable, CaseIterable {
     public init(trackEventName bytes: UnsafeRawBufferPointer) {
         // Twenty names; `matches` rejects on length before touching bytes, so this is a handful of compares.
         for raw in EventKind.productsSearched.rawValue...EventKind.offerDismissed.rawValue {
-            guard let kind = EventKind(rawValue: raw) else { continue }
-            if bytes.matches(kind.wireLiteral) {
+            if let kind = EventKind(rawValue: raw), bytes.matches(kind.wireLiteral) {
                 self = kind
                 return
             }

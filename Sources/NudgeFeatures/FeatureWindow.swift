@@ -8,7 +8,7 @@
 ///
 /// Default resolutions (``defaultResolutionMillis(forDurationMillis:)``) take the finest step of the ladder
 /// 1m, 5m, 15m, 1h, 6h, 1d, 3d, 7d that divides the duration into at most ``defaultMaxBuckets`` (30)
-/// buckets, so the edge error stays within 1/30 of the window at about 120 bytes per windowed feature:
+/// buckets, so the edge error stays within 1/30 of the window at about 128 bytes per windowed feature:
 /// 5m@1m, 1h@5m, 24h@1h, 7d@6h, 30d@1d, 90d@3d.
 public struct FeatureWindow: Sendable, Equatable, CustomStringConvertible {
     /// Window length in milliseconds; 0 for ``lifetime``.
@@ -58,15 +58,15 @@ public struct FeatureWindow: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The default bucket width for a window of `durationMillis`: the finest ladder step (1m, 5m, 15m, 1h,
-    /// 6h, 1d, 3d, 7d) dividing it into at most 30 buckets; else the finest dividing step within
-    /// ``FeatureSet/maxBucketsPerWindow``; else the whole duration (one tumbling bucket).
+    /// 6h, 1d, 3d, 7d) dividing it into at most 30 buckets; else the coarsest dividing step (fewest buckets,
+    /// e.g. 37h@1h) if within ``FeatureSet/maxBucketsPerWindow``; else the whole duration (one tumbling bucket).
     public static func defaultResolutionMillis(forDurationMillis duration: Int64) -> Int64 {
         guard duration > 0 else { return 0 }
         let ladder: [Int64] = [minuteMillis, 5 * minuteMillis, 15 * minuteMillis, hourMillis,
                                6 * hourMillis, dayMillis, 3 * dayMillis, 7 * dayMillis]
         let dividing = ladder.filter { $0 <= duration && duration % $0 == 0 }
         if let fine = dividing.first(where: { duration / $0 <= defaultMaxBuckets }) { return fine }
-        if let fine = dividing.first(where: { duration / $0 <= FeatureSet.maxBucketsPerWindow }) { return fine }
+        if let coarse = dividing.last, duration / coarse <= FeatureSet.maxBucketsPerWindow { return coarse }
         return duration
     }
 

@@ -19,7 +19,7 @@ public struct TopicPartition: Sendable, Hashable, CustomStringConvertible {
 /// One consumed message, borrowed from librdkafka: its bytes stay valid until `release()`.
 /// It is a thin handle (one pointer), so it can move through lock-free queues to a shard thread
 /// without copying the payload; whoever holds it last must release it exactly once.
-public struct KafkaMessage: @unchecked Sendable {
+public struct KafkaMessage: @unchecked Sendable, BitwiseCopyable {
     // Sendable: a consumed message is immutable and may be read and destroyed on any thread.
     let pointer: UnsafeMutablePointer<rd_kafka_message_t>
 
@@ -47,6 +47,23 @@ public struct KafkaMessage: @unchecked Sendable {
     public var error: KafkaError? {
         pointer.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(pointer.pointee.err, while: "consume")
     }
+    /// The message's headers (allocates: cold paths such as tests and tools).
+    public var headers: KafkaHeaders {
+        var out = KafkaHeaders()
+        var list: OpaquePointer?
+        guard rd_kafka_message_headers(pointer, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list else { return out }
+        var i = 0
+        var name: UnsafePointer<CChar>?
+        var value: UnsafeRawPointer?
+        var size = 0
+        while rd_kafka_header_get_all(list, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+            let bytes = value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
+            out.entries.append((name.map { String(cString: $0) } ?? "", bytes))
+            i += 1
+        }
+        return out
+    }
+
     /// Hands the message back to librdkafka. Call exactly once.
     public func release() { rd_kafka_message_destroy(pointer) }
 }

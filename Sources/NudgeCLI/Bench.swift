@@ -1,0 +1,108 @@
+import ArgumentParser
+import Foundation
+import Logging
+import NudgeFeatures
+import NudgeKafka
+import NudgePipeline
+import NudgeTraffic
+
+extension Nudge {
+    /// `nudge bench`: throughput of the in-process path and of the end-to-end path through a broker.
+    struct Bench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Benchmark Nudge and write results (JSON, Markdown, SVG) to benchmarks/results/.",
+            discussion: "Run it from a release build: benchmarks/run does. Figures depend on the machine; the run records it.")
+
+        @Option(help: "Messages per run.") var events = 1_000_000
+        @Option(help: "Simulated customers.") var customers = 1_000_000
+        @Option(help: "Partitions per input topic for the end-to-end run (keeps each under the mock's 5 MiB retention).")
+        var partitions = 128
+        @Option(help: "Store shards for the end-to-end run.") var shards = 2
+        @Option(help: "Where results go.") var out = "benchmarks/results"
+        @Option(help: "Models directory.") var models = "models"
+        @Flag(help: "Skip the end-to-end run through the broker.") var inProcessOnly = false
+        @OptionGroup var log: LogOptions
+
+        func run() async throws {
+            var logger = log.makeLogger()
+            if log.logLevel == .info { logger.logLevel = .warning }
+            let features = FeatureSet.standard
+            let modelSet = try loadModels(models, features: features)
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+
+            let arena = generateArena()
+            var config = PipelineConfig()
+            config.expectedCustomersPerShard = customers
+            let inProcess = InProcessBenchmark.run(arena, models: modelSet, features: features, config: config)
+            print(String(format: "in-process, 1 core: decode %.0f events/s; decode→update→score→decide %.0f events/s; %d customers, %.0f B/customer",
+                         inProcess.decodePerSecond, inProcess.fullPerSecond, inProcess.customers, inProcess.bytesPerCustomer))
+
+            var endToEnd: EndToEndResult?
+            if !inProcessOnly {
+                endToEnd = try EndToEndBenchmark(arena: arena, partitions: partitions, shards: shards, models: modelSet,
+                                                 features: features, logger: logger).run()
+            }
+            try writeResults(inProcess: inProcess, endToEnd: endToEnd)
+        }
+
+        private func generateArena() -> MessageArena {
+            var traffic = TrafficConfig()
+            traffic.customers = customers
+            traffic.meanGapMillis = TrafficConfig.suggestedMeanGapMillis(customers: customers)
+            traffic.duplicateRate = 0.001
+            traffic.malformedRate = 0.001
+            let generator = TrafficGenerator(traffic)
+            var arena = MessageArena()
+            var bar = ProgressBar(total: events, label: "generate")
+            for i in 0..<events {
+                let m = generator.next()
+                arena.append(key: m.key, value: m.value, topic: UInt8(TrafficTopic.allCases.firstIndex(of: m.topic) ?? 0))
+                if i & 8191 == 0 { bar.update(i) }
+            }
+            bar.finish(events)
+            return arena
+        }
+
+        private func writeResults(inProcess: InProcessResult, endToEnd: EndToEndResult?) throws {
+            let stamp = ISO8601DateFormatter().string(from: Date())
+            let machine = "\(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB, librdkafka \(librdkafkaVersion)"
+            var json: [String: Any] = [
+                "at": stamp, "machine": machine, "events": events, "customers": customers,
+                "in_process": ["decode_per_s": inProcess.decodePerSecond.rounded(), "full_per_s": inProcess.fullPerSecond.rounded(),
+                               "decisions": inProcess.decisions, "customers": inProcess.customers,
+                               "bytes_per_customer": inProcess.bytesPerCustomer.rounded()],
+            ]
+            var md = """
+            # Nudge benchmark
+
+            - run: \(stamp)
+            - machine: \(machine)
+            - messages: \(events), simulated customers: \(customers)
+
+            ## In-process, one core (decode → dedupe → update → score → decide → encode)
+
+            | measure | value |
+            |---|---|
+            | decode only | \(Int(inProcess.decodePerSecond)) events/s |
+            | full path | \(Int(inProcess.fullPerSecond)) events/s |
+            | decisions made | \(inProcess.decisions) |
+            | customers in store | \(inProcess.customers) |
+            | store bytes per customer | \(Int(inProcess.bytesPerCustomer)) |
+
+            """
+            var bars: [(String, Double)] = [("decode only, 1 core", inProcess.decodePerSecond),
+                                            ("full path, 1 core", inProcess.fullPerSecond)]
+            if let e = endToEnd {
+                json["end_to_end"] = e.dictionary
+                md += e.markdown
+                bars += [("plain librdkafka consumer", e.baselinePerSecond), ("nudge end to end", e.pipelinePerSecond)]
+            }
+            let svg = SVGChart.bars(title: "Nudge throughput (\(events) messages, \(machine))", unit: "events/s", bars.map { (label: $0.0, value: $0.1) })
+            let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
+            try data.write(to: URL(fileURLWithPath: "\(out)/latest.json"))
+            try md.write(toFile: "\(out)/latest.md", atomically: true, encoding: .utf8)
+            try svg.write(toFile: "\(out)/throughput.svg", atomically: true, encoding: .utf8)
+            print("results: \(out)/latest.md, latest.json, throughput.svg")
+        }
+    }
+}

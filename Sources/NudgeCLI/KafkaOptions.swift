@@ -1,0 +1,73 @@
+import ArgumentParser
+import NudgeKafka
+import NudgePipeline
+
+/// Where Kafka is and how to talk to it; any librdkafka property passes through (`-X`), as kcat.
+struct KafkaOptions: ParsableArguments {
+    @Option(name: .long, help: "Bootstrap servers, host:port[,host:port...].")
+    var brokers: String?
+
+    @Option(name: .customShort("X"), help: ArgumentHelp("librdkafka property key=value (repeatable), e.g. -X security.protocol=SASL_SSL.", valueName: "key=value"))
+    var properties: [String] = []
+
+    @Option(name: .long, help: "librdkafka properties file (key=value lines), applied before -X.")
+    var kafkaConfig: String?
+
+    @Option(help: "Consumer group id: instances with the same id share the input partitions.")
+    var group = "nudge"
+
+    /// The client configuration: file, then `-X`, then `--brokers`.
+    func config() throws -> KafkaConfig {
+        var config = KafkaConfig()
+        if let file = kafkaConfig { config.merge(try KafkaConfig.load(file: file)) }
+        for p in properties {
+            let (k, v) = try KafkaConfig.parseAssignment(p)
+            config.set(k, v)
+        }
+        if let brokers { config.set("bootstrap.servers", brokers) }
+        guard config["bootstrap.servers"] != nil else {
+            throw ValidationError("no brokers: pass --brokers host:port (or bootstrap.servers in --kafka-config); `nudge demo` runs without Kafka")
+        }
+        return config
+    }
+}
+
+/// Topic names (contract defaults).
+struct TopicOptions: ParsableArguments {
+    @Option(help: "Clickstream input topic.") var clickstreamTopic = "events.clickstream"
+    @Option(help: "Transactions input topic.") var transactionsTopic = "events.transactions"
+    @Option(help: "Outcomes input topic.") var outcomesTopic = "nba.outcomes"
+    @Option(help: "Recommendations output topic.") var recommendationsTopic = "nba.recommendations"
+    @Option(help: "Metrics output topic.") var metricsTopic = "nba.metrics"
+    @Option(help: "Dead-letter output topic.") var deadletterTopic = "nba.deadletter"
+
+    var names: TopicNames {
+        var t = TopicNames()
+        t.clickstream = clickstreamTopic
+        t.transactions = transactionsTopic
+        t.outcomes = outcomesTopic
+        t.recommendations = recommendationsTopic
+        t.metrics = metricsTopic
+        t.deadLetter = deadletterTopic
+        return t
+    }
+}
+
+/// How the engine runs.
+struct EngineOptions: ParsableArguments {
+    @Option(help: "Directory holding churn.json and nba.json.") var models = "models"
+    @Option(help: "Store shards (threads). Default: one per core.") var shards: Int?
+    @Option(help: "Seconds between metrics snapshots.") var metricsInterval = 5.0
+    @Option(help: "Port for /metrics, /health and /ready (0 = off).") var httpPort = 9464
+    @Option(help: "Instance id (metrics key). Default: host-pid.") var instance: String?
+
+    func pipelineConfig(topics: TopicNames, group: String) -> PipelineConfig {
+        var c = PipelineConfig()
+        c.topics = topics
+        c.groupId = group
+        if let shards { c.shards = max(1, shards) }
+        c.metricsInterval = .milliseconds(Int(max(0.2, metricsInterval) * 1000))
+        if let instance { c.instanceId = instance }
+        return c
+    }
+}

@@ -1,0 +1,56 @@
+import FlyingFox
+import Foundation
+import Logging
+import NudgePipeline
+import ServiceLifecycle
+
+/// Runs the pipeline under swift-service-lifecycle: started with the group, stopped gracefully on
+/// SIGINT/SIGTERM (stop consuming, drain, flush, commit) before the process exits.
+struct PipelineService: Service {
+    let pipeline: Pipeline
+
+    func run() async throws {
+        try pipeline.start()
+        // Suspends until the group shuts down gracefully (a signal, or another service finishing).
+        try? await gracefulShutdown()
+        await runBlocking { pipeline.stop() }
+    }
+}
+
+/// Runs a blocking call on a thread of its own, off the cooperative pool.
+func runBlocking(_ body: @escaping @Sendable () -> Void) async {
+    await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+        let thread = Thread {
+            body()
+            done.resume()
+        }
+        thread.start()
+    }
+}
+
+/// Serves `/metrics` (Prometheus text), `/health` (process alive) and `/ready` (consuming) over HTTP.
+struct OpsHTTPService: Service {
+    let port: UInt16
+    let pipeline: Pipeline
+    let logger: Logger
+
+    func run() async throws {
+        let server = HTTPServer(port: port, logger: .disabled)
+        let pipeline = self.pipeline
+        await server.appendRoute("GET /metrics") { _ in
+            HTTPResponse(statusCode: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                         body: Data(pipeline.prometheusText().utf8))
+        }
+        await server.appendRoute("GET /health") { _ in HTTPResponse(statusCode: .ok, body: Data("ok\n".utf8)) }
+        await server.appendRoute("GET /ready") { _ in
+            pipeline.isReady ? HTTPResponse(statusCode: .ok, body: Data("ready\n".utf8))
+                : HTTPResponse(statusCode: .serviceUnavailable, body: Data("not ready: no partitions assigned yet\n".utf8))
+        }
+        logger.info("metrics on http://0.0.0.0:\(port)/metrics")
+        try await withGracefulShutdownHandler {
+            try await server.run()
+        } onGracefulShutdown: {
+            Task { await server.stop(timeout: 1) }
+        }
+    }
+}

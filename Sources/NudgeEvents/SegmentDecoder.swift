@@ -1,0 +1,355 @@
+/// Decodes one Segment-spec message (a Kafka message value) into a `SegmentEvent`, validating the whole
+/// document as strict JSON and classifying every failure into a `DeadLetterCode`.
+///
+/// Zero heap allocation per successful decode: strings are borrowed from the message, escaped strings are
+/// unescaped into scratch memory this decoder owns. Reuse one decoder per thread (each shard owns one); it is
+/// not thread-safe, and each decode invalidates the `RawText`s of the previous one.
+///
+/// Order of checks: size, JSON validity of the whole document (and nesting depth), `type`, ids, `messageId`,
+/// `event` (track only), `timestamp`, then `channel`, `properties` and the properties Nudge reads.
+/// A field's wrong JSON type is reported when that field's turn comes, as `wrongType`.
+public final class SegmentDecoder {
+    /// Default size limit: 64 KiB.
+    public static let defaultMaxMessageBytes = 64 * 1024
+    /// Containers nested deeper than this are refused as `tooDeep` (the top-level object is level 1).
+    public static let maxNestingDepth = JSONScanner.maxDepth
+
+    /// Messages larger than this are refused as `tooLarge` before parsing.
+    public let maxMessageBytes: Int
+    /// Unescaped strings; as large as the largest message, which is always enough (see `JSONScanner`).
+    private let scratch: UnsafeMutableRawPointer
+    /// NUL-terminated copies of long numbers for `strtod`.
+    private let numberScratch: UnsafeMutablePointer<CChar>
+
+    /// Creates a decoder and its scratch memory (about twice `maxMessageBytes`). A limit below 1 is raised to 1.
+    public init(maxMessageBytes: Int = SegmentDecoder.defaultMaxMessageBytes) {
+        let limit = max(1, maxMessageBytes)
+        self.maxMessageBytes = limit
+        scratch = UnsafeMutableRawPointer.allocate(byteCount: limit, alignment: 16)
+        numberScratch = UnsafeMutablePointer<CChar>.allocate(capacity: limit + 1)
+    }
+
+    deinit {
+        scratch.deallocate()
+        numberScratch.deallocate()
+    }
+
+    /// Decodes one message. The result's `RawText` fields are valid while `bytes` and this decoder are alive
+    /// and until the next call.
+    public func decode(_ bytes: UnsafeRawBufferPointer) throws(DecodeError) -> SegmentEvent {
+        guard bytes.count <= maxMessageBytes else {
+            throw DecodeError(.tooLarge, "message is \(bytes.count) bytes; the limit is \(maxMessageBytes)")
+        }
+        guard let base = bytes.baseAddress, !bytes.isEmpty else {
+            throw DecodeError(.invalidJSON, "empty message; expected a JSON object")
+        }
+        var scanner = JSONScanner(base, count: bytes.count, scratch: scratch, numberScratch: numberScratch)
+        var fields = EnvelopeFields()
+        try scanner.scanEnvelope(into: &fields)
+        return try fields.makeEvent()
+    }
+}
+
+/// What one field held: its JSON kind, its text (string content or number digits) and, for numbers that
+/// were converted, the value.
+struct FieldSlot {
+    var kind: JSONKind
+    var text: RawText
+    var number: Double
+
+    @inline(__always)
+    init(kind: JSONKind, text: RawText = .empty, number: Double = 0) {
+        self.kind = kind
+        self.text = text
+        self.number = number
+    }
+
+    /// The key never appeared.
+    static let absent = FieldSlot(kind: .absent)
+}
+
+/// The raw fields of one message, filled by `scanEnvelope`, then checked and shaped by `makeEvent()`.
+struct EnvelopeFields {
+    var type = FieldSlot.absent
+    var event = FieldSlot.absent
+    var messageId = FieldSlot.absent
+    var userId = FieldSlot.absent
+    var anonymousId = FieldSlot.absent
+    var timestamp = FieldSlot.absent
+    var channel = FieldSlot.absent
+    var properties = JSONKind.absent
+    var revenue = FieldSlot.absent
+    var total = FieldSlot.absent
+    var price = FieldSlot.absent
+    var quantity = FieldSlot.absent
+    var score = FieldSlot.absent
+    var currency = FieldSlot.absent
+    var category = FieldSlot.absent
+    var productId = FieldSlot.absent
+    var recommendationId = FieldSlot.absent
+    var action = FieldSlot.absent
+
+    /// A repeated `properties` replaces the earlier one entirely (last wins).
+    mutating func clearProperties() {
+        revenue = .absent
+        total = .absent
+        price = .absent
+        quantity = .absent
+        score = .absent
+        currency = .absent
+        category = .absent
+        productId = .absent
+        recommendationId = .absent
+        action = .absent
+    }
+}
+
+// MARK: - Scanning the envelope
+
+/// Top-level keys Nudge reads.
+private enum EnvelopeKey {
+    case type, event, messageId, userId, anonymousId, timestamp, channel, properties, other
+
+    @inline(__always)
+    init(_ key: RawText) {
+        let k = key.bytes
+        switch k.count {
+        case 4: self = k.matches("type") ? .type : .other
+        case 5: self = k.matches("event") ? .event : .other
+        case 6: self = k.matches("userId") ? .userId : .other
+        case 7: self = k.matches("channel") ? .channel : .other
+        case 9: self = k.matches("messageId") ? .messageId : k.matches("timestamp") ? .timestamp : .other
+        case 10: self = k.matches("properties") ? .properties : .other
+        case 11: self = k.matches("anonymousId") ? .anonymousId : .other
+        default: self = .other
+        }
+    }
+}
+
+/// Keys inside `properties` that Nudge reads.
+private enum PropertyKey {
+    case revenue, total, price, quantity, score, currency, category, productId, recommendationId, action, other
+
+    @inline(__always)
+    init(_ key: RawText) {
+        let k = key.bytes
+        switch k.count {
+        case 5: self = k.matches("price") ? .price : k.matches("total") ? .total : k.matches("score") ? .score : .other
+        case 6: self = k.matches("action") ? .action : .other
+        case 7: self = k.matches("revenue") ? .revenue : .other
+        case 8:
+            self = k.matches("quantity") ? .quantity : k.matches("currency") ? .currency
+                : k.matches("category") ? .category : .other
+        case 10: self = k.matches("product_id") ? .productId : .other
+        case 17: self = k.matches("recommendation_id") ? .recommendationId : .other
+        default: self = .other
+        }
+    }
+
+    /// Numbers are converted only for the fields used as numbers.
+    var isNumeric: Bool {
+        switch self {
+        case .revenue, .total, .price, .quantity, .score: true
+        default: false
+        }
+    }
+}
+
+extension JSONScanner {
+    /// Scans the whole message: one object, nothing but whitespace after it.
+    mutating func scanEnvelope(into fields: inout EnvelopeFields) throws(DecodeError) {
+        guard try nextToken() == 0x7B else { throw syntax("top level must be a JSON object") }
+        p += 1
+        var next = try firstMember()
+        while let b = next {
+            let key = try scanKey(b)
+            let value = try nextToken()
+            switch EnvelopeKey(key) {
+            case .type: fields.type = try readValue(value, depth: 1, convertNumber: false)
+            case .event: fields.event = try readValue(value, depth: 1, convertNumber: false)
+            case .messageId: fields.messageId = try readValue(value, depth: 1, convertNumber: false)
+            case .userId: fields.userId = try readValue(value, depth: 1, convertNumber: false)
+            case .anonymousId: fields.anonymousId = try readValue(value, depth: 1, convertNumber: false)
+            case .timestamp: fields.timestamp = try readValue(value, depth: 1, convertNumber: false)
+            case .channel: fields.channel = try readValue(value, depth: 1, convertNumber: false)
+            case .properties:
+                fields.clearProperties()
+                if value == 0x7B {
+                    p += 1
+                    fields.properties = .object
+                    try scanProperties(into: &fields)
+                } else {
+                    fields.properties = try readValue(value, depth: 1, convertNumber: false).kind
+                }
+            case .other: try skipValue(value, depth: 1)
+            }
+            next = try nextMember()
+        }
+        guard atEndAfterWhitespace() else { throw syntax("unexpected data after the top-level object") }
+    }
+
+    /// Scans `properties` (its `{` consumed; depth 2), keeping the fields Nudge reads.
+    private mutating func scanProperties(into fields: inout EnvelopeFields) throws(DecodeError) {
+        var next = try firstMember()
+        while let b = next {
+            let key = PropertyKey(try scanKey(b))
+            let value = try nextToken()
+            if key == .other {
+                try skipValue(value, depth: 2)
+            } else {
+                let slot = try readValue(value, depth: 2, convertNumber: key.isNumeric)
+                switch key {
+                case .revenue: fields.revenue = slot
+                case .total: fields.total = slot
+                case .price: fields.price = slot
+                case .quantity: fields.quantity = slot
+                case .score: fields.score = slot
+                case .currency: fields.currency = slot
+                case .category: fields.category = slot
+                case .productId: fields.productId = slot
+                case .recommendationId: fields.recommendationId = slot
+                case .action: fields.action = slot
+                case .other: break
+                }
+            }
+            next = try nextMember()
+        }
+    }
+
+    /// Reads a key (first byte `b`, not consumed) and the colon after it. An escaped key is unescaped into
+    /// scratch only long enough to classify it: the scratch space is released before the value is read.
+    @inline(__always)
+    private mutating func scanKey(_ b: UInt8) throws(DecodeError) -> RawText {
+        guard b == 0x22 else { throw syntax("expected a string key") }
+        p += 1
+        let key = try scanString(keep: false)
+        try expectColon()
+        return key
+    }
+}
+
+// MARK: - Checking and shaping the event
+
+extension EnvelopeFields {
+    /// Applies the contract's rules in order and builds the event.
+    func makeEvent() throws(DecodeError) -> SegmentEvent {
+        var event = SegmentEvent()
+
+        switch type.kind {
+        case .absent, .null:
+            throw DecodeError(.unknownType, "type is missing; expected track, page, screen or identify")
+        case .string:
+            guard let t = SegmentType(wireBytes: type.text.bytes) else {
+                throw DecodeError(.unknownType,
+                                  "type \(quoted(type.text)) is not one of track, page, screen, identify")
+            }
+            event.type = t
+        default:
+            throw DecodeError(.wrongType, "type must be a string")
+        }
+
+        event.userId = try optionalString(userId, "userId")
+        event.anonymousId = try optionalString(anonymousId, "anonymousId")
+        guard !event.userId.isEmpty || !event.anonymousId.isEmpty else {
+            throw DecodeError(.missingId, "neither userId nor anonymousId is a non-empty string; send at least one")
+        }
+
+        event.messageId = try optionalString(messageId, "messageId")
+        guard !event.messageId.isEmpty else {
+            throw DecodeError(.missingMessageId, "messageId is missing or empty; it is needed to drop duplicates")
+        }
+
+        switch event.type {
+        case .track:
+            event.eventName = try optionalString(self.event, "event")
+            guard !event.eventName.isEmpty else {
+                throw DecodeError(.missingEvent, "track message has no \"event\" name")
+            }
+            event.kind = EventKind(trackEventName: event.eventName.bytes)
+        case .page: event.kind = .page
+        case .screen: event.kind = .screen
+        case .identify: event.kind = .identify
+        }
+
+        switch timestamp.kind {
+        case .absent, .null:
+            throw DecodeError(.badTimestamp, "timestamp is missing; expected ISO-8601 such as 2026-11-23T10:15:02.120Z")
+        case .string:
+            guard let millis = ISO8601Time.parseMillis(timestamp.text.bytes) else {
+                throw DecodeError(.badTimestamp, "timestamp \(quoted(timestamp.text)) is not ISO-8601 with a valid date, time and offset")
+            }
+            event.timestampMillis = millis
+        default:
+            throw DecodeError(.wrongType, "timestamp must be an ISO-8601 string")
+        }
+
+        event.channel = Channel(wireBytes: try optionalString(channel, "channel").bytes)
+
+        switch properties {
+        case .absent, .null, .object: break
+        default: throw DecodeError(.wrongType, "properties must be an object")
+        }
+        let revenue = try optionalNumber(self.revenue, "properties.revenue")
+        let total = try optionalNumber(self.total, "properties.total")
+        let price = try optionalNumber(self.price, "properties.price")
+        let quantity = try optionalNumber(self.quantity, "properties.quantity")
+        let score = try optionalNumber(self.score, "properties.score")
+        event.currency = try optionalString(currency, "properties.currency")
+        event.category = try optionalString(category, "properties.category")
+        switch productId.kind {
+        case .string, .number: event.productId = productId.text  // numeric ids are kept as their digits
+        case .absent, .null: break
+        default: throw DecodeError(.wrongType, "properties.product_id must be a string or a number")
+        }
+        event.recommendationId = try optionalString(recommendationId, "properties.recommendation_id")
+        event.action = try optionalString(action, "properties.action")
+
+        switch event.kind {
+        case .orderCompleted, .orderRefunded, .orderCancelled:
+            event.amount = !revenue.isNaN ? revenue : !total.isNaN ? total : 0
+        case .productViewed, .productAdded, .productRemoved, .productAddedToWishlist:
+            event.amount = price.isNaN ? 0 : price * (quantity.isNaN ? 1 : quantity)
+            guard event.amount.isFinite else {
+                throw DecodeError(.wrongType, "properties.price × properties.quantity is out of range")
+            }
+        case .surveyAnswered:
+            if !score.isNaN {
+                guard score >= 0 && score <= 10 else {
+                    throw DecodeError(.wrongType, "properties.score must be 0-10")
+                }
+                event.score = score
+            }
+        default:
+            break
+        }
+        return event
+    }
+
+    /// A string field or nothing (absent/null → empty); any other JSON type is `wrongType`.
+    @inline(__always)
+    private func optionalString(_ slot: FieldSlot, _ name: StaticString) throws(DecodeError) -> RawText {
+        switch slot.kind {
+        case .string: return slot.text
+        case .absent, .null: return .empty
+        default: throw DecodeError(.wrongType, "\(name) must be a string")
+        }
+    }
+
+    /// A finite number or NaN for absent/null; another JSON type or an overflowing number is `wrongType`.
+    @inline(__always)
+    private func optionalNumber(_ slot: FieldSlot, _ name: StaticString) throws(DecodeError) -> Double {
+        switch slot.kind {
+        case .number:
+            guard slot.number.isFinite else { throw DecodeError(.wrongType, "\(name) is out of range") }
+            return slot.number
+        case .absent, .null: return .nan
+        default: throw DecodeError(.wrongType, "\(name) must be a number")
+        }
+    }
+
+    /// A value for an error detail: quoted, cut to 64 bytes.
+    private func quoted(_ text: RawText) -> String {
+        let cut = UnsafeRawBufferPointer(rebasing: text.bytes.prefix(64))
+        return "\"\(String(decoding: cut, as: UTF8.self))\(text.bytes.count > 64 ? "…" : "")\""
+    }
+}

@@ -1,0 +1,92 @@
+import NudgeEvents
+
+/// An ordered list of feature definitions compiled to a fixed per-customer memory layout.
+///
+/// The order is the order of ``CustomerTable/evaluate(_:atMillis:into:)``'s output and of model feature
+/// vectors. `init` is the seam for declarative definitions loaded from a file: whatever parses the file
+/// builds `[FeatureDefinition]` and gets every check here.
+public struct FeatureSet: Sendable, Equatable {
+    /// The definitions, in output order.
+    public let definitions: [FeatureDefinition]
+    let layout: FeatureLayout
+
+    /// The most buckets one window may have: bounds per-customer memory (a 512-bucket ring is 2 KiB).
+    public static let maxBucketsPerWindow: Int64 = 512
+
+    /// Validates and compiles `definitions`; throws the first problem found, naming the feature.
+    public init(_ definitions: [FeatureDefinition]) throws(FeatureSetError) {
+        try Self.validate(definitions)
+        self.init(validated: definitions)
+    }
+
+    /// Compiles definitions already known to be valid (the built-in sets, checked by tests).
+    init(validated definitions: [FeatureDefinition]) {
+        self.definitions = definitions
+        layout = FeatureLayout(definitions)
+    }
+
+    /// Feature names, in output order.
+    public var names: [String] { definitions.map(\.name) }
+
+    /// Number of features (the length of an evaluated vector).
+    public var count: Int { definitions.count }
+
+    /// Bytes of feature state per customer in a ``CustomerTable`` slab (header included; identity bytes and
+    /// the index are extra, see ``CustomerTable/bytesUsed``).
+    public var bytesPerCustomer: Int { layout.stride }
+
+    /// Position of the feature called `name`, if any.
+    public func index(of name: String) -> Int? { definitions.firstIndex { $0.name == name } }
+
+    /// Equal when the definitions are equal (the layout follows from them).
+    public static func == (lhs: FeatureSet, rhs: FeatureSet) -> Bool { lhs.definitions == rhs.definitions }
+
+    private static func validate(_ definitions: [FeatureDefinition]) throws(FeatureSetError) {
+        var seen = Set<String>()
+        for (position, definition) in definitions.enumerated() {
+            let name = definition.name
+            guard !name.isEmpty else { throw .emptyName(position: position) }
+            guard seen.insert(name).inserted else { throw .duplicateName(name) }
+            try validate(definition)
+        }
+    }
+
+    private static func validate(_ definition: FeatureDefinition) throws(FeatureSetError) {
+        let name = definition.name
+        guard !definition.filter.kinds.isEmpty else { throw .noKinds(feature: name) }
+        if let channels = definition.filter.channels, channels.isEmpty { throw .noChannels(feature: name) }
+        guard definition.missingValue.isFinite else { throw .nonFiniteValue(feature: name, field: "missingValue") }
+        if let cap = definition.cap, !cap.isFinite { throw .nonFiniteValue(feature: name, field: "cap") }
+        let window = definition.window
+        if !window.isLifetime {
+            if definition.aggregation.isGauge {
+                throw .gaugeNeedsLifetimeWindow(feature: name, aggregation: definition.aggregation.name)
+            }
+            guard window.durationMillis > 0, window.resolutionMillis > 0 else {
+                throw .nonPositiveWindow(feature: name, window: window)
+            }
+            guard window.durationMillis % window.resolutionMillis == 0 else {
+                throw .resolutionDoesNotDivide(feature: name, window: window)
+            }
+            guard window.buckets <= maxBucketsPerWindow else {
+                throw .tooManyBuckets(feature: name, window: window, buckets: window.buckets, limit: maxBucketsPerWindow)
+            }
+        }
+        let conflicts = conflictingKinds(definition)
+        guard conflicts.isEmpty else {
+            throw .conflictingKinds(feature: name, kinds: conflicts.map(\.wireName).sorted())
+        }
+    }
+
+    /// Kinds a gauge would both add on and take away on (or both remove on and reset on).
+    private static func conflictingKinds(_ definition: FeatureDefinition) -> Set<EventKind> {
+        switch definition.aggregation {
+        case .openCount(let closes):
+            return definition.filter.kinds.intersection(closes)
+        case .netCount(let removes, let resets):
+            return definition.filter.kinds.intersection(removes.union(resets)).union(removes.intersection(resets))
+        default:
+            return []
+        }
+    }
+}

@@ -1,0 +1,91 @@
+import NudgeEvents
+
+/// A bounded duplicate filter on message ids.
+///
+/// Keeps 64-bit hashes (nudgeHash64) of ids in two generations, each an open-addressing table preallocated
+/// for `horizon` entries at load ≤ 1/2. New ids go into the current generation; when it holds `horizon`
+/// ids, the older generation is cleared and becomes the current one. So the filter always remembers at
+/// least the `horizon` most recent new ids, forgets any id after at most 2 × `horizon` newer ones, and
+/// never grows: memory is 2 × nextPowerOfTwo(2 × horizon) × 8 bytes (32 MiB for a horizon of one million).
+/// The clear is one memset of a generation every `horizon` inserts (amortized O(1)).
+///
+/// False positives: a new id is wrongly reported as seen only if its 64-bit hash equals one of the at most
+/// 2 × `horizon` remembered hashes: probability ≤ 2 × horizon / 2^64, about 1.1e-13 per event for a horizon
+/// of one million (one wrong drop per ~10^13 events). Duplicates are never missed within the horizon.
+public struct RecentMessageIDs: Sendable {
+    /// Two tables back to back: generation g occupies `[g * capacity, (g + 1) * capacity)`. 0 marks a
+    /// free entry, so a hash of 0 is stored as 1 (merging those two hashes changes nothing measurable).
+    private var table: [UInt64]
+    private let capacity: Int
+    private var current = 0
+    private var currentCount = 0
+    private var previousCount = 0
+    /// How many of the most recent new ids are always remembered.
+    public let horizon: Int
+
+    /// The largest horizon accepted; larger requests are clamped to it (2^26 ids: 2 GiB of tables).
+    public static let maxHorizon = 1 << 26
+
+    /// A filter remembering at least the `horizon` most recent new ids (clamped to 1...``maxHorizon``).
+    public init(horizon: Int) {
+        self.horizon = min(max(horizon, 1), Self.maxHorizon)
+        var capacity = 16
+        while capacity < self.horizon * 2 { capacity *= 2 }
+        self.capacity = capacity
+        table = [UInt64](repeating: 0, count: capacity * 2)
+    }
+
+    /// Records `id`; true if it is new, false if it was seen within the horizon (a duplicate).
+    public mutating func insert(_ id: RawText) -> Bool {
+        insert(hash: nudgeHash64(id.bytes))
+    }
+
+    /// Records an id by its nudgeHash64; true if new. For callers that already hashed the id.
+    public mutating func insert(hash: UInt64) -> Bool {
+        let key = hash == 0 ? 1 : hash
+        let mask = capacity - 1
+        let home = Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> UInt64(64 - capacity.trailingZeroBitCount))
+        let currentBase = current * capacity
+        let previousBase = (1 - current) * capacity
+        let inserted: Bool = table.withUnsafeMutableBufferPointer { entries in
+            var position = home
+            while true {
+                let entry = entries[currentBase + position]
+                if entry == key { return false }
+                if entry == 0 { break }
+                position = (position + 1) & mask
+            }
+            var older = home
+            while true {
+                let entry = entries[previousBase + older]
+                if entry == key { return false }
+                if entry == 0 { break }
+                older = (older + 1) & mask
+            }
+            entries[currentBase + position] = key
+            return true
+        }
+        guard inserted else { return false }
+        currentCount += 1
+        if currentCount == horizon { rotate() }
+        return true
+    }
+
+    /// Ids currently remembered (between `horizon` and 2 × `horizon` once warmed up).
+    public var count: Int { currentCount + previousCount }
+
+    /// Bytes held by the two generations; fixed at init.
+    public var bytesUsed: Int { table.count * MemoryLayout<UInt64>.stride }
+
+
+    /// Clears the older generation and makes it current.
+    private mutating func rotate() {
+        current = 1 - current
+        previousCount = currentCount
+        currentCount = 0
+        let generation = current * capacity..<(current + 1) * capacity
+        table.withUnsafeMutableBufferPointer { entries in
+            UnsafeMutableBufferPointer(rebasing: entries[generation]).update(repeating: 0)
+        }
+    }
+}

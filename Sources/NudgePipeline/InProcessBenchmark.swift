@@ -1,0 +1,92 @@
+import Foundation
+import NudgeEvents
+import NudgeFeatures
+
+/// Messages held in one contiguous arena, so a benchmark measures the engine, not the generator.
+public struct MessageArena: Sendable {
+    /// Concatenated message values.
+    public private(set) var bytes: [UInt8] = []
+    /// Start of each value in `bytes`, plus the end.
+    public private(set) var starts: [Int] = [0]
+    /// Keys (customer ids), one per message.
+    public private(set) var keys: [String] = []
+    /// Topic index per message (into the caller's topic list).
+    public private(set) var topics: [UInt8] = []
+
+    /// An empty arena.
+    public init() {}
+
+    /// Number of messages.
+    public var count: Int { starts.count - 1 }
+
+    /// Appends one message.
+    public mutating func append(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, topic: UInt8) {
+        bytes.append(contentsOf: value)
+        starts.append(bytes.count)
+        keys.append(String(decoding: key, as: UTF8.self))
+        topics.append(topic)
+    }
+
+    /// Calls `body` with each value in order.
+    public func forEachValue(_ body: (Int, UnsafeRawBufferPointer) -> Void) {
+        bytes.withUnsafeBytes { all in
+            for i in 0..<count {
+                body(i, UnsafeRawBufferPointer(rebasing: all[starts[i]..<starts[i + 1]]))
+            }
+        }
+    }
+}
+
+/// Results of one in-process run.
+public struct InProcessResult: Sendable, Codable {
+    /// Messages processed.
+    public var events: Int
+    /// Decode only, single thread (events/s).
+    public var decodePerSecond: Double
+    /// Decode → dedupe → update → score → decide → encode, single thread (events/s).
+    public var fullPerSecond: Double
+    /// Decisions made.
+    public var decisions: Int
+    /// Customers in the store at the end.
+    public var customers: Int
+    /// Bytes of store state per customer.
+    public var bytesPerCustomer: Double
+}
+
+/// Runs the shard's per-event code over an arena on the calling thread: what one core sustains.
+public enum InProcessBenchmark {
+    /// Decode-only pass, then the full path over fresh state.
+    public static func run(_ arena: MessageArena, models: ModelSet, features: FeatureSet, config: PipelineConfig) -> InProcessResult {
+        let decoder = SegmentDecoder(maxMessageBytes: config.maxMessageBytes)
+        var sink = 0
+        let decodeStart = ContinuousClock.now
+        arena.forEachValue { _, value in
+            if let e = try? decoder.decode(value) { sink &+= Int(e.timestampMillis & 1) }
+        }
+        let decodeTime = ContinuousClock.now - decodeStart
+
+        let processor = EventProcessor(shardIndex: 0, shardCount: 1, config: config, models: models, features: features,
+                                       wallClock: { 1_790_000_000_000 })
+        var decisions = 0
+        let start = ContinuousClock.now
+        arena.forEachValue { _, value in
+            if case .decided(let json, _, _) = processor.process(value, forwarded: true) {
+                decisions += 1
+                sink &+= json.count
+            }
+        }
+        let fullTime = ContinuousClock.now - start
+        withExtendedLifetime(sink) {}
+        let customers = processor.table.count
+        return InProcessResult(events: arena.count,
+                               decodePerSecond: Double(arena.count) / decodeTime.seconds,
+                               fullPerSecond: Double(arena.count) / fullTime.seconds,
+                               decisions: decisions, customers: customers,
+                               bytesPerCustomer: customers > 0 ? Double(processor.stateBytes) / Double(customers) : 0)
+    }
+}
+
+extension Duration {
+    /// This duration in seconds.
+    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

@@ -1,0 +1,194 @@
+import Atomics
+import Foundation
+import Histogram
+import NudgeKafka
+import Synchronization
+
+/// One metrics snapshot, in the contract's shape (`nba.metrics`).
+public struct MetricsSnapshot: Sendable, Equatable {
+    /// Instance id (also the message key).
+    public var instance: String
+    /// When the snapshot was taken (ISO-8601).
+    public var at: String
+    /// Seconds since the pipeline started.
+    public var uptimeSeconds: Double
+    /// Messages consumed and handled, in total.
+    public var eventsIn: Int
+    /// Messages per second over the last interval.
+    public var eventsPerSecond: Double
+    /// Messages dead-lettered.
+    public var deadLetter: Int
+    /// Duplicate message ids dropped.
+    public var duplicatesDropped: Int
+    /// Decisions published, by action (`none` included).
+    public var recommendationsByAction: [String: Int]
+    /// Customers in the store.
+    public var customers: Int
+    /// Bytes of store state.
+    public var storeBytes: Int
+    /// Messages not yet committed, per partition (`topic/partition`).
+    public var consumerLag: [String: Int64]
+    /// Event arrival to recommendation delivered, over the last interval: p50, p99, p999, max (ms).
+    public var latencyMs: [String: Double]
+    /// Loaded model versions.
+    public var models: [String: String]
+    /// Messages whose output the broker refused for good (their offsets stay uncommitted).
+    public var deliveryFailures: Int
+
+    /// Recommendations in total.
+    public var recommendations: Int { recommendationsByAction.values.reduce(0, +) }
+    /// Lag summed over partitions.
+    public var totalLag: Int64 { consumerLag.values.reduce(0, +) }
+
+    /// The snapshot as the contract's JSON.
+    public func json() -> [UInt8] {
+        let object: [String: Any] = [
+            "instance": instance, "at": at, "uptime_s": uptimeSeconds.rounded(toPlaces: 3),
+            "events_in": eventsIn, "events_per_s": eventsPerSecond.rounded(toPlaces: 1),
+            "deadletter": deadLetter, "duplicates_dropped": duplicatesDropped,
+            "recommendations": ["total": recommendations, "by_action": recommendationsByAction],
+            "customers": customers, "store_bytes": storeBytes,
+            "consumer_lag": ["total": totalLag, "partitions": consumerLag],
+            "latency_ms": latencyMs.mapValues { $0.rounded(toPlaces: 3) },
+            "models": models, "delivery_failures": deliveryFailures,
+        ]
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return Array(data)
+    }
+
+    /// The same figures in Prometheus' text exposition format.
+    public func prometheusText() -> String {
+        var out = ""
+        func metric(_ name: String, _ type: String, _ help: String, _ samples: [(String, String)]) {
+            out += "# HELP nudge_\(name) \(help)\n# TYPE nudge_\(name) \(type)\n"
+            for (labels, value) in samples { out += "nudge_\(name)\(labels) \(value)\n" }
+        }
+        let inst = "instance=\"\(instance)\""
+        metric("events_in_total", "counter", "Messages consumed and handled.", [("{\(inst)}", "\(eventsIn)")])
+        metric("events_per_second", "gauge", "Messages per second over the last interval.", [("{\(inst)}", "\(eventsPerSecond)")])
+        metric("deadletter_total", "counter", "Messages sent to the dead-letter topic.", [("{\(inst)}", "\(deadLetter)")])
+        metric("duplicates_dropped_total", "counter", "Duplicate message ids dropped.", [("{\(inst)}", "\(duplicatesDropped)")])
+        metric("recommendations_total", "counter", "Decisions published, by action.",
+               recommendationsByAction.sorted { $0.key < $1.key }.map { ("{\(inst),action=\"\($0.key)\"}", "\($0.value)") })
+        metric("customers", "gauge", "Customers in the store.", [("{\(inst)}", "\(customers)")])
+        metric("store_bytes", "gauge", "Bytes of store state.", [("{\(inst)}", "\(storeBytes)")])
+        metric("consumer_lag", "gauge", "Messages not yet committed, per partition.",
+               consumerLag.sorted { $0.key < $1.key }.map { ("{\(inst),partition=\"\($0.key)\"}", "\($0.value)") })
+        metric("latency_ms", "gauge", "Event arrival to recommendation delivered over the last interval.",
+               latencyMs.sorted { $0.key < $1.key }.map { ("{\(inst),quantile=\"\($0.key)\"}", "\($0.value)") })
+        metric("delivery_failures_total", "counter", "Outputs the broker refused for good.", [("{\(inst)}", "\(deliveryFailures)")])
+        metric("model_info", "gauge", "Loaded model versions.",
+               models.sorted { $0.key < $1.key }.map { ("{\(inst),model=\"\($0.key)\",version=\"\($0.value)\"}", "1") })
+        return out
+    }
+}
+
+extension Double {
+    func rounded(toPlaces places: Int) -> Double {
+        guard isFinite else { return 0 }
+        let f = Foundation.pow(10.0, Double(places))
+        return (self * f).rounded() / f
+    }
+}
+
+/// Gathers the figures: shard counters (read without locks), delivery latencies (recorded on the
+/// delivery thread into an HDR histogram), lag (from the consumer thread).
+final class MetricsRecorder: @unchecked Sendable {
+    // Sendable: mutable state is behind `state`'s lock; `shards` is set once before start.
+    private struct State {
+        var latency = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)  // µs
+        var lag: [TopicPartition: Int64] = [:]
+        var lastEvents = 0
+        var lastAt = ContinuousClock.now
+        var latest: MetricsSnapshot?
+    }
+    private let state = Mutex(State())
+    private let config: PipelineConfig
+    private let models: [String: String]
+    private let actionNames: [String]
+    private let started = ContinuousClock.now
+    private let deliveryFailures = ManagedAtomic<Int>(0)
+    var shards: [ShardWorker] = []
+
+    init(config: PipelineConfig, models: ModelSet) {
+        self.config = config
+        self.models = models.versions
+        actionNames = models.nba.actions.map(\.id)
+    }
+
+    /// Delivery reports: finish offsets, time recommendations. Delivery thread; one lock per batch.
+    func delivered(_ reports: UnsafeBufferPointer<DeliveryReport>, trackers: TrackerTable) {
+        let now = monotonicNanos()
+        state.withLock { s in
+            for report in reports where report.token != DeliveryToken.none {
+                guard let tracker = trackers[DeliveryToken.tracker(report.token)] else { continue }
+                let offset = DeliveryToken.offset(report.token)
+                if report.error != nil {
+                    // The idempotent producer retries until message.timeout.ms; a failure here is
+                    // final. The offset stays unfinished, so it is never committed and is re-read
+                    // after a restart.
+                    deliveryFailures.wrappingIncrement(ordering: .relaxed)
+                    continue
+                }
+                if DeliveryToken.isRecommendation(report.token) {
+                    let arrival = tracker.arrivalNanos(offset: offset)
+                    _ = s.latency.record(now > arrival ? (now - arrival) / 1000 : 0)
+                }
+                tracker.complete(offset: offset)
+            }
+        }
+    }
+
+    /// Latest per-partition lag. Consumer thread.
+    func setLag(_ lag: [TopicPartition: Int64]) { state.withLock { $0.lag = lag } }
+
+    /// Takes a snapshot that closes the interval (rates and latency restart).
+    func publishSnapshot() -> MetricsSnapshot {
+        let now = ContinuousClock.now
+        return state.withLock { s in
+            var snap = makeSnapshot(lag: s.lag)
+            let seconds = Double((now - s.lastAt).components.attoseconds) / 1e18 + Double((now - s.lastAt).components.seconds)
+            snap.eventsPerSecond = seconds > 0 ? Double(snap.eventsIn - s.lastEvents) / seconds : 0
+            let h = s.latency
+            snap.latencyMs = h.totalCount == 0 ? ["p50": 0, "p99": 0, "p999": 0, "max": 0] : [
+                "p50": Double(h.valueAtPercentile(50)) / 1000, "p99": Double(h.valueAtPercentile(99)) / 1000,
+                "p999": Double(h.valueAtPercentile(99.9)) / 1000, "max": Double(h.max) / 1000,
+            ]
+            s.latency.reset()
+            s.lastEvents = snap.eventsIn
+            s.lastAt = now
+            s.latest = snap
+            return snap
+        }
+    }
+
+    /// The last published snapshot (a fresh one before the first).
+    func latest() -> MetricsSnapshot {
+        state.withLock { s in s.latest ?? makeSnapshot(lag: s.lag) }
+    }
+
+    func prometheusText() -> String { latest().prometheusText() }
+
+    private func makeSnapshot(lag: [TopicPartition: Int64]) -> MetricsSnapshot {
+        var byAction: [String: Int] = ["none": shards.reduce(0) { $0 + $1.counters.decisions(slot: 0) }]
+        for (i, name) in actionNames.enumerated() where i < ShardCounters.maxActions {
+            byAction[name] = shards.reduce(0) { $0 + $1.counters.decisions(slot: i + 1) }
+        }
+        let uptime = ContinuousClock.now - started
+        return MetricsSnapshot(
+            instance: config.instanceId,
+            at: ISO8601DateFormatter().string(from: Date()),
+            uptimeSeconds: Double(uptime.components.seconds) + Double(uptime.components.attoseconds) / 1e18,
+            eventsIn: shards.reduce(0) { $0 + $1.counters.eventsIn.value },
+            eventsPerSecond: 0,
+            deadLetter: shards.reduce(0) { $0 + $1.counters.deadLetters.value },
+            duplicatesDropped: shards.reduce(0) { $0 + $1.counters.duplicates.value },
+            recommendationsByAction: byAction,
+            customers: shards.reduce(0) { $0 + $1.counters.customers.value },
+            storeBytes: shards.reduce(0) { $0 + $1.counters.storeBytes.value },
+            consumerLag: Dictionary(uniqueKeysWithValues: lag.map { ("\($0.key.topic)/\($0.key.partition)", $0.value) }),
+            latencyMs: ["p50": 0, "p99": 0, "p999": 0, "max": 0],
+            models: models,
+            deliveryFailures: deliveryFailures.load(ordering: .relaxed))
+    }
+}

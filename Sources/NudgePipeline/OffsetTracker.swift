@@ -1,0 +1,139 @@
+import Atomics
+import NudgeKafka
+
+/// Which offsets of one partition are finished, so that the committed offset never passes a
+/// message whose effects (its recommendation, its dead letter) the broker has not acknowledged.
+///
+/// The consumer thread registers offsets in order; shards and the delivery thread mark them done
+/// in any order; the consumer thread advances the contiguous done prefix and commits it. A ring of
+/// done-flags bounds how far processing may run ahead of the commit: when it is full, the consumer
+/// waits, which is back-pressure rather than unbounded memory.
+final class OffsetTracker: @unchecked Sendable {
+    // Sendable: `done` flags are atomics; `arrival` slots are written by the consumer thread before
+    // the message is handed to a shard through a queue (release/acquire) and read after completion.
+    let partition: TopicPartition
+    private let mask: Int64
+    private let done: UnsafeMutablePointer<UnsafeAtomic<UInt8>.Storage>
+    private let arrival: UnsafeMutablePointer<UInt64>
+    /// Next offset to commit: every offset below it is finished.
+    let committable = ManagedAtomic<Int64>(-1)
+    /// One past the highest registered offset.
+    private(set) var registeredEnd: Int64 = -1
+    /// Offset last committed to the broker (consumer thread only).
+    var lastCommitted: Int64 = -1
+
+    init(partition: TopicPartition, window: Int) {
+        var size: Int64 = 2
+        while size < Int64(window) { size <<= 1 }
+        self.partition = partition
+        mask = size - 1
+        done = .allocate(capacity: Int(size))
+        arrival = .allocate(capacity: Int(size))
+        for i in 0..<Int(size) { (done + i).initialize(to: .init(0)) }
+        arrival.initialize(repeating: 0, count: Int(size))
+    }
+
+    deinit {
+        done.deinitialize(count: Int(mask + 1))
+        done.deallocate()
+        arrival.deallocate()
+    }
+
+    /// Offsets registered and not yet committable.
+    var pending: Int64 { registeredEnd < 0 ? 0 : registeredEnd - committable.load(ordering: .acquiring) }
+
+    /// Registers the next consumed offset; false when the window is full (advance and retry).
+    /// Offsets skipped by the log (compaction, transaction markers) count as finished.
+    func register(offset: Int64, arrivalNanos: UInt64) -> Bool {
+        if registeredEnd < 0 {
+            registeredEnd = offset
+            committable.store(offset, ordering: .releasing)
+        }
+        guard offset >= registeredEnd else { return true }  // a re-delivery below the end: already tracked
+        guard offset - committable.load(ordering: .acquiring) <= mask else { return false }
+        while registeredEnd < offset {  // gap: nothing to wait for
+            UnsafeAtomic<UInt8>(at: done + Int(registeredEnd & mask)).store(1, ordering: .releasing)
+            registeredEnd += 1
+        }
+        arrival[Int(offset & mask)] = arrivalNanos
+        registeredEnd = offset + 1
+        return true
+    }
+
+    /// Marks an offset finished. Any thread.
+    func complete(offset: Int64) {
+        UnsafeAtomic<UInt8>(at: done + Int(offset & mask)).store(1, ordering: .releasing)
+    }
+
+    /// When the consumer received the message at `offset`.
+    func arrivalNanos(offset: Int64) -> UInt64 { arrival[Int(offset & mask)] }
+
+    /// Moves `committable` over the finished prefix; returns true when it moved. Consumer thread.
+    @discardableResult
+    func advance() -> Bool {
+        var low = committable.load(ordering: .relaxed)
+        let start = low
+        while low < registeredEnd {
+            let flag = UnsafeAtomic<UInt8>(at: done + Int(low & mask))
+            guard flag.load(ordering: .acquiring) == 1 else { break }
+            flag.store(0, ordering: .relaxed)
+            low += 1
+        }
+        if low != start { committable.store(low, ordering: .releasing) }
+        return low != start
+    }
+}
+
+/// Trackers by a small index that travels with each message and in each delivery token, so the
+/// delivery thread finds a message's tracker without a lookup or a lock.
+final class TrackerTable: @unchecked Sendable {
+    // Sendable: a slot is written by the consumer thread before any message referring to it is
+    // queued (release through the queue), and cleared only after its partition has drained.
+    static let capacity = 4096
+    private let slots: UnsafeMutablePointer<OffsetTracker?>
+    private var free: [Int]
+    /// Indices in use (consumer thread only).
+    private(set) var active: [Int: TopicPartition] = [:]
+
+    init() {
+        slots = .allocate(capacity: Self.capacity)
+        slots.initialize(repeating: nil, count: Self.capacity)
+        free = Array((0..<Self.capacity).reversed())
+    }
+
+    deinit {
+        slots.deinitialize(count: Self.capacity)
+        slots.deallocate()
+    }
+
+    subscript(index: Int) -> OffsetTracker? { slots[index] }
+
+    /// Adds a tracker; nil when every index is taken (4096 partitions on one instance).
+    func add(_ tracker: OffsetTracker) -> Int? {
+        guard let index = free.popLast() else { return nil }
+        slots[index] = tracker
+        active[index] = tracker.partition
+        return index
+    }
+
+    /// Frees an index once nothing in flight refers to it.
+    func remove(_ index: Int) {
+        slots[index] = nil
+        active[index] = nil
+        free.append(index)
+    }
+}
+
+/// A delivery token: which tracker and offset a produced message completes, and whether it was a
+/// recommendation (whose delivery closes a latency measurement). Layout: 16 bits tracker, 1 bit
+/// kind, 47 bits offset.
+enum DeliveryToken {
+    /// Token for messages that complete no offset (timer decisions, metrics snapshots).
+    static let none: UInt64 = .max
+    static func make(tracker: Int, offset: Int64, recommendation: Bool) -> UInt64 {
+        UInt64(tracker) << 48 | (recommendation ? 1 << 47 : 0) | UInt64(offset) & 0x7FFF_FFFF_FFFF
+    }
+    static func tracker(_ token: UInt64) -> Int { Int(token >> 48) }
+    static func isRecommendation(_ token: UInt64) -> Bool { token & (1 << 47) != 0 }
+    static func offset(_ token: UInt64) -> Int64 { Int64(token & 0x7FFF_FFFF_FFFF) }
+}

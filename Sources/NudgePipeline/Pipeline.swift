@@ -1,0 +1,245 @@
+import Atomics
+import Foundation
+import Histogram
+import Logging
+import NudgeEvents
+import NudgeFeatures
+import NudgeKafka
+import Synchronization
+
+/// Nudge's main job: consume events, keep features, decide, publish recommendations and metrics.
+///
+/// Threads: one consumer thread blocks in librdkafka's poll and routes each message, untouched, to
+/// the shard that owns its customer; one thread per shard decodes, updates the store, decides and
+/// sends; librdkafka's delivery thread marks offsets finished when the broker acknowledges what
+/// they caused; the consumer thread commits the finished prefix of each partition (at-least-once);
+/// a metrics thread publishes snapshots.
+public final class Pipeline: @unchecked Sendable {
+    // Sendable: configuration is immutable; cross-thread state is atomics, locks or confined to the
+    // consumer thread (trackers' registration, partition maps, commits).
+    /// Configuration this pipeline runs with.
+    public let config: PipelineConfig
+    private let logger: Logger
+    private let consumer: KafkaConsumer
+    private let producer: KafkaProducer
+    private let env: ShardEnvironment
+    private let trackers = TrackerTable()
+    private let metrics: MetricsRecorder
+    private let stopping = ManagedAtomic<Bool>(false)
+    private let ready = ManagedAtomic<Bool>(false)
+    private var consumerThread: BlockingThread?
+    private var metricsThread: BlockingThread?
+    private let stopped = LockedFlag()
+    private let metricsWake = DispatchSemaphore(value: 0)
+    // Consumer-thread state.
+    private var trackerByPartition: [TopicPartition: Int] = [:]
+    private var lastTopic: OpaquePointer?
+    private var lastPartition: Int32 = -1
+    private var lastTracker = -1
+    private var rebalanceListener: PipelineRebalanceListener?
+
+    /// Connects to Kafka (`kafka` carries `bootstrap.servers` and any client property) and prepares
+    /// the shards. Nothing is consumed until `start`.
+    public init(config: PipelineConfig, kafka: KafkaConfig, models: ModelSet, features: FeatureSet, logger: Logger) throws {
+        self.config = config
+        self.logger = logger
+        let metrics = MetricsRecorder(config: config, models: models)
+        self.metrics = metrics
+        let trackers = self.trackers
+        producer = try KafkaProducer(config: kafka, logger: logger) { reports in
+            metrics.delivered(reports, trackers: trackers)
+        }
+        var consumerConfig = kafka
+        consumerConfig.setDefault("group.id", config.groupId)
+        // Let the fetcher batch: a Fetch response carries one batch per partition (KAFKA-NOTES).
+        consumerConfig.setDefault("fetch.wait.max.ms", "10")
+        consumerConfig.setDefault("queued.max.messages.kbytes", "65536")
+        consumer = try KafkaConsumer(config: consumerConfig, logger: logger)
+        env = ShardEnvironment(config: config, producer: producer, trackers: trackers, models: models,
+                               features: features, logger: logger)
+        env.shards = (0..<config.shards).map { ShardWorker(index: $0, env: env) }
+        metrics.shards = env.shards
+    }
+
+    /// Subscribes to the input topics and starts every thread.
+    public func start() throws {
+        let listener = PipelineRebalanceListener(pipeline: self)
+        rebalanceListener = listener
+        consumer.setRebalanceListener(listener)
+        try consumer.subscribe(config.topics.inputs)
+        for shard in env.shards { shard.start() }
+        consumerThread = BlockingThread(name: "nudge-consumer") { [self] in consumeLoop() }
+        metricsThread = BlockingThread(name: "nudge-metrics") { [self] in metricsLoop() }
+        logger.info("nudge started: \(config.shards) shard(s), consuming \(config.topics.inputs.joined(separator: ", ")), librdkafka \(librdkafkaVersion)")
+    }
+
+    /// The latest metrics snapshot (also published to the metrics topic).
+    public func snapshot() -> MetricsSnapshot { metrics.latest() }
+
+    /// Messages handled so far, summed live over the shards (cheap; for progress and benchmarks).
+    public var eventsHandled: Int { env.shards.reduce(0) { $0 + $1.counters.eventsIn.value } }
+
+    /// True once the group has given this instance partitions and it is consuming them.
+    public var isReady: Bool { ready.load(ordering: .relaxed) && !stopping.load(ordering: .relaxed) }
+
+    /// Prometheus text exposition of the latest figures.
+    public func prometheusText() -> String { metrics.prometheusText() }
+
+    /// Graceful stop: stop consuming, finish what is in flight, flush, commit, leave the group.
+    /// Blocks until done; safe to call more than once and from any thread.
+    public func stop() {
+        guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else {
+            waitUntilStopped()
+            return
+        }
+        consumerThread?.join()   // it drains, commits and closes the consumer on its way out
+        for shard in env.shards { shard.stopAfterDraining() }
+        metricsWake.signal()
+        metricsThread?.join()
+        producer.close(timeout: config.drainTimeout)
+        stopped.withLock { $0 = true }
+        logger.info("nudge stopped")
+    }
+
+    /// Blocks until `stop` has finished.
+    public func waitUntilStopped() {
+        while !stopped.withLock({ $0 }) { usleep(20_000) }
+    }
+
+    // MARK: Consumer thread
+
+    private func consumeLoop() {
+        let capacity = 1024
+        let batch = UnsafeMutableBufferPointer<KafkaMessage>.allocate(capacity: capacity)
+        defer { batch.deallocate() }
+        var nextCommit = ContinuousClock.now + config.commitInterval
+        let shardCount = UInt64(env.shards.count)
+        while !stopping.load(ordering: .relaxed) {
+            let n = consumer.poll(into: batch, timeout: .milliseconds(100))
+            let arrival = monotonicNanos()
+            for i in 0..<n {
+                let message = batch[i]
+                guard let trackerIndex = tracker(for: message), let tracker = trackers[trackerIndex] else {
+                    // Not (or no longer) ours: it will be read again by whoever owns the partition.
+                    message.release()
+                    continue
+                }
+                while !tracker.register(offset: message.offset, arrivalNanos: arrival) {
+                    // Processing is a whole window ahead of the commit: let it catch up.
+                    if !tracker.advance() { usleep(200) }
+                }
+                let key = message.key
+                let shard = key.isEmpty ? Int(UInt64(message.partition) % shardCount) : Int(nudgeHash64(key) % shardCount)
+                let work = ShardWork(message: message, tracker: Int32(trackerIndex), forwarded: false)
+                let inbox = env.shards[shard].inbox
+                while !inbox.tryPush(work) { sched_yield() }
+            }
+            if ContinuousClock.now >= nextCommit {
+                commitFinished(synchronous: false)
+                nextCommit = ContinuousClock.now + config.commitInterval
+            }
+        }
+        // Shutdown: everything polled has been handed out; wait for it, commit, leave the group
+        // (which revokes and so commits once more through the listener).
+        drain(Array(trackerByPartition.values))
+        commitFinished(synchronous: true)
+        consumer.close()
+    }
+
+    private func tracker(for message: KafkaMessage) -> Int? {
+        if message.topicIdentity == lastTopic && message.partition == lastPartition { return lastTracker }
+        let tp = TopicPartition(message.topic, message.partition)
+        guard let index = trackerByPartition[tp] else { return nil }
+        lastTopic = message.topicIdentity
+        lastPartition = message.partition
+        lastTracker = index
+        return index
+    }
+
+    /// Commits each partition's finished prefix. Consumer thread.
+    private func commitFinished(synchronous: Bool) {
+        var offsets: [(TopicPartition, Int64)] = []
+        var lag: [TopicPartition: Int64] = [:]
+        for (tp, index) in trackerByPartition {
+            guard let tracker = trackers[index] else { continue }
+            tracker.advance()
+            let next = tracker.committable.load(ordering: .relaxed)
+            if next > tracker.lastCommitted && next >= 0 {
+                offsets.append((tp, next))
+                tracker.lastCommitted = next
+            }
+            if let marks = consumer.cachedWatermarks(tp) {
+                lag[tp] = max(0, marks.high - (next >= 0 ? next : marks.low))
+            }
+        }
+        metrics.setLag(lag)
+        do { try consumer.commit(offsets, synchronous: synchronous) } catch {
+            logger.warning("commit failed (will retry at the next interval): \(error)")
+            for (tp, _) in offsets { if let i = trackerByPartition[tp] { trackers[i]?.lastCommitted = -1 } }
+        }
+    }
+
+    /// Waits for in-flight work of these trackers to finish, up to the drain timeout.
+    private func drain(_ indices: [Int]) {
+        let deadline = ContinuousClock.now + config.drainTimeout
+        var open = indices.compactMap { trackers[$0] }
+        while !open.isEmpty && ContinuousClock.now < deadline {
+            for t in open { t.advance() }
+            open.removeAll { $0.pending == 0 }
+            if !open.isEmpty { usleep(2_000) }
+        }
+        for t in open { logger.warning("\(t.partition): \(t.pending) message(s) still in flight after the drain timeout; they will be re-read") }
+    }
+
+    fileprivate func assigned(_ partitions: [TopicPartition]) {
+        for tp in partitions where trackerByPartition[tp] == nil {
+            guard let index = trackers.add(OffsetTracker(partition: tp, window: config.offsetWindow)) else {
+                logger.error("more than \(TrackerTable.capacity) partitions on one instance; \(tp) is not tracked")
+                continue
+            }
+            trackerByPartition[tp] = index
+        }
+        ready.store(true, ordering: .relaxed)
+    }
+
+    fileprivate func revoked(_ partitions: [TopicPartition]) {
+        let indices = partitions.compactMap { trackerByPartition[$0] }
+        drain(indices)
+        commitFinished(synchronous: true)
+        for tp in partitions {
+            guard let index = trackerByPartition.removeValue(forKey: tp) else { continue }
+            // Reuse the index only if nothing in flight can still name it.
+            if trackers[index]?.pending == 0 { trackers.remove(index) }
+        }
+        lastTopic = nil
+        lastPartition = -1
+    }
+
+    // MARK: Metrics thread
+
+    private func metricsLoop() {
+        let topic = producer.topic(config.topics.metrics)
+        let interval = config.metricsInterval
+        let ms = Int(interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000)
+        while true {
+            let woken = metricsWake.wait(timeout: .now() + .milliseconds(ms)) == .success
+            let final = woken || stopping.load(ordering: .relaxed)
+            let snapshot = metrics.publishSnapshot()
+            do {
+                try producer.send(to: topic, key: Array(config.instanceId.utf8), value: snapshot.json(), token: DeliveryToken.none)
+            } catch {
+                logger.warning("metrics snapshot not sent: \(error)")
+            }
+            if final { return }
+        }
+    }
+}
+
+/// Forwards the consumer's rebalance calls to the pipeline (weakly, to avoid a cycle).
+private final class PipelineRebalanceListener: RebalanceListener, @unchecked Sendable {
+    // Sendable: called only on the consumer thread.
+    weak var pipeline: Pipeline?
+    init(pipeline: Pipeline) { self.pipeline = pipeline }
+    func assigned(_ partitions: [TopicPartition]) { pipeline?.assigned(partitions) }
+    func revoked(_ partitions: [TopicPartition]) { pipeline?.revoked(partitions) }
+}

@@ -1,0 +1,61 @@
+import Foundation
+
+/// Topic names; every one is configurable (contract defaults).
+public struct TopicNames: Sendable, Equatable, Codable {
+    /// Clickstream events in.
+    public var clickstream = "events.clickstream"
+    /// Transaction events in.
+    public var transactions = "events.transactions"
+    /// Offer outcome events in (the feedback loop).
+    public var outcomes = "nba.outcomes"
+    /// Recommendations out.
+    public var recommendations = "nba.recommendations"
+    /// Metrics snapshots out.
+    public var metrics = "nba.metrics"
+    /// Dead letters out.
+    public var deadLetter = "nba.deadletter"
+
+    /// The contract's default names.
+    public init() {}
+
+    /// Topics the pipeline consumes.
+    public var inputs: [String] { [clickstream, transactions, outcomes] }
+    /// Topics the pipeline produces.
+    public var outputs: [String] { [recommendations, metrics, deadLetter] }
+}
+
+/// How the pipeline runs: topics, parallelism, limits and intervals.
+public struct PipelineConfig: Sendable {
+    /// Topic names.
+    public var topics = TopicNames()
+    /// Consumer group id: instances with the same id share the input partitions.
+    public var groupId = "nudge"
+    /// This instance's id, the key of its metrics snapshots.
+    public var instanceId = PipelineConfig.defaultInstanceId()
+    /// Store shards, each owned by one thread. Default: one per core.
+    public var shards = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// Capacity of each shard's queue (messages); a full queue makes the consumer wait.
+    public var shardQueueCapacity = 16_384
+    /// How far processing may run ahead of the committed offset, per partition.
+    public var offsetWindow = 65_536
+    /// Largest accepted message value; larger ones are dead-lettered as `too_large`.
+    public var maxMessageBytes = 64 * 1024
+    /// Message ids remembered per shard for dropping duplicates (at least this many, at most twice).
+    public var duplicateHorizon = 1 << 20
+    /// Commit cadence.
+    public var commitInterval: Duration = .seconds(1)
+    /// Metrics snapshot cadence.
+    public var metricsInterval: Duration = .seconds(5)
+    /// How long a revoke or shutdown waits for in-flight work before committing what is done.
+    public var drainTimeout: Duration = .seconds(30)
+    /// Expected customers per shard (pre-sizing the store; it grows past this).
+    public var expectedCustomersPerShard = 1 << 16
+
+    /// Defaults.
+    public init() {}
+
+    /// host name and process id: unique per running instance, stable for its life.
+    public static func defaultInstanceId() -> String {
+        "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
+    }
+}

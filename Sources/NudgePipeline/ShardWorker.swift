@@ -1,0 +1,188 @@
+import Foundation
+import Logging
+import NudgeEvents
+import NudgeFeatures
+import NudgeKafka
+
+/// One consumed message on its way through a shard.
+struct ShardWork: BitwiseCopyable {
+    /// The consumed message (released by the shard that finishes with it).
+    var message: KafkaMessage
+    /// Index of the partition's offset tracker.
+    var tracker: Int32
+    /// Set once another shard has routed this message to its owner: it is never routed again.
+    var forwarded: Bool
+}
+
+/// What every shard shares: read-only after start, or thread-safe.
+final class ShardEnvironment: @unchecked Sendable {
+    // Sendable: immutable references to thread-safe objects; `shards` is set once before any
+    // shard thread starts.
+    let config: PipelineConfig
+    let producer: KafkaProducer
+    let recommendations: ProducerTopic
+    let deadLetters: ProducerTopic
+    let trackers: TrackerTable
+    let models: ModelSet
+    let features: FeatureSet
+    let logger: Logger
+    var shards: [ShardWorker] = []
+
+    init(config: PipelineConfig, producer: KafkaProducer, trackers: TrackerTable, models: ModelSet,
+         features: FeatureSet, logger: Logger) {
+        self.config = config
+        self.producer = producer
+        recommendations = producer.topic(config.topics.recommendations)
+        deadLetters = producer.topic(config.topics.deadLetter)
+        self.trackers = trackers
+        self.models = models
+        self.features = features
+        self.logger = logger
+    }
+
+    /// The shard that owns a customer: by the hash of its id, the same hash the consumer routes keys with.
+    @inline(__always) func owner(ofHash hash: UInt64) -> Int { Int(hash % UInt64(shards.count)) }
+}
+
+/// One shard of the customer store and the thread that owns it. Everything about its customers
+/// (features, contact history, duplicate filter) is touched by this thread alone, so the hot path
+/// takes no lock; work arrives through two lock-free queues.
+final class ShardWorker: @unchecked Sendable {
+    // Sendable: the queues and counters are thread-safe; all other state is confined to the
+    // shard's own thread (`run`).
+    let index: Int
+    /// Messages from the consumer thread.
+    let inbox: BoundedQueue<ShardWork>
+    /// Messages other shards routed here (their customer hashes to this shard).
+    let forwards: BoundedQueue<ShardWork>
+    let counters = ShardCounters()
+    private let env: ShardEnvironment
+    private let processor: EventProcessor
+    private var thread: BlockingThread?
+    private let stoppingFlag = LockedFlag()
+
+    init(index: Int, env: ShardEnvironment) {
+        self.index = index
+        self.env = env
+        inbox = BoundedQueue(capacity: env.config.shardQueueCapacity)
+        forwards = BoundedQueue(capacity: env.config.shardQueueCapacity)
+        processor = EventProcessor(shardIndex: index, shardCount: env.config.shards, config: env.config,
+                                   models: env.models, features: env.features)
+    }
+
+    /// Starts the shard's thread.
+    func start() {
+        thread = BlockingThread(name: "nudge-shard-\(index)") { [self] in run() }
+    }
+
+    /// Asks the thread to finish once both queues are empty, and waits for it.
+    func stopAfterDraining() {
+        stoppingFlag.withLock { $0 = true }
+        inbox.wakeConsumer()
+        thread?.join()
+    }
+
+    private func run() {
+        while true {
+            var worked = false
+            while let w = forwards.pop() { process(w); worked = true }
+            var n = 0
+            while n < 256, let w = inbox.pop() { process(w); n += 1; worked = true }
+            if worked {
+                counters.customers.set(processor.table.count)
+                continue
+            }
+            counters.storeBytes.set(processor.stateBytes)
+            if stoppingFlag.withLock({ $0 }) && !inbox.hasValue && !forwards.hasValue { return }
+            inbox.waitForValue(timeout: .milliseconds(200))
+        }
+    }
+
+    private func process(_ work: ShardWork) {
+        let message = work.message
+        let trackerIndex = Int(work.tracker)
+        let offset = message.offset
+        switch processor.process(message.value, forwarded: work.forwarded) {
+        case .invalid(let error):
+            counters.eventsIn.add()
+            deadLetter(message, error, trackerIndex: trackerIndex)
+        case .misrouted(let owner):
+            // The key did not name the customer the event is about (or was empty): hand the
+            // message to the shard that owns the customer, so each customer has one writer.
+            counters.forwarded.add()
+            forward(ShardWork(message: message, tracker: work.tracker, forwarded: true), to: owner)
+            return  // the owner releases it
+        case .duplicate:
+            counters.eventsIn.add()
+            counters.duplicates.add()
+            env.trackers[trackerIndex]?.complete(offset: offset)
+        case .updated:
+            counters.eventsIn.add()
+            env.trackers[trackerIndex]?.complete(offset: offset)
+        case .decided(let json, let customer, let action):
+            counters.eventsIn.add()
+            counters.countDecision(action: action)
+            do {
+                try env.producer.send(to: env.recommendations, key: customer, value: json,
+                                      token: DeliveryToken.make(tracker: trackerIndex, offset: offset, recommendation: true))
+            } catch {
+                // Not completing the offset keeps it uncommitted: it is re-read after a restart.
+                counters.sendFailures.add()
+                env.logger.error("recommendation not sent: \(error)")
+            }
+        }
+        message.release()
+    }
+
+    private func forward(_ work: ShardWork, to owner: Int) {
+        let target = env.shards[owner].forwards
+        while !target.tryPush(work) {
+            // While the owner is full, keep draining our own forwards so two shards forwarding to
+            // each other can never wait on each other.
+            if let mine = forwards.pop() { process(mine) } else { sched_yield() }
+        }
+    }
+
+    private func deadLetter(_ message: KafkaMessage, _ error: DecodeError, trackerIndex: Int) {
+        counters.deadLetters.add()
+        var headers = KafkaHeaders()
+        headers.add("x-error", error.code.rawValue)
+        headers.add("x-error-detail", error.detail)
+        headers.add("x-source-topic", message.topic)
+        headers.add("x-source-partition", String(message.partition))
+        headers.add("x-source-offset", String(message.offset))
+        do {
+            try env.producer.send(to: env.deadLetters, key: message.key, value: message.value, headers: headers,
+                                  token: DeliveryToken.make(tracker: trackerIndex, offset: message.offset, recommendation: false))
+        } catch {
+            counters.sendFailures.add()
+            env.logger.error("dead letter not sent: \(error)")
+        }
+    }
+}
+
+/// A Bool behind a lock, for rare flags read once per idle loop.
+final class LockedFlag: @unchecked Sendable {
+    // Sendable: guarded by `lock`.
+    private let lock = NSLock()
+    private var value = false
+    func withLock<T>(_ body: (inout Bool) -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&value)
+    }
+}
+
+/// Wall-clock milliseconds since the epoch (for `decided_at`).
+@inline(__always) func wallClockMillis() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+}
+
+/// Monotonic nanoseconds (for latency).
+@inline(__always) func monotonicNanos() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}

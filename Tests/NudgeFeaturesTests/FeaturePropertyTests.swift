@@ -1,0 +1,152 @@
+import NudgeEvents
+import NudgeFeatures
+import Testing
+
+/// Random seeded streams checked feature by feature against ReferenceFeatures.
+@Suite struct FeaturePropertyTests {
+    /// The standard set plus one definition per remaining shape: channel filters, lifetime count and sum,
+    /// windowed last and timeSinceLast, channel-filtered gauges, a 5m window, a one-bucket tumbling window,
+    /// a 120-bucket window, caps and unusual missing values.
+    static let extended: FeatureSet = {
+        let extras = [
+            FeatureDefinition(name: "web_app_orders_7d", filter: EventFilter(kinds: [.orderCompleted], channels: [.web, .app]),
+                              aggregation: .count, window: .days(7)),
+            FeatureDefinition(name: "spend_lifetime", filter: .kinds(.orderCompleted, .orderRefunded), aggregation: .sum),
+            FeatureDefinition(name: "views_lifetime", filter: .kinds(.productViewed), aggregation: .count, missingValue: -5),
+            FeatureDefinition(name: "nps_90d", filter: .kinds(.surveyAnswered), aggregation: .last,
+                              window: .days(90, resolutionMillis: Time.day), missingValue: -1, cap: 9),
+            FeatureDefinition(name: "days_since_complaint_30d", filter: .kinds(.complaintFiled), aggregation: .timeSinceLast,
+                              window: .days(30), missingValue: 99),
+            FeatureDefinition(name: "store_tickets", filter: EventFilter(kinds: [.ticketOpened], channels: [.store, .callCenter]),
+                              aggregation: .openCount(closes: [.ticketClosed]), missingValue: -2),
+            FeatureDefinition(name: "wishlist_net", filter: .kinds(.productAddedToWishlist),
+                              aggregation: .netCount(removes: [.productRemoved], resets: [.orderCompleted, .orderCancelled]),
+                              missingValue: -3, cap: 4),
+            FeatureDefinition(name: "adds_5m", filter: .kinds(.productAdded), aggregation: .count, window: .minutes(5), cap: 3),
+            FeatureDefinition(name: "revenue_week_tumbling", filter: .kinds(.orderCompleted), aggregation: .sum,
+                              window: .days(7, resolutionMillis: 7 * Time.day)),
+            FeatureDefinition(name: "search_amount_2h", filter: .kinds(.productsSearched, .couponApplied), aggregation: .sum,
+                              window: .hours(2, resolutionMillis: Time.minute), missingValue: 7),
+        ]
+        do {
+            return try FeatureSet(FeatureSet.standard.definitions + extras)
+        } catch {
+            Issue.record("extended feature set invalid: \(error)")
+            return .standard
+        }
+    }()
+
+    /// A stream generator: a drifting clock with small steps, some hours and days, rare 20-200 day silences;
+    /// event times jittered back (out of order) by up to 30 minutes or 10 days; some times snapped onto
+    /// bucket edges; twins of the previous event at the same millisecond; NaN, zero and negative amounts; NaN and fractional scores.
+    struct Stream {
+        var random: SplitMix64
+        var clock = Time.t0
+        var previous: TestEvent?
+        let customers: [String]
+
+        init(seed: UInt64) {
+            random = SplitMix64(seed: seed)
+            let count = Int.random(in: 1...25, using: &random)
+            customers = (0..<count).map { "cust-\(seed)-\($0)" }
+        }
+
+        static let edges: [Int64] = [Time.minute, 5 * Time.minute, Time.hour, 6 * Time.hour, Time.day, 3 * Time.day, 7 * Time.day]
+
+        mutating func millis(upTo limit: Int64) -> Int64 { Int64.random(in: 0...limit, using: &random) }
+
+        mutating func next() -> TestEvent {
+            let step = Double.random(in: 0..<1, using: &random)
+            clock += step < 0.7 ? millis(upTo: 2 * Time.minute)
+                : step < 0.9 ? millis(upTo: 3 * Time.hour)
+                : step < 0.98 ? millis(upTo: 3 * Time.day)
+                : 20 * Time.day + millis(upTo: 180 * Time.day)
+            var time = clock
+            let jitter = Double.random(in: 0..<1, using: &random)
+            if jitter >= 0.8 { time -= jitter < 0.95 ? millis(upTo: 30 * Time.minute) : millis(upTo: 10 * Time.day) }
+            if Double.random(in: 0..<1, using: &random) < 0.1, let edge = Self.edges.randomElement(using: &random) {
+                time = time - time % edge - (Bool.random(using: &random) ? 1 : 0)
+            }
+            let amountDraw = Double.random(in: 0..<1, using: &random)
+            let amount = amountDraw < 0.2 ? 0
+                : amountDraw < 0.25 ? .nan
+                : amountDraw < 0.3 ? -Double(Int.random(in: 1...20_000, using: &random)) / 100
+                : Double(Int.random(in: 1...50_000, using: &random)) / 100
+            let scoreDraw = Double.random(in: 0..<1, using: &random)
+            let score = scoreDraw < 0.7 ? Double(Int.random(in: 0...10, using: &random))
+                : scoreDraw < 0.8 ? .nan
+                : Double.random(in: 0...10, using: &random)
+            let channel = Channel.allCases.randomElement(using: &random) ?? .web
+            if let previous, Double.random(in: 0..<1, using: &random) < 0.05 {
+                // A twin: same customer, kind and millisecond, other values; the later arrival must win.
+                self.previous = TestEvent(customer: previous.customer, kind: previous.kind, channel: channel,
+                                          time: previous.time, amount: amount, score: score)
+            } else {
+                self.previous = TestEvent(customer: customers.randomElement(using: &random) ?? "none",
+                                          kind: EventKind.allCases.randomElement(using: &random) ?? .page,
+                                          channel: channel, time: time, amount: amount, score: score)
+            }
+            return self.previous ?? TestEvent(customer: "none", kind: .page, time: time)
+        }
+
+        /// An evaluation time at or after `newest`: the newest itself, a little later, a bucket edge, days
+        /// or a year later.
+        mutating func evaluationTime(after newest: Int64) -> Int64 {
+            let draw = Double.random(in: 0..<1, using: &random)
+            if draw < 0.3 { return newest }
+            if draw < 0.5 { return newest + millis(upTo: Time.hour) }
+            if draw < 0.7, let edge = Self.edges.randomElement(using: &random) {
+                let next = newest - newest % edge + edge * Int64.random(in: 1...40, using: &random)
+                return max(newest, next - (Bool.random(using: &random) ? 1 : 0))
+            }
+            if draw < 0.9 { return newest + millis(upTo: 10 * Time.day) }
+            return newest + millis(upTo: 400 * Time.day)
+        }
+    }
+
+    /// Compares every feature of `customer` at `time`; returns false on the first mismatch (recorded).
+    static func check(_ shop: TestShop, _ customer: String, events: [TestEvent], at time: Int64, seed: UInt64) -> Bool {
+        let actual = shop.values(customer, at: time)
+        for (position, definition) in shop.table.features.definitions.enumerated() {
+            let expected = ReferenceFeatures.value(definition, events: events, at: time)
+            let tolerance = ReferenceFeatures.tolerance(definition, events: events, at: time)
+            guard abs(actual[position] - expected) <= tolerance else {
+                Issue.record("seed \(seed), \(customer), \(definition.name) at \(time): got \(actual[position]), expected \(expected) (\(events.count) events)")
+                return false
+            }
+        }
+        guard let slot = shop.slot(customer) else { return false }
+        let channel = shop.table.lastChannel(of: slot)
+        let newest = shop.table.newestEventMillis(of: slot)
+        guard channel == ReferenceFeatures.lastChannel(events), newest == events.map(\.time).max() else {
+            Issue.record("seed \(seed), \(customer): last channel \(String(describing: channel)), newest \(newest)")
+            return false
+        }
+        return true
+    }
+
+    @Test("CustomerTable equals the reference on random streams", arguments: 1...60)
+    func matchesReference(seed: Int) {
+        let seed = UInt64(seed)
+        var stream = Stream(seed: seed)
+        let shop = TestShop(Self.extended)
+        var history: [String: [TestEvent]] = [:]
+        let eventCount = Int.random(in: 50...1_500, using: &stream.random)
+        for _ in 0..<eventCount {
+            let event = stream.next()
+            shop.send(event)
+            history[event.customer, default: []].append(event)
+            guard Double.random(in: 0..<1, using: &stream.random) < 0.1,
+                  let customer = history.keys.sorted().randomElement(using: &stream.random),
+                  let events = history[customer], let newest = events.map(\.time).max() else { continue }
+            let time = stream.evaluationTime(after: newest)
+            guard Self.check(shop, customer, events: events, at: time, seed: seed) else { return }
+        }
+        for (customer, events) in history.sorted(by: { $0.key < $1.key }) {
+            guard let newest = events.map(\.time).max() else { continue }
+            let time = stream.evaluationTime(after: newest)
+            guard Self.check(shop, customer, events: events, at: time, seed: seed) else { return }
+        }
+        #expect(shop.table.count == history.count)
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+import Logging
+import NudgeKafka
+
+let testLogger: Logger = {
+    var l = Logger(label: "nudge-test")
+    l.logLevel = .warning
+    return l
+}()
+
+/// A message read back from a topic, owned (copied) so tests can keep it.
+struct ReadMessage {
+    var topic: String
+    var partition: Int32
+    var offset: Int64
+    var key: String
+    var value: [UInt8]
+    var headers: KafkaHeaders
+    var text: String { String(decoding: value, as: UTF8.self) }
+    var json: [String: Any]? { (try? JSONSerialization.jsonObject(with: Data(value))) as? [String: Any] }
+}
+
+/// Reads every message of the given topics from the beginning until `until` holds or the timeout.
+func readAll(bootstrap: String, topics: [String], timeout: Duration = .seconds(20),
+             until: ([ReadMessage]) -> Bool) throws -> [ReadMessage] {
+    let consumer = try KafkaConsumer(config: KafkaConfig(["bootstrap.servers": bootstrap, "group.id": "reader-\(UUID())",
+                                                          "fetch.wait.max.ms": "10"]), logger: testLogger)
+    var partitions: [TopicPartition] = []
+    for t in topics { partitions += try consumer.partitions(of: t).map { TopicPartition(t, $0) } }
+    try consumer.assign(partitions)
+    let buffer = UnsafeMutableBufferPointer<KafkaMessage>.allocate(capacity: 512)
+    defer { buffer.deallocate() }
+    var out: [ReadMessage] = []
+    let deadline = ContinuousClock.now + timeout
+    while !until(out) && ContinuousClock.now < deadline {
+        let n = consumer.poll(into: buffer, timeout: .milliseconds(100))
+        for m in buffer.prefix(n) {
+            out.append(ReadMessage(topic: m.topic, partition: m.partition, offset: m.offset,
+                                   key: String(decoding: m.key, as: UTF8.self), value: Array(m.value), headers: m.headers))
+            m.release()
+        }
+    }
+    consumer.close()
+    return out
+}
+
+/// Sends messages and waits for all to be acknowledged.
+func produceAll(bootstrap: String, _ messages: [(topic: String, key: String, value: [UInt8])]) throws {
+    let producer = try KafkaProducer(config: KafkaConfig(["bootstrap.servers": bootstrap]), logger: testLogger) { _ in }
+    for m in messages {
+        try producer.send(to: producer.topic(m.topic), key: Array(m.key.utf8), value: m.value, token: 0)
+    }
+    precondition(producer.flush(timeout: .seconds(20)) == 0, "test messages not delivered")
+    producer.close()
+}
+
+/// A Segment track event as the contract shows it.
+func track(_ event: String, user: String?, anonymous: String? = nil, id: String, at timestamp: String,
+           channel: String = "web", properties: String = "{}") -> [UInt8] {
+    var fields = ["\"type\":\"track\"", "\"event\":\"\(event)\"", "\"messageId\":\"\(id)\"", "\"timestamp\":\"\(timestamp)\"",
+                  "\"channel\":\"\(channel)\"", "\"properties\":\(properties)"]
+    if let user { fields.append("\"userId\":\"\(user)\"") }
+    if let anonymous { fields.append("\"anonymousId\":\"\(anonymous)\"") }
+    return Array("{\(fields.joined(separator: ","))}".utf8)
+}
+
+/// The repository's models/ directory.
+let repoModels: String = {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("models").path
+}()
