@@ -48,7 +48,12 @@ let package = Package(
                 dependencies: ["NudgeModels", "NudgeEvents"],
                 swiftSettings: strict),
         // Traffic: a seeded generator of realistic omnichannel Segment traffic.
-        .target(name: "NudgeTraffic", swiftSettings: strict),
+        .target(name: "NudgeTraffic", dependencies: ["NudgeEvents"], swiftSettings: strict),
+        // Training: point-in-time datasets by replaying history through the live feature code,
+        // logistic regression, reports.
+        .target(name: "NudgeTraining",
+                dependencies: ["NudgeEvents", "NudgeFeatures", "NudgeModels", "NudgeDecisions"],
+                swiftSettings: strict),
         // Pipeline: Kafka in, store, score, decide, Kafka out; metrics.
         .target(name: "NudgePipeline",
                 dependencies: [
@@ -61,7 +66,7 @@ let package = Package(
         // The `nudge` command.
         .executableTarget(name: "NudgeCLI",
                           dependencies: [
-                              "NudgePipeline", "NudgeTraffic",
+                              "NudgePipeline", "NudgeTraffic", "NudgeTraining",
                               .product(name: "ArgumentParser", package: "swift-argument-parser"),
                               .product(name: "Logging", package: "swift-log"),
                               .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -75,6 +80,7 @@ let package = Package(
         .testTarget(name: "NudgeModelsTests", dependencies: ["NudgeModels"], swiftSettings: strict),
         .testTarget(name: "NudgeDecisionsTests", dependencies: ["NudgeDecisions"], swiftSettings: strict),
         .testTarget(name: "NudgeTrafficTests", dependencies: ["NudgeTraffic", "NudgeEvents"], swiftSettings: strict),
+        .testTarget(name: "NudgeTrainingTests", dependencies: ["NudgeTraining", "NudgeTraffic"], swiftSettings: strict),
         .testTarget(name: "NudgePipelineTests",
                     dependencies: ["NudgePipeline", "NudgeTraffic", "NudgeKafka"],
                     swiftSettings: strict),

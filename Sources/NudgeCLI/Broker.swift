@@ -20,7 +20,9 @@ extension Nudge {
             let topics = TopicNames()
             for t in topics.inputs { try cluster.createTopic(t, partitions: partitions) }
             for t in topics.outputs { try cluster.createTopic(t, partitions: outputPartitions) }
-            print(cluster.bootstrapServers)
+            // Written straight to the descriptor: a parent reading the address through a pipe must
+            // get it now, not when a block buffer fills.
+            FileHandle.standardOutput.write(Data((cluster.bootstrapServers + "\n").utf8))
             FileHandle.standardError.write(Data("broker up: topics \((topics.inputs + topics.outputs).joined(separator: ", ")). Ctrl-C to stop.\n".utf8))
             await waitForSignal([SIGINT, SIGTERM])
             withExtendedLifetime(cluster) {}

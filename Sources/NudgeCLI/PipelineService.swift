@@ -47,8 +47,10 @@ struct OpsHTTPService: Service {
                 : HTTPResponse(statusCode: .serviceUnavailable, body: Data("not ready: no partitions assigned yet\n".utf8))
         }
         logger.info("metrics on http://0.0.0.0:\(port)/metrics")
-        try await withGracefulShutdownHandler {
-            try await server.run()
+        await withGracefulShutdownHandler {
+            do { try await server.run() } catch where !(error is CancellationError) && !Task.isShuttingDownGracefully {
+                logger.error("HTTP server on port \(port) failed: \(error); is the port free? (--http-port 0 turns it off)")
+            } catch {}
         } onGracefulShutdown: {
             Task { await server.stop(timeout: 1) }
         }

@@ -175,11 +175,15 @@ public final class KafkaProducer: @unchecked Sendable {
         return inFlight
     }
 
-    /// Stops the delivery thread after the queue drains (or at once if nothing is in flight).
-    /// Sending after close fails.
+    /// Waits up to `timeout` for in-flight messages, then gives up on the rest (they are reported
+    /// as failed, so their senders know) and stops the delivery thread. Sending after close fails.
     public func close(timeout: Duration = .seconds(10)) {
         guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        flush(timeout: timeout)
+        if flush(timeout: timeout) > 0 {
+            context.logger.warning("\(inFlight) message(s) undelivered after \(timeout); abandoning them")
+            _ = rd_kafka_purge(handle, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
+            flush(timeout: .seconds(2))
+        }
         rd_kafka_queue_yield(mainQueue)
         deliveryThread?.join()
         deliveryThread = nil
@@ -196,7 +200,7 @@ public final class KafkaProducer: @unchecked Sendable {
         defer { messages.deallocate(); reports.deallocate() }
         while true {
             guard let event = rd_kafka_queue_poll(mainQueue, 1000) else {
-                if stopping.load(ordering: .acquiring) && rd_kafka_outq_len(handle) == 0 { return }
+                if stopping.load(ordering: .acquiring) { return }
                 continue
             }
             defer { rd_kafka_event_destroy(event) }

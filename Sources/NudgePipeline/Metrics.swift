@@ -2,7 +2,6 @@ import Atomics
 import Foundation
 import Histogram
 import NudgeKafka
-import Synchronization
 
 /// One metrics snapshot, in the contract's shape (`nba.metrics`).
 public struct MetricsSnapshot: Sendable, Equatable {
@@ -102,7 +101,7 @@ final class MetricsRecorder: @unchecked Sendable {
         var lastAt = ContinuousClock.now
         var latest: MetricsSnapshot?
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let config: PipelineConfig
     private let models: [String: String]
     private let actionNames: [String]
@@ -162,9 +161,16 @@ final class MetricsRecorder: @unchecked Sendable {
         }
     }
 
-    /// The last published snapshot (a fresh one before the first).
+    /// Live counters, with the rate and latency of the last closed interval.
     func latest() -> MetricsSnapshot {
-        state.withLock { s in s.latest ?? makeSnapshot(lag: s.lag) }
+        state.withLock { s in
+            var snap = makeSnapshot(lag: s.lag)
+            if let last = s.latest {
+                snap.eventsPerSecond = last.eventsPerSecond
+                snap.latencyMs = last.latencyMs
+            }
+            return snap
+        }
     }
 
     func prometheusText() -> String { latest().prometheusText() }

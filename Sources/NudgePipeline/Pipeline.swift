@@ -5,7 +5,6 @@ import Logging
 import NudgeEvents
 import NudgeFeatures
 import NudgeKafka
-import Synchronization
 
 /// Nudge's main job: consume events, keep features, decide, publish recommendations and metrics.
 ///
@@ -29,7 +28,7 @@ public final class Pipeline: @unchecked Sendable {
     private let ready = ManagedAtomic<Bool>(false)
     private var consumerThread: BlockingThread?
     private var metricsThread: BlockingThread?
-    private let stopped = LockedFlag()
+    private let stopped = Locked(false)
     private let metricsWake = DispatchSemaphore(value: 0)
     // Consumer-thread state.
     private var trackerByPartition: [TopicPartition: Int] = [:]
@@ -73,7 +72,7 @@ public final class Pipeline: @unchecked Sendable {
         logger.info("nudge started: \(config.shards) shard(s), consuming \(config.topics.inputs.joined(separator: ", ")), librdkafka \(librdkafkaVersion)")
     }
 
-    /// The latest metrics snapshot (also published to the metrics topic).
+    /// Live counters with the rate and latency of the last closed metrics interval.
     public func snapshot() -> MetricsSnapshot { metrics.latest() }
 
     /// Messages handled so far, summed live over the shards (cheap; for progress and benchmarks).

@@ -59,7 +59,7 @@ final class ShardWorker: @unchecked Sendable {
     private let env: ShardEnvironment
     private let processor: EventProcessor
     private var thread: BlockingThread?
-    private let stoppingFlag = LockedFlag()
+    private let stoppingFlag = Locked(false)
 
     init(index: Int, env: ShardEnvironment) {
         self.index = index
@@ -158,18 +158,6 @@ final class ShardWorker: @unchecked Sendable {
             counters.sendFailures.add()
             env.logger.error("dead letter not sent: \(error)")
         }
-    }
-}
-
-/// A Bool behind a lock, for rare flags read once per idle loop.
-final class LockedFlag: @unchecked Sendable {
-    // Sendable: guarded by `lock`.
-    private let lock = NSLock()
-    private var value = false
-    func withLock<T>(_ body: (inout Bool) -> T) -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return body(&value)
     }
 }
 

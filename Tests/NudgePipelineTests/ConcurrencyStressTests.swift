@@ -1,0 +1,141 @@
+import Foundation
+import NudgeEvents
+import NudgeFeatures
+import NudgeKafka
+import Testing
+@testable import NudgePipeline
+
+/// Stress tests of the lock-free pieces; CI also runs them under Thread Sanitizer
+/// (`swift test --sanitize=thread --filter ConcurrencyStress`).
+@Suite("ConcurrencyStress")
+struct ConcurrencyStressTests {
+    struct Item: BitwiseCopyable, Equatable { var producer: Int32; var sequence: Int32 }
+
+    @Test func queueDeliversEveryValueOnceInProducerOrder() {
+        let producers = 4, perProducer = 50_000
+        let queue = BoundedQueue<Item>(capacity: 256)  // small: producers hit "full" often
+        var threads: [BlockingThread] = []
+        for p in 0..<producers {
+            threads.append(BlockingThread(name: "producer-\(p)") {
+                for s in 0..<perProducer {
+                    while !queue.tryPush(Item(producer: Int32(p), sequence: Int32(s))) { sched_yield() }
+                }
+            })
+        }
+        var next = [Int32](repeating: 0, count: producers)
+        var received = 0
+        var outOfOrder = 0
+        while received < producers * perProducer {
+            guard let item = queue.pop() else {
+                queue.waitForValue(timeout: .milliseconds(50))
+                continue
+            }
+            if item.sequence != next[Int(item.producer)] { outOfOrder += 1 }
+            next[Int(item.producer)] = item.sequence + 1
+            received += 1
+        }
+        threads.forEach { $0.join() }
+        #expect(outOfOrder == 0)
+        #expect(next.allSatisfy { $0 == Int32(perProducer) })
+        #expect(queue.pop() == nil)
+    }
+
+    @Test func trackerCommitsOnlyFinishedPrefixUnderConcurrentCompletion() {
+        // The consumer thread registers offsets and advances; another thread completes them in
+        // scrambled order. `committable` may never pass an offset that is not complete.
+        let tracker = OffsetTracker(partition: TopicPartition("t", 0), window: 1024)
+        let total: Int64 = 100_000
+        let completedSet = Locked(Set<Int64>())
+        let handOff = Locked<[Int64]>([])
+        let completer = BlockingThread(name: "completer") {
+            var completed = 0
+            var rng = SystemRandomNumberGenerator()
+            while completed < Int(total) {
+                var batch = handOff.withLock { b -> [Int64] in defer { b.removeAll(keepingCapacity: true) }; return b }
+                if batch.isEmpty { sched_yield(); continue }
+                batch.shuffle(using: &rng)
+                for o in batch {
+                    completedSet.withLock { _ = $0.insert(o) }
+                    tracker.complete(offset: o)
+                }
+                completed += batch.count
+            }
+        }
+        var registered: Int64 = 0
+        var violations = 0
+        while registered < total {
+            if tracker.register(offset: registered, arrivalNanos: 0) {
+                handOff.withLock { $0.append(registered) }
+                registered += 1
+            } else {
+                let before = tracker.committable.load(ordering: .relaxed)
+                tracker.advance()
+                let after = tracker.committable.load(ordering: .relaxed)
+                if after > before {
+                    // Every offset below the new committable point must have been completed.
+                    let done = completedSet.withLock { set in (before..<after).allSatisfy { set.contains($0) } }
+                    if !done { violations += 1 }
+                }
+            }
+        }
+        completer.join()
+        while tracker.pending > 0 { tracker.advance() }
+        #expect(violations == 0)
+        #expect(tracker.committable.load(ordering: .relaxed) == total)
+    }
+
+    @Test func shardedStoreUnderConcurrentRouting() throws {
+        // Two router threads feed four shard threads, each owning a CustomerTable, through the
+        // same queues the pipeline uses. Every event must land exactly once on its owner.
+        let shardCount = 4, routers = 2, perRouter = 20_000, customers = 500
+        let queues = (0..<shardCount).map { _ in BoundedQueue<Int32>(capacity: 512) }
+        let applied = Locked<[(events: Int, customers: Int, wrongOwner: Int)]>(Array(repeating: (0, 0, 0), count: shardCount))
+        let stop = Locked(false)
+        let ids: [[UInt8]] = (0..<customers).map { Array("c-\($0)".utf8) }
+        let owner: [Int] = ids.map { id in id.withUnsafeBytes { Int(nudgeHash64($0) % UInt64(shardCount)) } }
+        let shards = (0..<shardCount).map { s in
+            BlockingThread(name: "shard-\(s)") {
+                let table = CustomerTable(features: FeatureSet.standard, expectedCustomers: 64)
+                var events = 0, wrong = 0
+                let out = UnsafeMutableBufferPointer<Double>.allocate(capacity: FeatureSet.standard.definitions.count)
+                defer { out.deallocate() }
+                while true {
+                    if let c = queues[s].pop() {
+                        if owner[Int(c)] != s { wrong += 1 }
+                        ids[Int(c)].withUnsafeBytes { raw in
+                            var e = SegmentEvent()
+                            e.kind = .productViewed
+                            e.userId = RawText(raw)
+                            e.timestampMillis = 1_790_000_000_000 + Int64(events)
+                            let slot = table.slot(for: e.customerId)
+                            table.apply(e, to: slot)
+                            table.evaluate(slot, atMillis: e.timestampMillis, into: out)
+                        }
+                        events += 1
+                    } else if stop.withLock({ $0 }) && !queues[s].hasValue {
+                        break
+                    } else {
+                        queues[s].waitForValue(timeout: .milliseconds(20))
+                    }
+                }
+                applied.withLock { $0[s] = (events, table.count, wrong) }
+            }
+        }
+        let routerThreads = (0..<routers).map { r in
+            BlockingThread(name: "router-\(r)") {
+                for i in 0..<perRouter {
+                    let c = (i * 7 + r * 13) % customers
+                    while !queues[owner[c]].tryPush(Int32(c)) { sched_yield() }
+                }
+            }
+        }
+        routerThreads.forEach { $0.join() }
+        stop.withLock { $0 = true }
+        queues.forEach { $0.wakeConsumer() }
+        shards.forEach { $0.join() }
+        let totals = applied.withLock { $0 }
+        #expect(totals.reduce(0) { $0 + $1.events } == routers * perRouter)
+        #expect(totals.reduce(0) { $0 + $1.customers } == customers)
+        #expect(totals.allSatisfy { $0.wrongOwner == 0 })
+    }
+}
