@@ -27,7 +27,7 @@ extension Nudge {
             var logger = log.makeLogger()
             if log.logLevel == .info { logger.logLevel = .notice }  // keep the live summary readable
             let features = FeatureSet.standard
-            let models = try loadModels(engine.models, features: features)
+            let models = try loadModels(engine.models, features: features, challengerShare: engine.challengerShare)
             let cluster = try KafkaMockCluster(brokers: 1, logger: logger)
             let topics = TopicNames()
             for t in topics.inputs { try cluster.createTopic(t, partitions: partitions) }

@@ -55,7 +55,10 @@ struct TopicOptions: ParsableArguments {
 
 /// How the engine runs.
 struct EngineOptions: ParsableArguments {
-    @Option(help: "Directory holding churn.json and nba.json.") var models = "models"
+    @Option(help: "Directory holding churn.json and nba.json (and optionally churn/nba.challenger.json); watched for new files.")
+    var models = "models"
+    @Option(help: "Share of customers (stable by id hash) scored by the challenger models, if present.")
+    var challengerShare = 0.1
     @Option(help: "Store shards (threads). Default: one per core.") var shards: Int?
     @Option(help: "Seconds between metrics snapshots.") var metricsInterval = 5.0
     @Option(help: "Port for /metrics, /health and /ready (0 = off).") var httpPort = 9464
@@ -68,6 +71,7 @@ struct EngineOptions: ParsableArguments {
         if let shards { c.shards = max(1, shards) }
         c.metricsInterval = .milliseconds(Int(max(0.2, metricsInterval) * 1000))
         if let instance { c.instanceId = instance }
+        c.modelDirectory = models
         return c
     }
 }

@@ -19,7 +19,7 @@ extension Nudge {
         func run() async throws {
             let logger = log.makeLogger()
             let features = FeatureSet.standard
-            let models = try loadModels(engine.models, features: features)
+            let models = try loadModels(engine.models, features: features, challengerShare: engine.challengerShare)
             let pipeline = try Pipeline(config: engine.pipelineConfig(topics: topics.names, group: kafka.group),
                                         kafka: try kafka.config(), models: models, features: features, logger: logger)
             var services: [any Service] = [PipelineService(pipeline: pipeline)]
@@ -31,9 +31,9 @@ extension Nudge {
 }
 
 /// Loads the model directory, turning a bad file into a message that names the field.
-func loadModels(_ directory: String, features: FeatureSet) throws -> ModelSet {
+func loadModels(_ directory: String, features: FeatureSet, challengerShare: Double = 0.1) throws -> ModelSet {
     do {
-        return try ModelSet.load(directory: directory, features: features)
+        return try ModelSet.load(directory: directory, features: features, challengerShare: challengerShare)
     } catch {
         throw ValidationError("models refused: \(error)")
     }

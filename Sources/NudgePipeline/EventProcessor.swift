@@ -14,7 +14,8 @@ enum EventOutcome {
     /// Features updated; the event asks for no decision.
     case updated
     /// A decision was made: publish `json` keyed by `customer` (both valid until the next call).
-    case decided(json: UnsafeRawBufferPointer, customer: UnsafeRawBufferPointer, action: Int?)
+    /// `actionSlot` and `modelSlot` name the counters it counts toward.
+    case decided(json: UnsafeRawBufferPointer, customer: UnsafeRawBufferPointer, actionSlot: Int, modelSlot: Int)
 }
 
 /// Decode → dedupe → update features → score → decide → encode, for one shard's customers.
@@ -28,12 +29,19 @@ final class EventProcessor {
     private var recent: RecentMessageIDs
     private var contacts: [ContactHistory] = []
     private let featureValues: UnsafeMutableBufferPointer<Double>
-    private let decider: Decider
+    private let store: ModelStore
+    private let counterNames: (actions: CounterNames, models: CounterNames)
+    private var generation = -1
+    private var models: ModelSet
+    private var champion: Decider
+    private var challenger: Decider?
+    private var championSlots: (actions: [Int], model: Int) = ([], 0)
+    private var challengerSlots: (actions: [Int], model: Int) = ([], 0)
     private var writer = RecommendationWriter()
     private let wallClock: () -> Int64
 
-    init(shardIndex: Int, shardCount: Int, config: PipelineConfig, models: ModelSet, features: FeatureSet,
-         wallClock: @escaping () -> Int64 = wallClockMillis) {
+    init(shardIndex: Int, shardCount: Int, config: PipelineConfig, models store: ModelStore, features: FeatureSet,
+         counterNames: (actions: CounterNames, models: CounterNames), wallClock: @escaping () -> Int64 = wallClockMillis) {
         self.shardIndex = shardIndex
         self.shardCount = shardCount
         decoder = SegmentDecoder(maxMessageBytes: config.maxMessageBytes)
@@ -42,8 +50,26 @@ final class EventProcessor {
         contacts.reserveCapacity(config.expectedCustomersPerShard)
         featureValues = .allocate(capacity: max(1, features.definitions.count))
         featureValues.initialize(repeating: 0)
-        decider = models.makeDecider()
+        self.store = store
+        self.counterNames = counterNames
+        models = store.models
+        (champion, challenger) = models.makeDeciders()
         self.wallClock = wallClock
+        refreshModels()
+    }
+
+    /// Swaps in the store's models if they changed. Called between batches, never mid-event.
+    func refreshModels() {
+        let now = store.generation.load(ordering: .acquiring)
+        guard now != generation else { return }
+        generation = now
+        models = store.models
+        (champion, challenger) = models.makeDeciders()
+        func slots(_ nba: NBAModel) -> (actions: [Int], model: Int) {
+            (nba.actions.map { counterNames.actions.slot(for: $0.id) }, counterNames.models.slot(for: nba.identity.description))
+        }
+        championSlots = slots(models.nba)
+        if let c = models.challenger { challengerSlots = slots(c.nba) }
     }
 
     deinit { featureValues.deallocate() }
@@ -70,6 +96,9 @@ final class EventProcessor {
         guard DecisionTriggers.asksForDecision(event.kind) else { return .updated }
         let at = max(event.timestampMillis, table.newestEventMillis(of: slot))
         table.evaluate(slot, atMillis: at, into: featureValues)
+        let useChallenger = challenger != nil && models.usesChallenger(customerHash: customer.hash64)
+        let decider = useChallenger ? (challenger ?? champion) : champion
+        let slots = useChallenger ? challengerSlots : championSlots
         let decision = decider.decide(features: UnsafeBufferPointer(featureValues), lastChannel: table.lastChannel(of: slot),
                                       history: contacts[slotIndex], atMillis: at)
         if let action = decision.actionIndex, let channel = decision.channel {
@@ -79,6 +108,7 @@ final class EventProcessor {
                                 churn: decider.churn, nba: decider.nba,
                                 trigger: .event(event.kind, messageId: event.messageId.bytes),
                                 eventTimeMillis: event.timestampMillis, decidedAtMillis: wallClock())
-        return .decided(json: json, customer: customer.bytes, action: decision.actionIndex)
+        let actionSlot = decision.actionIndex.map { $0 < slots.actions.count ? slots.actions[$0] : 0 } ?? 0
+        return .decided(json: json, customer: customer.bytes, actionSlot: actionSlot, modelSlot: slots.model)
     }
 }

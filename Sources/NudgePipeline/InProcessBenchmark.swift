@@ -65,12 +65,13 @@ public enum InProcessBenchmark {
         }
         let decodeTime = ContinuousClock.now - decodeStart
 
-        let processor = EventProcessor(shardIndex: 0, shardCount: 1, config: config, models: models, features: features,
+        let processor = EventProcessor(shardIndex: 0, shardCount: 1, config: config, models: ModelStore(models), features: features,
+                                       counterNames: (CounterNames(capacity: 64, reserved: ["none"]), CounterNames(capacity: 16)),
                                        wallClock: { 1_790_000_000_000 })
         var decisions = 0
         let start = ContinuousClock.now
         arena.forEachValue { _, value in
-            if case .decided(let json, _, _) = processor.process(value, forwarded: true) {
+            if case .decided(let json, _, _, _) = processor.process(value, forwarded: true) {
                 decisions += 1
                 sink &+= json.count
             }

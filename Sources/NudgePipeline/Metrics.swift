@@ -33,6 +33,11 @@ public struct MetricsSnapshot: Sendable, Equatable {
     public var models: [String: String]
     /// Messages whose output the broker refused for good (their offsets stay uncommitted).
     public var deliveryFailures: Int
+    /// Decisions by NBA model version (champion and challenger).
+    public var recommendationsByModel: [String: Int]
+    /// Model files swapped in, and refused, since start.
+    public var modelReloads: Int
+    public var modelRefusals: Int
 
     /// Recommendations in total.
     public var recommendations: Int { recommendationsByAction.values.reduce(0, +) }
@@ -45,11 +50,12 @@ public struct MetricsSnapshot: Sendable, Equatable {
             "instance": instance, "at": at, "uptime_s": uptimeSeconds.rounded(toPlaces: 3),
             "events_in": eventsIn, "events_per_s": eventsPerSecond.rounded(toPlaces: 1),
             "deadletter": deadLetter, "duplicates_dropped": duplicatesDropped,
-            "recommendations": ["total": recommendations, "by_action": recommendationsByAction],
+            "recommendations": ["total": recommendations, "by_action": recommendationsByAction, "by_model": recommendationsByModel],
             "customers": customers, "store_bytes": storeBytes,
             "consumer_lag": ["total": totalLag, "partitions": consumerLag],
             "latency_ms": latencyMs.mapValues { $0.rounded(toPlaces: 3) },
             "models": models, "delivery_failures": deliveryFailures,
+            "model_reloads": ["swapped": modelReloads, "refused": modelRefusals],
         ]
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
         return Array(data)
@@ -75,6 +81,10 @@ public struct MetricsSnapshot: Sendable, Equatable {
                consumerLag.sorted { $0.key < $1.key }.map { ("{\(inst),partition=\"\($0.key)\"}", "\($0.value)") })
         metric("latency_ms", "gauge", "Event arrival to recommendation delivered over the last interval.",
                latencyMs.sorted { $0.key < $1.key }.map { ("{\(inst),quantile=\"\($0.key)\"}", "\($0.value)") })
+        metric("recommendations_by_model_total", "counter", "Decisions by NBA model version.",
+               recommendationsByModel.sorted { $0.key < $1.key }.map { ("{\(inst),model=\"\($0.key)\"}", "\($0.value)") })
+        metric("model_reloads_total", "counter", "Model files swapped in and refused.",
+               [("{\(inst),result=\"swapped\"}", "\(modelReloads)"), ("{\(inst),result=\"refused\"}", "\(modelRefusals)")])
         metric("delivery_failures_total", "counter", "Outputs the broker refused for good.", [("{\(inst)}", "\(deliveryFailures)")])
         metric("model_info", "gauge", "Loaded model versions.",
                models.sorted { $0.key < $1.key }.map { ("{\(inst),model=\"\($0.key)\",version=\"\($0.value)\"}", "1") })
@@ -103,16 +113,16 @@ final class MetricsRecorder: @unchecked Sendable {
     }
     private let state = Locked(State())
     private let config: PipelineConfig
-    private let models: [String: String]
-    private let actionNames: [String]
+    private let store: ModelStore
+    private let counterNames: (actions: CounterNames, models: CounterNames)
     private let started = ContinuousClock.now
     private let deliveryFailures = ManagedAtomic<Int>(0)
     var shards: [ShardWorker] = []
 
-    init(config: PipelineConfig, models: ModelSet) {
+    init(config: PipelineConfig, models: ModelStore, counterNames: (actions: CounterNames, models: CounterNames)) {
         self.config = config
-        self.models = models.versions
-        actionNames = models.nba.actions.map(\.id)
+        store = models
+        self.counterNames = counterNames
     }
 
     /// Delivery reports: finish offsets, time recommendations. Delivery thread; one lock per batch.
@@ -176,9 +186,13 @@ final class MetricsRecorder: @unchecked Sendable {
     func prometheusText() -> String { latest().prometheusText() }
 
     private func makeSnapshot(lag: [TopicPartition: Int64]) -> MetricsSnapshot {
-        var byAction: [String: Int] = ["none": shards.reduce(0) { $0 + $1.counters.decisions(slot: 0) }]
-        for (i, name) in actionNames.enumerated() where i < ShardCounters.maxActions {
-            byAction[name] = shards.reduce(0) { $0 + $1.counters.decisions(slot: i + 1) }
+        var byAction: [String: Int] = [:]
+        for (slot, name) in counterNames.actions.all.enumerated() {
+            byAction[name] = shards.reduce(0) { $0 + $1.counters.decisions(slot: slot) }
+        }
+        var byModel: [String: Int] = [:]
+        for (slot, name) in counterNames.models.all.enumerated() {
+            byModel[name] = shards.reduce(0) { $0 + $1.counters.decisions(modelSlot: slot) }
         }
         let uptime = ContinuousClock.now - started
         return MetricsSnapshot(
@@ -194,7 +208,10 @@ final class MetricsRecorder: @unchecked Sendable {
             storeBytes: shards.reduce(0) { $0 + $1.counters.storeBytes.value },
             consumerLag: Dictionary(uniqueKeysWithValues: lag.map { ("\($0.key.topic)/\($0.key.partition)", $0.value) }),
             latencyMs: ["p50": 0, "p99": 0, "p999": 0, "max": 0],
-            models: models,
-            deliveryFailures: deliveryFailures.load(ordering: .relaxed))
+            models: store.models.versions,
+            deliveryFailures: deliveryFailures.load(ordering: .relaxed),
+            recommendationsByModel: byModel,
+            modelReloads: store.reloads.load(ordering: .relaxed),
+            modelRefusals: store.refusals.load(ordering: .relaxed))
     }
 }

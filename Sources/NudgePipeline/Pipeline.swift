@@ -24,6 +24,9 @@ public final class Pipeline: @unchecked Sendable {
     private let env: ShardEnvironment
     private let trackers = TrackerTable()
     private let metrics: MetricsRecorder
+    /// The models in force; replace them to swap models while running.
+    public let modelStore: ModelStore
+    private var modelWatcher: ModelWatcher?
     private let stopping = ManagedAtomic<Bool>(false)
     private let ready = ManagedAtomic<Bool>(false)
     private var consumerThread: BlockingThread?
@@ -42,7 +45,14 @@ public final class Pipeline: @unchecked Sendable {
     public init(config: PipelineConfig, kafka: KafkaConfig, models: ModelSet, features: FeatureSet, logger: Logger) throws {
         self.config = config
         self.logger = logger
-        let metrics = MetricsRecorder(config: config, models: models)
+        modelStore = ModelStore(models)
+        if let directory = config.modelDirectory {
+            modelWatcher = ModelWatcher(directory: directory, features: features, store: modelStore,
+                                        challengerShare: models.challengerShare, interval: config.modelCheckInterval, logger: logger)
+        }
+        let counterNames = (actions: CounterNames(capacity: ShardCounters.maxActions + 1, reserved: ["none"]),
+                            models: CounterNames(capacity: ShardCounters.maxModels))
+        let metrics = MetricsRecorder(config: config, models: modelStore, counterNames: counterNames)
         self.metrics = metrics
         let trackers = self.trackers
         producer = try KafkaProducer(config: kafka, logger: logger) { reports in
@@ -54,8 +64,8 @@ public final class Pipeline: @unchecked Sendable {
         consumerConfig.setDefault("fetch.wait.max.ms", "10")
         consumerConfig.setDefault("queued.max.messages.kbytes", "65536")
         consumer = try KafkaConsumer(config: consumerConfig, logger: logger)
-        env = ShardEnvironment(config: config, producer: producer, trackers: trackers, models: models,
-                               features: features, logger: logger)
+        env = ShardEnvironment(config: config, producer: producer, trackers: trackers, models: modelStore,
+                               counterNames: counterNames, features: features, logger: logger)
         env.shards = (0..<config.shards).map { ShardWorker(index: $0, env: env) }
         metrics.shards = env.shards
     }
@@ -69,6 +79,7 @@ public final class Pipeline: @unchecked Sendable {
         for shard in env.shards { shard.start() }
         consumerThread = BlockingThread(name: "nudge-consumer") { [self] in consumeLoop() }
         metricsThread = BlockingThread(name: "nudge-metrics") { [self] in metricsLoop() }
+        modelWatcher?.start()
         logger.info("nudge started: \(config.shards) shard(s), consuming \(config.topics.inputs.joined(separator: ", ")), librdkafka \(librdkafkaVersion)")
     }
 
@@ -91,6 +102,7 @@ public final class Pipeline: @unchecked Sendable {
             waitUntilStopped()
             return
         }
+        modelWatcher?.stop()
         consumerThread?.join()   // it drains, commits and closes the consumer on its way out
         for shard in env.shards { shard.stopAfterDraining() }
         metricsWake.signal()

@@ -48,6 +48,10 @@ public struct PipelineConfig: Sendable {
     public var metricsInterval: Duration = .seconds(5)
     /// How long a revoke or shutdown waits for in-flight work before committing what is done.
     public var drainTimeout: Duration = .seconds(30)
+    /// Directory to watch for new model files (nil: models never change while running).
+    public var modelDirectory: String?
+    /// How often the model directory is checked.
+    public var modelCheckInterval: Duration = .seconds(2)
     /// Expected customers per shard (pre-sizing the store; it grows past this).
     public var expectedCustomersPerShard = 1 << 16
 

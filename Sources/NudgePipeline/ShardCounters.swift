@@ -27,26 +27,36 @@ final class ShardCounters: @unchecked Sendable {
     let customers = OwnedCounter()
     let storeBytes = OwnedCounter()
     let sendFailures = OwnedCounter()
-    /// Decisions by action: slot 0 is `none`, slot i+1 is the NBA model's action i.
+    static let maxModels = 16
+    /// Decisions by action slot (see `CounterNames`; slot 0 is `none`) and by NBA model version.
     private let decisions: UnsafeMutablePointer<UnsafeAtomic<Int>.Storage>
+    private let byModel: UnsafeMutablePointer<UnsafeAtomic<Int>.Storage>
 
     init() {
         decisions = .allocate(capacity: Self.maxActions + 1)
         decisions.initialize(repeating: .init(0), count: Self.maxActions + 1)
+        byModel = .allocate(capacity: Self.maxModels)
+        byModel.initialize(repeating: .init(0), count: Self.maxModels)
     }
 
     deinit {
         decisions.deinitialize(count: Self.maxActions + 1)
         decisions.deallocate()
+        byModel.deinitialize(count: Self.maxModels)
+        byModel.deallocate()
     }
 
-    /// Counts a decision (`nil` is `none`). Shard thread only.
-    @inline(__always) func countDecision(action: Int?) {
-        let slot = action.map { min($0 + 1, Self.maxActions) } ?? 0
-        let a = UnsafeAtomic<Int>(at: decisions + slot)
+    /// Counts a decision. Shard thread only.
+    @inline(__always) func countDecision(actionSlot: Int, modelSlot: Int) {
+        let a = UnsafeAtomic<Int>(at: decisions + min(actionSlot, Self.maxActions))
         a.store(a.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+        let m = UnsafeAtomic<Int>(at: byModel + min(modelSlot, Self.maxModels - 1))
+        m.store(m.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
     }
 
     /// Decisions for an action slot (0 = none).
     func decisions(slot: Int) -> Int { UnsafeAtomic<Int>(at: decisions + slot).load(ordering: .relaxed) }
+
+    /// Decisions made by a model-version slot.
+    func decisions(modelSlot: Int) -> Int { UnsafeAtomic<Int>(at: byModel + modelSlot).load(ordering: .relaxed) }
 }

@@ -23,13 +23,15 @@ final class ShardEnvironment: @unchecked Sendable {
     let recommendations: ProducerTopic
     let deadLetters: ProducerTopic
     let trackers: TrackerTable
-    let models: ModelSet
+    let models: ModelStore
+    let counterNames: (actions: CounterNames, models: CounterNames)
     let features: FeatureSet
     let logger: Logger
     var shards: [ShardWorker] = []
 
-    init(config: PipelineConfig, producer: KafkaProducer, trackers: TrackerTable, models: ModelSet,
-         features: FeatureSet, logger: Logger) {
+    init(config: PipelineConfig, producer: KafkaProducer, trackers: TrackerTable, models: ModelStore,
+         counterNames: (actions: CounterNames, models: CounterNames), features: FeatureSet, logger: Logger) {
+        self.counterNames = counterNames
         self.config = config
         self.producer = producer
         recommendations = producer.topic(config.topics.recommendations)
@@ -67,7 +69,7 @@ final class ShardWorker: @unchecked Sendable {
         inbox = BoundedQueue(capacity: env.config.shardQueueCapacity)
         forwards = BoundedQueue(capacity: env.config.shardQueueCapacity)
         processor = EventProcessor(shardIndex: index, shardCount: env.config.shards, config: env.config,
-                                   models: env.models, features: env.features)
+                                   models: env.models, features: env.features, counterNames: env.counterNames)
     }
 
     /// Starts the shard's thread.
@@ -84,6 +86,7 @@ final class ShardWorker: @unchecked Sendable {
 
     private func run() {
         while true {
+            processor.refreshModels()
             var worked = false
             while let w = forwards.pop() { process(w); worked = true }
             var n = 0
@@ -119,9 +122,9 @@ final class ShardWorker: @unchecked Sendable {
         case .updated:
             counters.eventsIn.add()
             env.trackers[trackerIndex]?.complete(offset: offset)
-        case .decided(let json, let customer, let action):
+        case .decided(let json, let customer, let actionSlot, let modelSlot):
             counters.eventsIn.add()
-            counters.countDecision(action: action)
+            counters.countDecision(actionSlot: actionSlot, modelSlot: modelSlot)
             do {
                 try env.producer.send(to: env.recommendations, key: customer, value: json,
                                       token: DeliveryToken.make(tracker: trackerIndex, offset: offset, recommendation: true))

@@ -1,3 +1,5 @@
+import NudgeEvents
+
 /// A growable byte buffer reused for every message, so writing an event allocates nothing
 /// once the buffer has reached its working size.
 ///
@@ -76,8 +78,17 @@ struct ByteWriter {
         count += buffer.count
     }
 
+    @inline(__always)
     mutating func append(_ buffer: UnsafeRawBufferPointer) {
         append(buffer.bindMemory(to: UInt8.self))
+    }
+
+    /// The 24-byte ISO-8601 UTC form of Unix milliseconds (`2026-11-23T10:15:02.120Z`), written
+    /// by the decoder's own `ISO8601Time` so that what is written is what it parses.
+    @inline(__always)
+    mutating func appendTimestamp(_ millis: Int64) {
+        let start = claim(ISO8601Time.formattedLength)
+        ISO8601Time.write(millis: millis, into: UnsafeMutableRawPointer(start))
     }
 
     /// Decimal digits of a non-negative integer.
@@ -89,15 +100,7 @@ struct ByteWriter {
             probe /= 10
             digits += 1
         }
-        reserve(digits)
-        var rest = value
-        var index = count + digits - 1
-        while index >= count {
-            base[index] = UInt8(truncatingIfNeeded: rest % 10) &+ 0x30
-            rest /= 10
-            index -= 1
-        }
-        count += digits
+        appendDigits(value, count: digits, radix: 10)
     }
 
     /// A signed integer in decimal.
@@ -111,20 +114,6 @@ struct ByteWriter {
         }
     }
 
-    /// `value` zero-padded to `width` digits (for timestamp fields).
-    @inline(__always)
-    mutating func appendPadded(_ value: Int, width: Int) {
-        reserve(width)
-        var rest = value
-        var index = count + width - 1
-        while index >= count {
-            base[index] = UInt8(truncatingIfNeeded: rest % 10) &+ 0x30
-            rest /= 10
-            index -= 1
-        }
-        count += width
-    }
-
     /// An amount of money from integer cents, as a JSON number with two decimals (`59.90`).
     @inline(__always)
     mutating func appendCents(_ cents: Int64) {
@@ -132,7 +121,7 @@ struct ByteWriter {
         let magnitude = cents.magnitude
         appendDecimal(magnitude / 100)
         append(UInt8(ascii: "."))
-        appendPadded(Int(magnitude % 100), width: 2)
+        appendDigits(magnitude % 100, count: 2, radix: 10)
     }
 
     /// Lowercase hexadecimal without leading zeros (`0` for zero).
@@ -145,13 +134,21 @@ struct ByteWriter {
     /// Exactly `digits` lowercase hexadecimal digits of the low bits of `value`.
     @inline(__always)
     mutating func appendHex(_ value: UInt64, digits: Int) {
+        appendDigits(value, count: digits, radix: 16)
+    }
+
+    /// Exactly `count` digits of `value` in `radix` (10 or 16, lowercase), zero-padded, most
+    /// significant first; higher digits are dropped. Callers pass a constant radix, so once
+    /// inlined the division is by a constant.
+    @inline(__always)
+    private mutating func appendDigits(_ value: UInt64, count digits: Int, radix: UInt64) {
         reserve(digits)
         var rest = value
         var index = count + digits - 1
         while index >= count {
-            let nibble = UInt8(truncatingIfNeeded: rest & 0xF)
-            base[index] = nibble < 10 ? nibble &+ 0x30 : nibble &+ 0x57
-            rest >>= 4
+            let digit = UInt8(truncatingIfNeeded: rest % radix)
+            base[index] = digit < 10 ? digit &+ 0x30 : digit &+ 0x57
+            rest /= radix
             index -= 1
         }
         count += digits

@@ -1,3 +1,5 @@
+import NudgeEvents
+
 /// A deliberate defect in an event's envelope (for malformed messages).
 enum EnvelopeFault {
     case none
@@ -18,7 +20,7 @@ enum EnvelopeFault {
 extension TrafficEngine {
     /// Starts a world event of `kind` for the journey at simulated `time`, deciding whether it
     /// arrives late. `pageName` names a page or screen.
-    mutating func beginEvent(_ kind: TrafficEventKind, for journey: Journey, at time: Int64,
+    mutating func beginEvent(_ kind: EventKind, for journey: Journey, at time: Int64,
                              pageName: StaticString = "Home") {
         var stamp = time
         currentOutOfOrder = false
@@ -40,28 +42,27 @@ extension TrafficEngine {
 
     /// Writes everything up to and including the opening brace of `properties` (or `traits`),
     /// and the key.
-    mutating func writeEnvelope(_ kind: TrafficEventKind, name: StaticString, messageNumber: UInt64,
+    mutating func writeEnvelope(_ kind: EventKind, name: StaticString, messageNumber: UInt64,
                                 noiseId: Bool, customer: Int, userId: Bool, anonymousId: UInt64,
                                 stamp: Int64, channel: TrafficChannel, fault: EnvelopeFault) {
         value.reset()
         key.reset()
         value.append("{\"type\":\"")
-        switch (fault, kind) {
-        case (.unknownType, _): value.append("alias")
-        case (_, .page): value.append("page")
-        case (_, .screen): value.append("screen")
-        case (_, .identify): value.append("identify")
-        default: value.append("track")
+        let type = Self.segmentType(of: kind)
+        if fault == .unknownType {
+            value.append("alias")
+        } else {
+            value.append(names.name(of: type))
         }
-        switch kind {
+        switch type {
         case .page, .screen:
             value.append("\",\"name\":\"")
             value.append(name)
         case .identify:
             break
-        default:
+        case .track:
             value.append("\",\"event\":\"")
-            value.append(kind.literal)
+            value.append(names.name(of: kind))
         }
         value.append("\",\"messageId\":\"m-")
         value.append(idPrefix.bytes)
@@ -86,15 +87,37 @@ extension TrafficEngine {
         if fault == .badTimestamp {
             value.append("yesterday")
         } else {
-            timestamps.write(stamp, into: &value)
+            value.appendTimestamp(stamp)
         }
         value.append(UInt8(ascii: "\""))
-        if channel != .missing {
-            value.append(",\"channel\":\"")
-            value.append(channel.literal)
-            value.append(UInt8(ascii: "\""))
-        }
+        writeChannel(channel)
         value.append(kind == .identify ? ",\"traits\":{" : ",\"properties\":{")
+    }
+
+    /// `,"channel":"<name>"`, or nothing when the field is missing.
+    @inline(__always)
+    private mutating func writeChannel(_ channel: TrafficChannel) {
+        switch channel {
+        case .known(let known):
+            value.append(",\"channel\":\"")
+            value.append(names.name(of: known))
+        case .unknown(let unknown):
+            value.append(",\"channel\":\"")
+            value.append(unknown.literal)
+        case .missing:
+            return
+        }
+        value.append(UInt8(ascii: "\""))
+    }
+
+    /// The Segment message type an event of `kind` is sent as.
+    private static func segmentType(of kind: EventKind) -> SegmentType {
+        switch kind {
+        case .page: .page
+        case .screen: .screen
+        case .identify: .identify
+        default: .track
+        }
     }
 
     /// Closes `properties` and the event.

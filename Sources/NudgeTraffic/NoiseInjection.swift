@@ -1,3 +1,5 @@
+import NudgeEvents
+
 /// The ways a malformed message is broken, drawn in equal parts.
 enum MalformedKind: Int, CaseIterable {
     /// A valid event cut short.
@@ -43,7 +45,7 @@ extension TrafficEngine {
             }
             writeEnvelope(asOrder ? .orderCompleted : .productViewed, name: "", messageNumber: malformedMessages,
                           noiseId: true, customer: customer, userId: true, anonymousId: 0,
-                          stamp: time, channel: asOrder ? .store : .web, fault: fault)
+                          stamp: time, channel: .known(asOrder ? .store : .web), fault: fault)
             let product = noise.below(Catalog.productCount)
             let price = catalog.price(of: product, in: .usd)
             if asOrder {
@@ -64,7 +66,7 @@ extension TrafficEngine {
             }
         }
         return GeneratedMessage(
-            topic: asOrder && kind != .notJSON ? .transactions : .clickstream, kind: .malformed,
+            topic: asOrder && kind != .notJSON ? .transactions : .clickstream, kind: nil,
             key: key.bytes, value: value.bytes, eventTimeMillis: time,
             isMalformed: true, isDuplicate: false, isOutOfOrder: false)
     }
@@ -78,7 +80,7 @@ struct DuplicateQueue {
         var value = ByteWriter(capacity: 1_024)
         var key = ByteWriter(capacity: 32)
         var topic = TrafficTopic.clickstream
-        var kind = TrafficEventKind.page
+        var kind: EventKind?
         var eventTime: Int64 = 0
         var outOfOrder = false
         var due = 0

@@ -1,3 +1,5 @@
+import NudgeEvents
+
 /// Simulated offers and their outcomes on `nba.outcomes`: `Offer Delivered`, then maybe
 /// `Offer Viewed`, then `Offer Accepted` or `Offer Dismissed`.
 ///
@@ -69,7 +71,7 @@ extension TrafficEngine {
     }
 
     private func viewRate(_ channel: TrafficChannel) -> Double {
-        switch channel {
+        switch channel.decoded {
         case .callCenter: 0.8
         case .app: 0.7
         case .web: 0.65
@@ -114,7 +116,7 @@ extension TrafficEngine {
         }
     }
 
-    private mutating func writeOutcome(_ kind: TrafficEventKind, _ journey: Journey, _ action: OfferAction,
+    private mutating func writeOutcome(_ kind: EventKind, _ journey: Journey, _ action: OfferAction,
                                        at time: Int64) {
         beginEvent(kind, for: journey, at: time)
         recommendationId(journey.reference)

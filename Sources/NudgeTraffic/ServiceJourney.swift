@@ -1,3 +1,5 @@
+import NudgeEvents
+
 /// Store purchases, what follows an order (cancellation, refund, delivery trouble, survey) and
 /// service cases: `Ticket Opened` → (`Complaint Filed`) → `Ticket Closed` → (`Order Refunded`)
 /// → (`Survey Answered`), hours to days apart.
@@ -59,19 +61,9 @@ extension TrafficEngine {
         let customer = journey.customer
         switch journey.stage {
         case .cancel:
-            beginEvent(.orderCancelled, for: journey, at: time)
-            reference("order_id", "o-", customer: customer, sequence: journey.reference)
-            money("total", journey.amountCents)
-            currency(customers[customer].currency, always: true)
-            string("reason", "changed_mind")
-            endEvent()
+            writeOrderReversal(.orderCancelled, journey, order: journey.reference, reason: "changed_mind", at: time)
         case .refund:
-            beginEvent(.orderRefunded, for: journey, at: time)
-            reference("order_id", "o-", customer: customer, sequence: journey.reference)
-            money("total", journey.amountCents)
-            currency(customers[customer].currency, always: true)
-            string("reason", "returned")
-            endEvent()
+            writeOrderReversal(.orderRefunded, journey, order: journey.reference, reason: "returned", at: time)
         default:
             let score = surveyScore(customer, penalty: 0)
             writeSurvey(journey, score: score, at: time, about: "order_id", "o-", sequence: journey.reference)
@@ -84,7 +76,7 @@ extension TrafficEngine {
     /// Opens a service case now or later; `order` (non-zero) is the order it is about.
     mutating func startService(_ customer: Int, at time: Int64, order: UInt64, amountCents: Int64) {
         let draw = world.unit()
-        let channel: TrafficChannel = draw < 0.5 ? .callCenter : (draw < 0.75 ? .web : (draw < 0.95 ? .email : .app))
+        let channel: Channel = draw < 0.5 ? .callCenter : (draw < 0.75 ? .web : (draw < 0.95 ? .email : .app))
         var journey = Journey(stage: .ticketOpened, customer: customer, channel: decorate(channel))
         journey.order = order
         journey.amountCents = amountCents
@@ -145,12 +137,8 @@ extension TrafficEngine {
             return scheduleServiceSurvey(&journey, at: time)
 
         case .serviceRefund:
-            beginEvent(.orderRefunded, for: journey, at: time)
-            reference("order_id", "o-", customer: customer, sequence: journey.order)
-            money("total", journey.amountCents)
-            currency(customers[customer].currency, always: true)
-            string("reason", Self.subjects[journey.subject])
-            endEvent()
+            writeOrderReversal(.orderRefunded, journey, order: journey.order,
+                               reason: Self.subjects[journey.subject], at: time)
             return scheduleServiceSurvey(&journey, at: time)
 
         default:
@@ -177,6 +165,17 @@ extension TrafficEngine {
         let bell = (world.unit() + world.unit() + world.unit() + world.unit() - 2) * 2.6
         let score = profile(of: customer).surveyMean - penalty + bell
         return Int(min(10, max(0, score.rounded())))
+    }
+
+    /// `Order Cancelled` or `Order Refunded`: the order, its total in the customer's currency, and why.
+    private mutating func writeOrderReversal(_ kind: EventKind, _ journey: Journey, order: UInt64,
+                                             reason: StaticString, at time: Int64) {
+        beginEvent(kind, for: journey, at: time)
+        reference("order_id", "o-", customer: journey.customer, sequence: order)
+        money("total", journey.amountCents)
+        currency(customers[journey.customer].currency, always: true)
+        string("reason", reason)
+        endEvent()
     }
 
     private mutating func writeSurvey(_ journey: Journey, score: Int, at time: Int64,

@@ -1,3 +1,5 @@
+import NudgeEvents
+
 /// Online sessions: landing page, search, lists, product views, cart, checkout and order, with
 /// abandonment at every step, page/screen views between steps, and for anonymous sessions an
 /// `identify` after the first one to three events.
@@ -89,7 +91,7 @@ extension TrafficEngine {
 
     private mutating func writePageView(_ journey: Journey, at time: Int64) {
         let screen = journey.channel.sendsScreens
-        let kind: TrafficEventKind = screen ? .screen : .page
+        let kind: EventKind = screen ? .screen : .page
         switch journey.stage {
         case .landing:
             beginEvent(kind, for: journey, at: time, pageName: "Home")

@@ -1,41 +1,53 @@
-/// The touchpoint written in an event's `"channel"`: the contract's nine names, three strings
-/// the contract does not know (the service must count them as `other`), and no field at all.
-enum TrafficChannel: UInt8 {
-    case web, app, store, callCenter, email, sms, push, social, partner
-    case kiosk, smartTV, voiceAssistant
+import NudgeEvents
+
+/// The `"channel"` a journey's events carry: one of the contract's channels (NudgeEvents'
+/// `Channel`), a string the contract does not know, or no field at all. The decoder reads
+/// the last two as `Channel.other`.
+enum TrafficChannel {
+    /// A contract channel, written as its `wireName` (never `.other`: `decorate` draws the
+    /// off-contract spellings below instead).
+    case known(Channel)
+    /// A channel string the service must count as `other`.
+    case unknown(UnknownChannel)
+    /// No `"channel"` field.
     case missing
 
     /// Channels of online sessions, in the order of `TypeProfile.onlineChannels`.
-    static let onlineChannels: [TrafficChannel] = [.web, .app, .social, .partner, .email, .push]
-
-    /// Unknown channel strings, drawn for a small share of journeys.
-    static let unknownChannels: [TrafficChannel] = [.kiosk, .smartTV, .voiceAssistant]
+    static let onlineChannels: [Channel] = [.web, .app, .social, .partner, .email, .push]
 
     /// Share of journeys whose channel is an unknown string, and share with no channel field.
     static let unknownShare = 0.02
     static let missingShare = 0.01
 
-    var literal: StaticString {
-        switch self {
-        case .web: "web"
-        case .app: "app"
-        case .store: "store"
-        case .callCenter: "call_center"
-        case .email: "email"
-        case .sms: "sms"
-        case .push: "push"
-        case .social: "social"
-        case .partner: "partner"
-        case .kiosk: "kiosk"
-        case .smartTV: "smart_tv"
-        case .voiceAssistant: "voice_assistant"
-        case .missing: ""
-        }
+    /// The channel the decoder reads from this field.
+    var decoded: Channel {
+        if case .known(let channel) = self { channel } else { .other }
     }
 
     /// App sessions (including those opened from a push) send `screen`, the others `page`.
     var sendsScreens: Bool {
-        self == .app || self == .push
+        decoded == .app || decoded == .push
+    }
+}
+
+/// Channel strings outside the contract, drawn for a small share of journeys.
+enum UnknownChannel: UInt8, CaseIterable {
+    case kiosk, smartTV, voiceAssistant
+
+    /// Counted once: `allCases` builds an array on every use.
+    private static let count = allCases.count
+
+    /// One of the spellings, uniformly.
+    static func draw(using random: inout Xoshiro256StarStar) -> UnknownChannel {
+        UnknownChannel(rawValue: UInt8(random.below(count))) ?? .kiosk
+    }
+
+    var literal: StaticString {
+        switch self {
+        case .kiosk: "kiosk"
+        case .smartTV: "smart_tv"
+        case .voiceAssistant: "voice_assistant"
+        }
     }
 }
 
@@ -70,7 +82,7 @@ public enum OfferAction: UInt8, Sendable, CaseIterable {
 
     /// The channel an offer of this action is delivered on (a switch, not an array, so the
     /// choice allocates nothing).
-    func deliveryChannel(using random: inout Xoshiro256StarStar) -> TrafficChannel {
+    func deliveryChannel(using random: inout Xoshiro256StarStar) -> Channel {
         switch self {
         case .retentionOffer: random.chance(0.7) ? .email : .sms
         case .serviceRecoveryCall: .callCenter

@@ -1,3 +1,5 @@
+import NudgeEvents
+
 /// The simulation behind ``TrafficGenerator``: a discrete-event simulation of customer journeys.
 ///
 /// Journeys (an online session, a store purchase, a service case, an offer, an order follow-up)
@@ -18,7 +20,7 @@ struct TrafficEngine {
     let catalog = Catalog()
     let profiles = TypeProfile.table
     var queue = JourneyQueue(capacity: 1_024)
-    var timestamps = TimestampWriter()
+    let names = WireNames()
 
     /// The message being written, and its key.
     var value = ByteWriter(capacity: 4_096)
@@ -47,7 +49,7 @@ struct TrafficEngine {
     private(set) var summary = TrafficSummary()
 
     /// Metadata of the event being written (set by `beginEvent`).
-    var currentKind = TrafficEventKind.page
+    var currentKind = EventKind.page
     var currentStamp: Int64 = 0
     var currentOutOfOrder = false
 
@@ -88,6 +90,7 @@ struct TrafficEngine {
     }
 
     func release() {
+        names.release()
         value.release()
         key.release()
         idPrefix.release()
@@ -129,7 +132,7 @@ struct TrafficEngine {
             }
             journeyEvents += 1
             return GeneratedMessage(
-                topic: currentKind.topic, kind: currentKind, key: key.bytes, value: value.bytes,
+                topic: TrafficTopic(carrying: currentKind), kind: currentKind, key: key.bytes, value: value.bytes,
                 eventTimeMillis: currentStamp, isMalformed: false, isDuplicate: false,
                 isOutOfOrder: currentOutOfOrder)
         }
@@ -164,7 +167,7 @@ struct TrafficEngine {
             / (Self.priorWeight + Double(arrivals))
         let candidateGap = Double(config.meanGapMillis) * eventsPerArrival * referenceAcceptance / DailyRhythm.peak
         nextArrivalAt = time + max(1, Int64(min(world.exponential(mean: candidateGap), 1.0e12)))
-        guard world.chance(DailyRhythm.acceptance[TimestampWriter.hourOfDay(time)]) else { return }
+        guard world.chance(DailyRhythm.acceptance[DailyRhythm.hour(of: time)]) else { return }
         let customer = world.below(customers.count)
         let weight = profiles[Int(customers[customer].type.rawValue)].activity * customers.lifecycle(customer, at: time)
         guard world.unit() * TypeProfile.maxActivity < weight else { return }
@@ -210,14 +213,15 @@ struct TrafficEngine {
         profiles[Int(customers[customer].type.rawValue)]
     }
 
-    /// Replaces a journey's channel by an unknown string or drops it for a small share of journeys.
-    mutating func decorate(_ channel: TrafficChannel) -> TrafficChannel {
+    /// The channel field of a journey on `channel`: for a small share of journeys an unknown
+    /// string or no field instead.
+    mutating func decorate(_ channel: Channel) -> TrafficChannel {
         let draw = world.unit()
         if draw < TrafficChannel.unknownShare {
-            return TrafficChannel.unknownChannels[world.below(TrafficChannel.unknownChannels.count)]
+            return .unknown(UnknownChannel.draw(using: &world))
         }
         if draw < TrafficChannel.unknownShare + TrafficChannel.missingShare { return .missing }
-        return channel
+        return .known(channel)
     }
 
     /// A fresh, unique anonymousId: a bijection of a counter onto 48 bits, so ids look random
@@ -247,4 +251,12 @@ enum DailyRhythm {
 
     /// Probability that a candidate arrival at each hour is kept.
     static let acceptance: [Double] = weights.map { $0 / (weights.max() ?? 1) }
+
+    private static let millisPerDay: Int64 = 86_400_000
+
+    /// Hour of the day (0-23, UTC) of a Unix millisecond instant, also before 1970.
+    static func hour(of millis: Int64) -> Int {
+        let inDay = millis % millisPerDay
+        return Int((inDay < 0 ? inDay + millisPerDay : inDay) / 3_600_000)
+    }
 }

@@ -1,10 +1,13 @@
+import NudgeEvents
+
 /// One generated Kafka message. `key` and `value` point into the generator's reusable buffers:
 /// they are valid until the next call to ``TrafficGenerator/next()`` (copy them to keep them).
 public struct GeneratedMessage {
     /// The contract topic the message belongs on.
     public var topic: TrafficTopic
-    /// The event it carries (`.malformed` for a broken message).
-    public var kind: TrafficEventKind
+    /// The event it carries, as the NudgeEvents decoder names it (`"page"`, `"Product Added"`, ...);
+    /// nil for a malformed message.
+    public var kind: EventKind?
     /// The Kafka key: the userId, else the anonymousId (empty for a malformed message without ids).
     public var key: UnsafeRawBufferPointer
     /// The Kafka value: one Segment event as JSON (or broken bytes when `isMalformed`).

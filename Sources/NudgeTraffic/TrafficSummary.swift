@@ -1,3 +1,5 @@
+import NudgeEvents
+
 /// Counts of generated messages per topic and event, plus noise, for the CLI's summary line.
 /// Recording is a few integer increments.
 public struct TrafficSummary: Sendable, CustomStringConvertible {
@@ -10,7 +12,7 @@ public struct TrafficSummary: Sendable, CustomStringConvertible {
     /// Messages whose timestamp is behind one emitted earlier.
     public private(set) var outOfOrder = 0
     private var perTopic = [Int](repeating: 0, count: TrafficTopic.allCases.count)
-    private var perKind = [Int](repeating: 0, count: TrafficEventKind.allCases.count)
+    private var perKind = [Int](repeating: 0, count: EventKind.allCases.count)
 
     /// An empty summary.
     public init() {}
@@ -22,7 +24,7 @@ public struct TrafficSummary: Sendable, CustomStringConvertible {
         if message.isDuplicate { duplicates += 1 }
         if message.isOutOfOrder { outOfOrder += 1 }
         perTopic[message.topic.index] += 1
-        perKind[Int(message.kind.rawValue)] += 1
+        if let kind = message.kind { perKind[Int(kind.rawValue)] += 1 }
     }
 
     /// Messages on `topic`.
@@ -30,8 +32,8 @@ public struct TrafficSummary: Sendable, CustomStringConvertible {
         perTopic[topic.index]
     }
 
-    /// Messages of `kind` (`.malformed` counts the broken ones).
-    public func count(_ kind: TrafficEventKind) -> Int {
+    /// Well-formed messages of `kind` (duplicates included; `malformed` counts the broken ones).
+    public func count(_ kind: EventKind) -> Int {
         perKind[Int(kind.rawValue)]
     }
 
@@ -41,23 +43,12 @@ public struct TrafficSummary: Sendable, CustomStringConvertible {
         for topic in TrafficTopic.allCases {
             lines.append("  \(topic.rawValue): \(count(topic))")
         }
-        let seen = TrafficEventKind.allCases
+        let seen = EventKind.allCases
             .filter { count($0) > 0 }
             .sorted { count($0) != count($1) ? count($0) > count($1) : $0.rawValue < $1.rawValue }
         for kind in seen {
-            lines.append("  \(kind.name): \(count(kind))")
+            lines.append("  \(kind.wireName): \(count(kind))")
         }
         return lines.joined(separator: "\n")
-    }
-}
-
-extension TrafficTopic {
-    /// Position in `allCases`, for counting without a dictionary.
-    var index: Int {
-        switch self {
-        case .clickstream: 0
-        case .transactions: 1
-        case .outcomes: 2
-        }
     }
 }

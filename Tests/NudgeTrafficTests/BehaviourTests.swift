@@ -1,4 +1,5 @@
 import Foundation
+import NudgeEvents
 import Testing
 @testable import NudgeTraffic
 
@@ -40,7 +41,7 @@ struct BehaviourTests {
             tally.population[type, default: 0] += 1
         }
         var offers: [String: String] = [:]
-        var messages: [(kind: TrafficEventKind, time: Int64, value: [UInt8])] = []
+        var messages: [(kind: EventKind?, time: Int64, value: [UInt8])] = []
         messages.reserveCapacity(events)
         for _ in 0..<events {
             let message = generator.next()

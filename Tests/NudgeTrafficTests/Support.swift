@@ -1,11 +1,13 @@
 import Foundation
+import NudgeEvents
 @testable import NudgeTraffic
 
 /// A generated message with its bytes copied out of the generator's reusable buffers.
 struct Captured {
     let index: Int
     let topic: TrafficTopic
-    let kind: TrafficEventKind
+    /// nil for a malformed message.
+    let kind: EventKind?
     let key: [UInt8]
     let value: [UInt8]
     let time: Int64

@@ -1,8 +1,9 @@
 import Foundation
+import NudgeEvents
 import Testing
 @testable import NudgeTraffic
 
-/// The building blocks: PRNG, byte writer, timestamp writer, cart and journey queue.
+/// The building blocks: PRNG, byte writer (numbers, timestamps, wire names), cart and journey queue.
 struct WritingTests {
     private func written(_ body: (inout ByteWriter) -> Void) -> String {
         var writer = ByteWriter(capacity: 4)
@@ -54,30 +55,30 @@ struct WritingTests {
             (1_709_164_799_999, "2024-02-28T23:59:59.999Z"),
             (4_102_444_799_999, "2099-12-31T23:59:59.999Z"),
         ]
-        var timestamps = TimestampWriter()
         for (millis, expected) in cases {
-            #expect(written { timestamps.write(millis, into: &$0) } == expected)
+            #expect(written { $0.appendTimestamp(millis) } == expected)
         }
         // Clamped to the four-digit years the format allows.
-        #expect(written { timestamps.write(.max, into: &$0) } == "9999-12-31T23:59:59.999Z")
-        #expect(written { timestamps.write(.min, into: &$0) } == "0000-01-01T00:00:00.000Z")
+        #expect(written { $0.appendTimestamp(.max) } == "9999-12-31T23:59:59.999Z")
+        #expect(written { $0.appendTimestamp(.min) } == "0000-01-01T00:00:00.000Z")
     }
 
     @Test func timestampsAgreeWithFoundationAcrossCenturies() {
         var random = Xoshiro256StarStar(seed: 3)
-        var timestamps = TimestampWriter()
         for _ in 0..<2_000 {
-            // 1900 ... 2200, including the day cache switching back and forth.
+            // 1900 ... 2200.
             let millis = random.between(-2_208_988_800_000, 7_258_118_400_000)
-            let text = written { timestamps.write(millis, into: &$0) }
+            let text = written { $0.appendTimestamp(millis) }
             #expect(parseTimestamp(text) == millis, "\(millis) -> \(text)")
         }
     }
 
     @Test func hourOfDayIsUTC() {
-        #expect(TimestampWriter.hourOfDay(0) == 0)
-        #expect(TimestampWriter.hourOfDay(1_790_000_000_000) == 14)
-        #expect(TimestampWriter.hourOfDay(-1) == 23)
+        #expect(DailyRhythm.hour(of: 0) == 0)
+        #expect(DailyRhythm.hour(of: 1_790_000_000_000) == 14)
+        #expect(DailyRhythm.hour(of: -1) == 23)
+        #expect(DailyRhythm.hour(of: -86_400_000) == 0)
+        #expect(DailyRhythm.hour(of: 86_400_000 - 1) == 23)
     }
 
     @Test func numbersAreWrittenAsJSON() {
@@ -90,6 +91,23 @@ struct WritingTests {
         #expect(written { $0.appendHex(0) } == "0")
         #expect(written { $0.appendHex(42) } == "2a")
         #expect(written { $0.appendHex(0xABC, digits: 6) } == "000abc")
+        #expect(written { $0.appendHex(0x12345, digits: 3) } == "345")
+        #expect(written { $0.appendDecimal(UInt64(9)) } == "9")
+        #expect(written { $0.appendDecimal(UInt64(10)) } == "10")
+        #expect(written { $0.appendCents(100) } == "1.00")
+    }
+
+    @Test func wireNamesAreNudgeEventsOwn() {
+        // The table is indexed by raw value: every name must come back as the enum spells it.
+        let names = WireNames()
+        defer { names.release() }
+        func text(_ bytes: UnsafeRawBufferPointer) -> String { String(decoding: bytes, as: UTF8.self) }
+        for kind in EventKind.allCases { #expect(text(names.name(of: kind)) == kind.wireName) }
+        for type in SegmentType.allCases { #expect(text(names.name(of: type)) == type.wireName) }
+        for channel in Channel.allCases { #expect(text(names.name(of: channel)) == channel.wireName) }
+        #expect(text(names.name(of: .productAddedToWishlist)) == "Product Added to Wishlist")
+        #expect(text(names.name(of: .callCenter)) == "call_center")
+        #expect(text(names.name(of: EventKind.page)) == "page")
     }
 
     @Test func writerGrowsAndKeepsItsBytes() {
@@ -126,7 +144,7 @@ struct WritingTests {
     @Test func queuePopsInTimeOrderAndBreaksTiesByInsertion() {
         var queue = JourneyQueue(capacity: 2)
         for (customer, time) in [(0, 50), (1, 10), (2, 30), (3, 10), (4, 40)] {
-            queue.add(Journey(stage: .landing, customer: customer, channel: .web), at: Int64(time))
+            queue.add(Journey(stage: .landing, customer: customer, channel: .known(.web)), at: Int64(time))
         }
         var order: [Int] = []
         while let (_, slot) = queue.popEarliest() {
