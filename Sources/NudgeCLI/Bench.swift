@@ -34,8 +34,8 @@ extension Nudge {
             var config = PipelineConfig()
             config.expectedCustomersPerShard = customers
             let inProcess = InProcessBenchmark.run(arena, models: modelSet, features: features, config: config)
-            print(String(format: "in-process, 1 core: decode %.0f events/s; decode→update→score→decide %.0f events/s; %d customers, %.0f B/customer",
-                         inProcess.decodePerSecond, inProcess.fullPerSecond, inProcess.customers, inProcess.bytesPerCustomer))
+            print(String(format: "in-process, 1 core: Foundation JSONSerialization %.0f events/s; decode %.0f events/s; decode→update→score→decide %.0f events/s; %d customers, %.0f B/customer",
+                         inProcess.foundationParsePerSecond, inProcess.decodePerSecond, inProcess.fullPerSecond, inProcess.customers, inProcess.bytesPerCustomer))
 
             var endToEnd: EndToEndResult?
             if !inProcessOnly {
@@ -68,7 +68,8 @@ extension Nudge {
             let machine = "\(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB, librdkafka \(librdkafkaVersion)"
             var json: [String: Any] = [
                 "at": stamp, "machine": machine, "events": events, "customers": customers,
-                "in_process": ["decode_per_s": inProcess.decodePerSecond.rounded(), "full_per_s": inProcess.fullPerSecond.rounded(),
+                "in_process": ["foundation_parse_per_s": inProcess.foundationParsePerSecond.rounded(),
+                               "decode_per_s": inProcess.decodePerSecond.rounded(), "full_per_s": inProcess.fullPerSecond.rounded(),
                                "decisions": inProcess.decisions, "customers": inProcess.customers,
                                "bytes_per_customer": inProcess.bytesPerCustomer.rounded()],
             ]
@@ -83,14 +84,16 @@ extension Nudge {
 
             | measure | value |
             |---|---|
-            | decode only | \(Int(inProcess.decodePerSecond)) events/s |
+            | Foundation JSONSerialization parse (for comparison) | \(Int(inProcess.foundationParsePerSecond)) events/s |
+            | decode only (NudgeEvents scanner) | \(Int(inProcess.decodePerSecond)) events/s |
             | full path | \(Int(inProcess.fullPerSecond)) events/s |
             | decisions made | \(inProcess.decisions) |
             | customers in store | \(inProcess.customers) |
             | store bytes per customer | \(Int(inProcess.bytesPerCustomer)) |
 
             """
-            var bars: [(String, Double)] = [("decode only, 1 core", inProcess.decodePerSecond),
+            var bars: [(String, Double)] = [("Foundation JSON parse, 1 core", inProcess.foundationParsePerSecond),
+                                            ("decode only, 1 core", inProcess.decodePerSecond),
                                             ("full path, 1 core", inProcess.fullPerSecond)]
             if let e = endToEnd {
                 json["end_to_end"] = e.dictionary

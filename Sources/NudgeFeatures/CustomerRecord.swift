@@ -1,23 +1,23 @@
 /// The fixed header at the start of every customer's record in a ``CustomerTable`` slab.
 ///
-/// The record holds everything about the customer (identity location and hash included), so the slab plus
-/// the identity arena is the whole state: the hash index can be rebuilt from the records, which keeps a
-/// later snapshot a matter of compressing two contiguous buffers.
+/// The record holds the customer's identity location, so the slab plus the identity arena is the whole
+/// state: the hash index is rebuilt by hashing the ids again, which keeps a later snapshot a matter of
+/// compressing two contiguous buffers. Feature state follows, packed by ``FeatureLayout``.
 enum CustomerRecord {
-    /// Int64: newest event time applied, `Int64.min` before the first event.
+    /// Int64: newest event time applied, `Int64.min` before the first event. Every window's ring is
+    /// advanced to this time, so it is also the head of every ring (see ``FeatureLayout``).
     static let newestMillis = 0
     /// Int64: byte offset of the customer id in the identity arena.
     static let idOffset = 8
-    /// UInt64: nudgeHash64 of the customer id.
-    static let idHash = 16
     /// UInt32: length of the customer id in bytes.
-    static let idLength = 24
-    /// UInt8: raw value of the channel of the newest event.
-    static let channel = 28
-    /// UInt8: 1 once `channel` holds a channel.
-    static let hasChannel = 29
-    /// Bytes before the first feature's state (8-aligned).
-    static let headerSize = 32
+    static let idLength = 16
+    /// UInt8: raw value of the channel of the newest event, ``noChannel`` before any event.
+    static let channel = 20
+    /// Bytes before the first feature field (fields are packed from here, aligned to their size).
+    static let headerSize = 21
+
+    /// The `channel` byte of a customer with no event yet (channel raw values are small).
+    static let noChannel: UInt8 = 0xFF
 
     /// Event times are clamped to ±2^53 ms (±285,000 years) so bucket arithmetic can never overflow.
     static let timeLimit: Int64 = 1 << 53

@@ -10,7 +10,7 @@ public struct FeatureSet: Sendable, Equatable {
     public let definitions: [FeatureDefinition]
     let layout: FeatureLayout
 
-    /// The most buckets one window may have: bounds per-customer memory (a 512-bucket ring is 2 KiB).
+    /// The most buckets one window may have: bounds per-customer memory (a 512-bucket ring is at most 4 KiB).
     public static let maxBucketsPerWindow: Int64 = 512
 
     /// Validates and compiles `definitions`; throws the first problem found, naming the feature.
@@ -47,17 +47,40 @@ public struct FeatureSet: Sendable, Equatable {
             let name = definition.name
             guard !name.isEmpty else { throw .emptyName(position: position) }
             guard seen.insert(name).inserted else { throw .duplicateName(name) }
+        }
+        // Derived features may use any event feature and the derived features above them: no cycles.
+        let eventFeatures = Set(definitions.filter { !$0.aggregation.isDerived }.map(\.name))
+        var derivedAbove = Set<String>()
+        for definition in definitions {
             try validate(definition)
+            if case .derived(let expression) = definition.aggregation {
+                for reference in expression.references where !eventFeatures.contains(reference) && !derivedAbove.contains(reference) {
+                    throw .unknownReference(feature: definition.name, reference: reference)
+                }
+                derivedAbove.insert(definition.name)
+            }
         }
     }
 
     private static func validate(_ definition: FeatureDefinition) throws(FeatureSetError) {
         let name = definition.name
-        guard !definition.filter.kinds.isEmpty else { throw .noKinds(feature: name) }
-        if let channels = definition.filter.channels, channels.isEmpty { throw .noChannels(feature: name) }
         guard definition.missingValue.isFinite else { throw .nonFiniteValue(feature: name, field: "missingValue") }
         if let cap = definition.cap, !cap.isFinite { throw .nonFiniteValue(feature: name, field: "cap") }
         let window = definition.window
+        if definition.aggregation.isDerived {
+            guard window.isLifetime else { throw .derivedTakesNoWindow(feature: name) }
+            return
+        }
+        guard !definition.filter.kinds.isEmpty else { throw .noKinds(feature: name) }
+        if let channels = definition.filter.channels, channels.isEmpty { throw .noChannels(feature: name) }
+        for condition in definition.filter.conditions {
+            switch condition {
+            case .textIn(_, let values), .textNotIn(_, let values):
+                guard !values.isEmpty else { throw .emptyCondition(feature: name, condition: condition.description) }
+            case .number(_, _, let constant):
+                guard constant.isFinite else { throw .nonFiniteValue(feature: name, field: "where") }
+            }
+        }
         if !window.isLifetime {
             if definition.aggregation.isGauge {
                 throw .gaugeNeedsLifetimeWindow(feature: name, aggregation: definition.aggregation.name)

@@ -18,8 +18,15 @@ public enum FeatureSetError: Error, Equatable, CustomStringConvertible {
     case gaugeNeedsLifetimeWindow(feature: String, aggregation: String)
     /// The same event kinds both add to a gauge and close, remove or reset it.
     case conflictingKinds(feature: String, kinds: [String])
-    /// `missingValue` or `cap` is NaN or infinite; models refuse non-finite inputs.
+    /// `missingValue`, `cap` or a condition's constant is NaN or infinite; models refuse non-finite inputs.
     case nonFiniteValue(feature: String, field: String)
+    /// A derived feature was given a window; it reads other features, which have their own.
+    case derivedTakesNoWindow(feature: String)
+    /// A derived feature's expression names `reference`, which is neither an event feature of the set nor a
+    /// derived feature defined before it.
+    case unknownReference(feature: String, reference: String)
+    /// A text condition lists no values, so it could never match (or always would).
+    case emptyCondition(feature: String, condition: String)
 
     /// What went wrong, naming the feature, and what to do about it.
     public var description: String {
@@ -44,6 +51,12 @@ public enum FeatureSetError: Error, Equatable, CustomStringConvertible {
             "feature '\(name)': kinds \(kinds.joined(separator: ", ")) both add to the gauge and take away from it: list each kind once"
         case .nonFiniteValue(let name, let field):
             "feature '\(name)': \(field) must be a finite number"
+        case .derivedTakesNoWindow(let name):
+            "feature '\(name)': a derived feature takes no window: put windows on the features it uses"
+        case .unknownReference(let name, let reference):
+            "feature '\(name)': the expression uses '\(reference)', which is not an event feature of the set nor a derived feature defined above it: define it or fix the name"
+        case .emptyCondition(let name, let condition):
+            "feature '\(name)': condition '\(condition)' lists no values: list at least one or remove the condition"
         }
     }
 }

@@ -3,13 +3,15 @@
 /// Windows slide at bucket granularity: an event at time `e` counts in the window evaluated at time `t`
 /// iff `floor(e/r)` is in `(floor(t/r) - B, floor(t/r)]`, where `r` is ``resolutionMillis`` and
 /// `B = durationMillis / resolutionMillis` is ``buckets``. So a window covers between `duration - r` and
-/// `duration` of history; the resolution trades that ragged edge against per-customer memory (one Float32
-/// per bucket).
+/// `duration` of history; the resolution trades that ragged edge against per-customer memory (one 8- or
+/// 16-bit counter, or one Float32, per bucket: see ``Aggregation``). Values are exact under this rule when
+/// evaluated at or after the customer's newest event, which is how the service evaluates.
 ///
 /// Default resolutions (``defaultResolutionMillis(forDurationMillis:)``) take the finest step of the ladder
-/// 1m, 5m, 15m, 1h, 6h, 1d, 3d, 7d that divides the duration into at most ``defaultMaxBuckets`` (30)
-/// buckets, so the edge error stays within 1/30 of the window at about 128 bytes per windowed feature:
-/// 5m@1m, 1h@5m, 24h@1h, 7d@6h, 30d@1d, 90d@3d.
+/// 1m, 5m, 15m, 1h, 2h, 6h, 12h, 1d, 3d, 6d, 7d that divides the duration into at most
+/// ``defaultMaxBuckets`` (15) buckets, so the ragged edge stays within 1/10 to 1/15 of windows from 1h up
+/// (1/5 of a 5m window) and a windowed count costs 10 to 30 bytes: 5m@1m, 1h@5m, 24h@2h, 7d@12h, 30d@3d, 90d@6d. Give a
+/// resolution explicitly for a sharper edge (e.g. `.days(30, resolutionMillis: FeatureWindow.dayMillis)`).
 public struct FeatureWindow: Sendable, Equatable, CustomStringConvertible {
     /// Window length in milliseconds; 0 for ``lifetime``.
     public let durationMillis: Int64
@@ -27,7 +29,7 @@ public struct FeatureWindow: Sendable, Equatable, CustomStringConvertible {
     public static let lifetime = FeatureWindow(durationMillis: 0, resolutionMillis: 0)
 
     /// The bucket count most default resolutions stay within.
-    public static let defaultMaxBuckets: Int64 = 30
+    public static let defaultMaxBuckets: Int64 = 15
 
     /// One minute in milliseconds.
     public static let minuteMillis: Int64 = 60_000
@@ -58,12 +60,13 @@ public struct FeatureWindow: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The default bucket width for a window of `durationMillis`: the finest ladder step (1m, 5m, 15m, 1h,
-    /// 6h, 1d, 3d, 7d) dividing it into at most 30 buckets; else the coarsest dividing step (fewest buckets,
-    /// e.g. 37h@1h) if within ``FeatureSet/maxBucketsPerWindow``; else the whole duration (one tumbling bucket).
+    /// 2h, 6h, 12h, 1d, 3d, 6d, 7d) dividing it into at most 15 buckets; else the coarsest dividing step (fewest
+    /// buckets, e.g. 37h@1h) if within ``FeatureSet/maxBucketsPerWindow``; else the whole duration (one
+    /// tumbling bucket).
     public static func defaultResolutionMillis(forDurationMillis duration: Int64) -> Int64 {
         guard duration > 0 else { return 0 }
-        let ladder: [Int64] = [minuteMillis, 5 * minuteMillis, 15 * minuteMillis, hourMillis,
-                               6 * hourMillis, dayMillis, 3 * dayMillis, 7 * dayMillis]
+        let ladder: [Int64] = [minuteMillis, 5 * minuteMillis, 15 * minuteMillis, hourMillis, 2 * hourMillis,
+                               6 * hourMillis, 12 * hourMillis, dayMillis, 3 * dayMillis, 6 * dayMillis, 7 * dayMillis]
         let dividing = ladder.filter { $0 <= duration && duration % $0 == 0 }
         if let fine = dividing.first(where: { duration / $0 <= defaultMaxBuckets }) { return fine }
         if let coarse = dividing.last, duration / coarse <= FeatureSet.maxBucketsPerWindow { return coarse }

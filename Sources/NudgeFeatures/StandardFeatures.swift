@@ -1,8 +1,11 @@
 import NudgeEvents
 
 extension FeatureSet {
-    /// The features the starter models use, in model-schema order. Windows use the default resolutions
-    /// (1h@5m, 24h@1h, 7d@6h, 30d@1d, 90d@3d): ``bytesPerCustomer`` is 1104.
+    /// The features the starter models use, in model-schema order; `models/features.json` starts with the
+    /// same fourteen. Windows use the default resolutions (1h@5m, 24h@2h, 7d@12h, 30d@3d, 90d@6d):
+    /// ``bytesPerCustomer`` is 248: the 21-byte header, nine rings of 10 to 15 buckets (8- and 16-bit counts,
+    /// one Float32 sum: 198 bytes), the last order's time, the last NPS answer (time and score), two 16-bit
+    /// gauges and one byte of "ever matched" bits.
     ///
     /// `sessions_7d` counts browsing activity (pages, screens, product views, searches), not sessionized
     /// visits. `days_since_last_seen` counts every event kind, outcome events included.

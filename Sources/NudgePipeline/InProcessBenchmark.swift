@@ -43,6 +43,9 @@ public struct InProcessResult: Sendable, Codable {
     public var events: Int
     /// Decode only, single thread (events/s).
     public var decodePerSecond: Double
+    /// Foundation's JSONSerialization parsing the same messages (events/s, first 100,000): the
+    /// measurement that justifies the hand-written decoder.
+    public var foundationParsePerSecond: Double
     /// Decode → dedupe → update → score → decide → encode, single thread (events/s).
     public var fullPerSecond: Double
     /// Decisions made.
@@ -65,6 +68,14 @@ public enum InProcessBenchmark {
         }
         let decodeTime = ContinuousClock.now - decodeStart
 
+        let sample = min(arena.count, 100_000)
+        let foundationStart = ContinuousClock.now
+        arena.forEachValue { i, value in
+            guard i < sample else { return }
+            if let o = try? JSONSerialization.jsonObject(with: Data(value)) as? [String: Any] { sink &+= o.count }
+        }
+        let foundationTime = ContinuousClock.now - foundationStart
+
         let processor = EventProcessor(shardIndex: 0, shardCount: 1, config: config, models: ModelStore(models), features: features,
                                        counterNames: (CounterNames(capacity: 64, reserved: ["none"]), CounterNames(capacity: 16)),
                                        wallClock: { 1_790_000_000_000 })
@@ -81,6 +92,7 @@ public enum InProcessBenchmark {
         let customers = processor.table.count
         return InProcessResult(events: arena.count,
                                decodePerSecond: Double(arena.count) / decodeTime.seconds,
+                               foundationParsePerSecond: Double(sample) / foundationTime.seconds,
                                fullPerSecond: Double(arena.count) / fullTime.seconds,
                                decisions: decisions, customers: customers,
                                bytesPerCustomer: customers > 0 ? Double(processor.stateBytes) / Double(customers) : 0)

@@ -75,9 +75,14 @@ struct DeciderTests {
 
     @Test func aBoostedPromotionIsStillIneligibleWithAnOpenTicket() throws {
         // Make promo_discount overwhelmingly attractive: intercept +10 and value 1000.
-        let boosted = String(decoding: try Fixture.starter("nba.json"), as: UTF8.self)
-            .replacingOccurrences(of: "\"intercept\": -2.4", with: "\"intercept\": 10")
-            .replacingOccurrences(of: "\"value\": 6.0", with: "\"value\": 1000.0")
+        // Edit the shipped file structurally, so the test survives retraining.
+        var document = try #require(try JSONSerialization.jsonObject(with: Fixture.starter("nba.json")) as? [String: Any])
+        var actions = try #require(document["actions"] as? [[String: Any]])
+        let promoAt = try #require(actions.firstIndex { $0["id"] as? String == "promo_discount" })
+        actions[promoAt]["intercept"] = 10.0
+        actions[promoAt]["value"] = 1000.0
+        document["actions"] = actions
+        let boosted = String(decoding: try JSONSerialization.data(withJSONObject: document), as: UTF8.self)
         let decider = try Fixture.starterDecider(nbaJSON: boosted)
         let promo = try #require(decider.nba.index(ofAction: "promo_discount"))
         #expect(decider.nba.actions[promo].value == 1000)
@@ -95,10 +100,12 @@ struct DeciderTests {
             "views_1h": 3, "views_24h": 8, "adds_24h": 2, "orders_30d": 1, "orders_90d": 3, "revenue_90d": 240,
             "days_since_last_order": 12, "nps_last": 9, "cart_items": 2, "sessions_7d": 5,
         ])
+        // The trained starters may prefer either basket action; what must hold is that an engaged
+        // shopper with a cart gets a basket nudge on the channel they are using, not a retention offer.
         let d = decider.decide(happyShopper, last: .app)
-        #expect(decider.actionID(d) == "cart_reminder")
+        #expect(["cart_reminder", "cross_sell_accessory"].contains(decider.actionID(d)))
         #expect(d.channel == .app)  // the customer's last channel, which the action lists
-        #expect(d.churnProbability < 0.05)
+        #expect(d.churnProbability < 0.35)
 
         let lapsing = Fixture.vector([
             "days_since_last_order": 200, "refunds_90d": 1, "nps_last": -1, "days_since_last_seen": 40,
@@ -106,6 +113,7 @@ struct DeciderTests {
         let l = decider.decide(lapsing)
         #expect(decider.actionID(l) == "retention_offer")
         #expect(l.churnProbability > 0.8)
+        #expect(l.churnProbability > d.churnProbability)
         #expect(l.channel == .email)
     }
 

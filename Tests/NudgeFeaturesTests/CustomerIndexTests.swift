@@ -73,8 +73,8 @@ import Testing
 
     @Test func bytesUsedCountsSlabArenaAndIndex() {
         let table = CustomerTable(features: .standard, expectedCustomers: 1_000)
-        // 1000 records of 1104 bytes, 24 bytes of ids each, 2048 index entries of 12 bytes.
-        #expect(table.bytesUsed >= 1_000 * 1_104 + 1_000 * 24 + 2_048 * 12)
-        #expect(table.bytesUsed < 1_000 * 1_104 + 1_000 * 24 + 2_048 * 12 + 8_192)
+        // 1000 records of 248 bytes, 24 bytes of ids each, 2048 index entries of 8 bytes, the compiled plan.
+        #expect(table.bytesUsed >= 1_000 * 248 + 1_000 * 24 + 2_048 * 8)
+        #expect(table.bytesUsed < 1_000 * 248 + 1_000 * 24 + 2_048 * 8 + 16_384)
     }
 }

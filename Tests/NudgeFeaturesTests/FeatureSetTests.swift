@@ -5,17 +5,20 @@ import Testing
 /// Window defaults, the standard schema and every validation error.
 @Suite struct FeatureSetTests {
     @Test func defaultResolutions() {
+        // The finest ladder step (1m 5m 15m 1h 2h 6h 12h 1d 3d 6d 7d) giving at most 15 buckets.
         #expect(FeatureWindow.minutes(5) == FeatureWindow(durationMillis: 5 * Time.minute, resolutionMillis: Time.minute))
-        #expect(FeatureWindow.hours(1).resolutionMillis == 5 * Time.minute)
-        #expect(FeatureWindow.hours(24).resolutionMillis == Time.hour)
-        #expect(FeatureWindow.days(7).resolutionMillis == 6 * Time.hour)
-        #expect(FeatureWindow.days(30).resolutionMillis == Time.day)
-        #expect(FeatureWindow.days(90).resolutionMillis == 3 * Time.day)
-        #expect(FeatureWindow.minutes(7).resolutionMillis == Time.minute)
+        #expect(FeatureWindow.hours(1).resolutionMillis == 5 * Time.minute)   // 12 buckets
+        #expect(FeatureWindow.hours(24).resolutionMillis == 2 * Time.hour)    // 12
+        #expect(FeatureWindow.days(7).resolutionMillis == 12 * Time.hour)     // 14
+        #expect(FeatureWindow.days(30).resolutionMillis == 3 * Time.day)      // 10
+        #expect(FeatureWindow.days(90).resolutionMillis == 6 * Time.day)      // 15
+        #expect(FeatureWindow.days(14).resolutionMillis == Time.day)          // 14
+        #expect(FeatureWindow.minutes(7).resolutionMillis == Time.minute)     // 7
+        #expect(FeatureWindow.minutes(30).resolutionMillis == 5 * Time.minute) // 6: 1m would be 30
         #expect(FeatureWindow.hours(37).resolutionMillis == Time.hour)        // 37 buckets: no coarser step divides
         #expect(FeatureWindow.days(7, resolutionMillis: Time.day).buckets == 7)
-        #expect(FeatureWindow.days(90).description == "90d@3d")
-        #expect(FeatureWindow.days(7).description == "7d@6h")
+        #expect(FeatureWindow.days(90).description == "90d@6d")
+        #expect(FeatureWindow.days(7).description == "7d@12h")
         #expect(FeatureWindow.hours(1).description == "1h@5m")
         #expect(FeatureWindow.lifetime.description == "lifetime")
         #expect(FeatureWindow.lifetime.isLifetime)
@@ -27,7 +30,7 @@ import Testing
             "tickets_open", "complaints_30d", "refunds_90d", "nps_last", "cart_items", "sessions_7d",
             "days_since_last_seen",
         ])
-        #expect(FeatureSet.standard.bytesPerCustomer == 1104)
+        #expect(FeatureSet.standard.bytesPerCustomer == 248)
         #expect(FeatureSet.standard.index(of: "nps_last") == 10)
         // The built-in set skips validation at startup; it must pass it.
         #expect(try FeatureSet(FeatureSet.standard.definitions) == FeatureSet.standard)
@@ -60,6 +63,19 @@ import Testing
          .conflictingKinds(feature: "cart", kinds: [EventKind.productRemoved.wireName])),
         ([definition("nan", missingValue: .nan)], .nonFiniteValue(feature: "nan", field: "missingValue")),
         ([definition("inf", cap: .infinity)], .nonFiniteValue(feature: "inf", field: "cap")),
+        ([definition("where", filter: EventFilter(kinds: [.orderCompleted], conditions: [.number(.amount, .greater, .nan)]))],
+         .nonFiniteValue(feature: "where", field: "where")),
+        ([definition("none", filter: EventFilter(kinds: [.page], conditions: [.textIn(.category, [])]))],
+         .emptyCondition(feature: "none", condition: "category in []")),
+        ([FeatureDefinition(name: "ratio", filter: .kinds(.page), aggregation: .derived(.feature("f")), window: .days(7)),
+          definition("f")],
+         .derivedTakesNoWindow(feature: "ratio")),
+        ([definition("f"), FeatureDefinition(name: "ratio", expression: .binary(.divide, .feature("f"), .feature("g")))],
+         .unknownReference(feature: "ratio", reference: "g")),
+        // A derived feature may use derived features above it, not below (no cycles).
+        ([FeatureDefinition(name: "a", expression: .feature("b")), FeatureDefinition(name: "b", expression: .constant(1))],
+         .unknownReference(feature: "a", reference: "b")),
+        ([FeatureDefinition(name: "self", expression: .feature("self"))], .unknownReference(feature: "self", reference: "self")),
     ]
 
     @Test("invalid definitions are refused with an error naming the feature", arguments: invalid.indices)
@@ -69,7 +85,7 @@ import Testing
         let name: String
         switch expected {
         case .emptyName: name = "#1"
-        case .duplicateName(let feature): name = "'\(feature)'"
+        case .duplicateName(let feature), .unknownReference(let feature, _): name = "'\(feature)'"
         default: name = "'\(definitions[0].name)'"
         }
         #expect(expected.description.contains(name))
@@ -78,6 +94,31 @@ import Testing
     @Test func emptySetIsValid() throws {
         let empty = try FeatureSet([])
         #expect(empty.count == 0)
-        #expect(empty.bytesPerCustomer == 32)
+        #expect(empty.bytesPerCustomer == 24) // the 21-byte header, rounded to 8
+    }
+
+    /// The memory goal: at most 256 bytes of hot state per customer for the standard set.
+    @Test func standardSetFitsInTwoHundredFiftySixBytes() {
+        #expect(FeatureSet.standard.bytesPerCustomer <= 256)
+        let table = CustomerTable(features: .standard, expectedCustomers: 100_000)
+        // Slab, 24 bytes of ids and an 8-byte index entry at load ≤ 1/2 (262,144 entries) per customer.
+        #expect(table.bytesUsed >= 100_000 * (248 + 24) + 262_144 * 8)
+        #expect(table.bytesUsed < 100_000 * (248 + 24) + 262_144 * 8 + 64 * 1024)
+    }
+
+    /// Rings are shared: more windows on one filter and resolution cost no more ring bytes.
+    @Test func featuresShareRings() throws {
+        let orders90 = FeatureDefinition(name: "orders_90d", filter: .kinds(.orderCompleted), aggregation: .count, window: .days(90))
+        let alone = try FeatureSet([orders90])
+        let shared = try FeatureSet([
+            orders90,
+            FeatureDefinition(name: "orders_30d_6d", filter: .kinds(.orderCompleted), aggregation: .count,
+                              window: .days(30, resolutionMillis: 6 * Time.day)),
+            FeatureDefinition(name: "orders_ever", filter: .kinds(.orderCompleted), aggregation: .count),
+            FeatureDefinition(name: "ratio", expression: .binary(.divide, .feature("orders_30d_6d"), .feature("orders_90d"))),
+        ])
+        // 15 one-byte buckets and a seen byte after the header; the lifetime count adds 4 bytes.
+        #expect(alone.bytesPerCustomer == 40)   // 21 + 15 + 1 = 37 → 40
+        #expect(shared.bytesPerCustomer == 48)  // + 4 (UInt32, aligned) = 44 → 48
     }
 }

@@ -1,8 +1,10 @@
+import Foundation
 import NudgeEvents
 import NudgeFeatures
 
 /// The slow, obviously correct model of a feature: recomputed from a customer's raw event list (in arrival
-/// order) with the documented semantics, no rings, no layout.
+/// order) with the documented semantics, no rings, no layout, no hashing tricks beyond the documented
+/// distinct-count bitmap.
 enum ReferenceFeatures {
     /// floor(a / b) written differently from the implementation on purpose.
     static func bucket(_ time: Int64, _ resolution: Int64) -> Int64 {
@@ -19,30 +21,100 @@ enum ReferenceFeatures {
         return then > now - buckets && then <= now
     }
 
-    static func channelMatches(_ definition: FeatureDefinition, _ event: TestEvent) -> Bool {
-        definition.filter.channels?.contains(event.channel) ?? true
+    static func text(_ field: TextField, of event: TestEvent) -> String {
+        field == .category ? event.category : event.productId
+    }
+
+    static func number(_ field: NumberField, of event: TestEvent) -> Double {
+        field == .amount ? event.amount : event.score
+    }
+
+    /// Channel and every property condition (not the kind).
+    static func accepts(_ definition: FeatureDefinition, _ event: TestEvent) -> Bool {
+        guard definition.filter.channels?.contains(event.channel) ?? true else { return false }
+        for condition in definition.filter.conditions {
+            switch condition {
+            case .textIn(let field, let values): if !values.contains(text(field, of: event)) { return false }
+            case .textNotIn(let field, let values): if values.contains(text(field, of: event)) { return false }
+            case .number(let field, let comparison, let constant):
+                let value = number(field, of: event)
+                guard value.isFinite else { return false }
+                let holds = switch comparison {
+                case .equal: value == constant
+                case .notEqual: value != constant
+                case .less: value < constant
+                case .lessOrEqual: value <= constant
+                case .greater: value > constant
+                case .greaterOrEqual: value >= constant
+                }
+                if !holds { return false }
+            }
+        }
+        return true
     }
 
     static func matches(_ definition: FeatureDefinition, _ event: TestEvent) -> Bool {
-        definition.filter.kinds.contains(event.kind) && channelMatches(definition, event)
+        definition.filter.kinds.contains(event.kind) && accepts(definition, event)
     }
 
     static func finite(_ value: Double) -> Double { value.isFinite ? value : 0 }
 
-    /// Value of `definition` over `events` (one customer, arrival order) at `time`.
-    static func value(_ definition: FeatureDefinition, events: [TestEvent], at time: Int64) -> Double {
+    /// The documented counter width: 8 bits at resolutions up to 1h or for low-volume kinds only, else 16.
+    static func bucketLimit(_ definition: FeatureDefinition) -> Int {
+        let lowVolume: Set<EventKind> = [.orderCompleted, .orderRefunded, .orderCancelled, .checkoutStarted, .couponApplied,
+                                         .ticketOpened, .ticketClosed, .complaintFiled, .surveyAnswered, .identify,
+                                         .offerAccepted, .offerDismissed]
+        let small = definition.window.resolutionMillis <= 3_600_000 || definition.filter.kinds.isSubset(of: lowVolume)
+        return small ? 255 : 65_535
+    }
+
+    /// Linear counting over the documented 64-bit bitmap.
+    static func distinctEstimate(_ values: Set<String>) -> Double {
+        var bits: UInt64 = 0
+        for value in values where !value.isEmpty {
+            let hash = Array(value.utf8).withUnsafeBytes { nudgeHash64($0) }
+            bits |= UInt64(1) << (hash >> 58)
+        }
+        guard bits != 0 else { return 0 }
+        let zeros = Double(max(64 - bits.nonzeroBitCount, 1))
+        return log(zeros / 64) / log(63.0 / 64.0)
+    }
+
+    /// Value of the feature at `position` of `set` over `events` (one customer, arrival order) at `time`.
+    static func value(_ position: Int, of set: FeatureSet, events: [TestEvent], at time: Int64) -> Double {
+        let definition = set.definitions[position]
         let cap = definition.cap ?? .infinity
         let missing = definition.missingValue
         let matching = events.filter { matches(definition, $0) }
         let inWindow = matching.filter { Self.inWindow(definition.window, event: $0.time, at: time) }
         switch definition.aggregation {
         case .count:
-            return matching.isEmpty ? missing : min(Double(inWindow.count), cap)
+            guard !matching.isEmpty else { return missing }
+            if definition.window.isLifetime { return min(Double(matching.count), cap) }
+            let perBucket = Dictionary(grouping: inWindow) { bucket($0.time, definition.window.resolutionMillis) }
+            let limit = bucketLimit(definition)
+            return min(Double(perBucket.values.reduce(0) { $0 + min($1.count, limit) }), cap)
         case .sum:
             guard !matching.isEmpty else { return missing }
             var total = 0.0
             for event in inWindow { total += finite(event.amount) }
             return min(total, cap)
+        case .minimum(let field), .maximum(let field):
+            // Windowed buckets are Float32: the value rounded to Float32 (rounding keeps the order).
+            let values = inWindow.map { number(field, of: $0) }.filter(\.isFinite)
+                .map { definition.window.isLifetime ? $0 : Double(Float32($0)) }
+            let isMinimum = if case .minimum = definition.aggregation { true } else { false }
+            guard let extreme = isMinimum ? values.min() : values.max() else { return missing }
+            return min(extreme, cap)
+        case .average(let field):
+            let values = inWindow.map { number(field, of: $0) }.filter(\.isFinite)
+            guard !values.isEmpty else { return missing }
+            var total = 0.0
+            for value in values { total += value }
+            return min(total / Double(values.count), cap)
+        case .distinctCount(let field):
+            guard !matching.isEmpty else { return missing }
+            return min(distinctEstimate(Set(inWindow.map { text(field, of: $0) })), cap)
         case .last:
             var newest: TestEvent?
             for event in matching where event.score.isFinite && event.time >= (newest?.time ?? .min) { newest = event }
@@ -54,29 +126,69 @@ enum ReferenceFeatures {
             return min(Double(max(time - newest, 0)) / 86_400_000, cap)
         case .openCount(let closes):
             var level: Int?
-            for event in events where channelMatches(definition, event) {
+            for event in events where accepts(definition, event) {
                 if definition.filter.kinds.contains(event.kind) { level = (level ?? 0) + 1 }
                 else if closes.contains(event.kind) { level = max((level ?? 0) - 1, 0) }
             }
             return level.map { min(Double($0), cap) } ?? missing
         case .netCount(let removes, let resets):
             var level: Int?
-            for event in events where channelMatches(definition, event) {
+            for event in events where accepts(definition, event) {
                 if definition.filter.kinds.contains(event.kind) { level = (level ?? 0) + 1 }
                 else if removes.contains(event.kind) { level = max((level ?? 0) - 1, 0) }
                 else if resets.contains(event.kind) { level = 0 }
             }
             return level.map { min(Double($0), cap) } ?? missing
+        case .derived(let expression):
+            let result = evaluate(expression) { name in
+                guard let index = set.index(of: name) else { return .nan }
+                return value(index, of: set, events: events, at: time)
+            }
+            return result.isFinite ? min(result, cap) : missing
         }
     }
 
-    /// How far a CustomerTable value may be from the reference: windowed sums live in Float32 buckets, so
-    /// each amount is rounded to 24 bits and each bucket add rounds again; 1e-5 of the absolute amounts
-    /// summed bounds that for hundreds of adds per bucket. Everything else must match exactly.
+    /// A tree walk, left operand first, as written.
+    static func evaluate(_ expression: FeatureExpression, _ lookup: (String) -> Double) -> Double {
+        switch expression {
+        case .constant(let value): return value
+        case .feature(let name): return lookup(name)
+        case .negate(let operand): return -evaluate(operand, lookup)
+        case .binary(let op, let lhs, let rhs):
+            let (a, b) = (evaluate(lhs, lookup), evaluate(rhs, lookup))
+            switch op {
+            case .add: return a + b
+            case .subtract: return a - b
+            case .multiply: return a * b
+            case .divide: return a / b
+            }
+        case .call(let function, let arguments):
+            let values = arguments.map { evaluate($0, lookup) }
+            switch function {
+            case .min: return values.dropFirst().reduce(values[0]) { Swift.min($0, $1) }
+            case .max: return values.dropFirst().reduce(values[0]) { Swift.max($0, $1) }
+            case .abs: return Swift.abs(values[0])
+            case .log1p: return log1p(values[0])
+            case .sqrt: return values[0].squareRoot()
+            }
+        }
+    }
+
+    /// How far a CustomerTable value may be from the reference: windowed sums and averages live in Float32
+    /// buckets, so each value is rounded to 24 bits and each bucket add rounds again; 1e-5 of the absolute
+    /// values summed bounds that for hundreds of adds per bucket. Everything else must match exactly.
     static func tolerance(_ definition: FeatureDefinition, events: [TestEvent], at time: Int64) -> Double {
-        guard definition.aggregation == .sum, !definition.window.isLifetime else { return 0 }
-        let magnitude = events.filter { matches(definition, $0) && inWindow(definition.window, event: $0.time, at: time) }
-            .reduce(0.0) { $0 + abs(finite($1.amount)) }
+        guard !definition.window.isLifetime else { return 0 }
+        let field: NumberField
+        switch definition.aggregation {
+        case .sum: field = .amount
+        case .average(let averaged): field = averaged
+        default: return 0
+        }
+        let values = events.filter { matches(definition, $0) && inWindow(definition.window, event: $0.time, at: time) }
+            .map { number(field, of: $0) }.filter(\.isFinite)
+        let magnitude = values.reduce(0.0) { $0 + abs($1) }
+        if case .average = definition.aggregation { return 1e-5 * magnitude / Double(max(values.count, 1)) + 1e-9 }
         return 1e-5 * magnitude + 1e-9
     }
 

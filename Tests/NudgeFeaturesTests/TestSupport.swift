@@ -34,6 +34,8 @@ struct TestEvent {
     var time: Int64
     var amount: Double = 0
     var score: Double = .nan
+    var category = ""
+    var productId = ""
 }
 
 /// A CustomerTable plus the memory behind the events fed to it, addressed by customer name.
@@ -53,6 +55,8 @@ final class TestShop {
         segment.userId = pool.text(event.customer)
         segment.amount = event.amount
         segment.score = event.score
+        segment.category = event.category.isEmpty ? .empty : pool.text(event.category)
+        segment.productId = event.productId.isEmpty ? .empty : pool.text(event.productId)
         return segment
     }
 
@@ -62,8 +66,9 @@ final class TestShop {
     }
 
     func send(_ kind: EventKind, at time: Int64, for customer: String = "c-1", channel: Channel = .web,
-              amount: Double = 0, score: Double = .nan) {
-        send(TestEvent(customer: customer, kind: kind, channel: channel, time: time, amount: amount, score: score))
+              amount: Double = 0, score: Double = .nan, category: String = "", productId: String = "") {
+        send(TestEvent(customer: customer, kind: kind, channel: channel, time: time, amount: amount, score: score,
+                       category: category, productId: productId))
     }
 
     func slot(_ customer: String) -> CustomerSlot? { table.existingSlot(for: pool.text(customer)) }

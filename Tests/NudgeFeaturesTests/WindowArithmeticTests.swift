@@ -17,7 +17,7 @@ import Testing
         #expect(shop.value("views_1h", at: Time.t0 + Time.hour) == 1)
         #expect(shop.value("views_1h", at: Time.t0 + Time.hour + fiveMinutes - 1) == 1)
         #expect(shop.value("views_1h", at: Time.t0 + Time.hour + fiveMinutes) == 0)
-        // views_24h is 24h@1h: all three sit in hour 0, in the window until t0 + 24h.
+        // views_24h is 24h@2h: all three sit in bucket 0, in the window until t0 + 24h.
         #expect(shop.value("views_24h", at: Time.t0 + 24 * Time.hour - 1) == 3)
         #expect(shop.value("views_24h", at: Time.t0 + 24 * Time.hour) == 0)
     }
@@ -41,14 +41,14 @@ import Testing
         shop.send(.productViewed, at: Time.t0 + 9 * fiveMinutes)  // bucket 9: still in the ring
         let now = Time.t0 + 20 * fiveMinutes
         #expect(shop.value("views_1h", at: now) == 2)
-        #expect(shop.value("views_24h", at: now) == 3) // one 24h@1h ring holds all three
+        #expect(shop.value("views_24h", at: now) == 3) // one 24h@2h ring holds all three
         #expect(shop.value("views_ever", at: now) == 3)
         #expect(shop.value("days_since_last_seen", at: now) == 0) // the late events do not move "last seen" back
 
-        // revenue_90d is 90d@3d: head bucket 33 (day 100), ring (3, 33]; day 5 is bucket 1: dropped.
+        // revenue_90d is 90d@6d: head bucket 16 (day 100), ring (1, 16]; day 5 is bucket 0: dropped.
         shop.send(.orderCompleted, at: Time.t0 + 100 * Time.day, amount: 50)
         shop.send(.orderCompleted, at: Time.t0 + 5 * Time.day, amount: 20)
-        shop.send(.orderCompleted, at: Time.t0 + 12 * Time.day, amount: 7) // bucket 4: kept
+        shop.send(.orderCompleted, at: Time.t0 + 12 * Time.day, amount: 7) // bucket 2: kept
         let later = Time.t0 + 100 * Time.day
         #expect(shop.value("revenue_90d", at: later) == 57)
         #expect(shop.value("orders_90d", at: later) == 2)
@@ -101,9 +101,9 @@ import Testing
         #expect(shop.value("days_since_last_order", at: Time.t0 + 30 * Time.minute + 10 * Time.day + 12 * Time.hour) == 10.5)
         #expect(shop.value("days_since_last_seen", at: Time.t0 + 30 * Time.minute + 3 * Time.day) == 3)
         #expect(shop.value("days_since_last_order", at: Time.t0 + 400 * Time.day) == 365) // capped
-        #expect(shop.value("orders_30d", at: Time.t0 + 29 * Time.day) == 1)
+        #expect(shop.value("orders_30d", at: Time.t0 + 29 * Time.day) == 1)  // 30d@3d: bucket 0 in (−1, 9]
         #expect(shop.value("orders_30d", at: Time.t0 + 30 * Time.day) == 0)
-        #expect(shop.value("revenue_90d", at: Time.t0 + 89 * Time.day) == 10)  // 90d@3d: bucket 0 in (−1, 29]
+        #expect(shop.value("revenue_90d", at: Time.t0 + 89 * Time.day) == 10)  // 90d@6d: bucket 0 in (−1, 14]
         #expect(shop.value("revenue_90d", at: Time.t0 + 90 * Time.day) == 0)
     }
 

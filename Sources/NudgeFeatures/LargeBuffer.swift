@@ -1,0 +1,52 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Memory for the table's big buffers (slab, index, arena), in transparent huge pages where the kernel
+/// offers them: records are read at random, so with 4 KiB pages nearly every event also misses the TLB
+/// (and under virtualization a TLB miss is a two-level page walk). One 2 MiB page covers ~8,000 records.
+///
+/// Linux, 2 MiB or more: anonymous `mmap` rounded up to 2 MiB plus `madvise(MADV_HUGEPAGE)` (a hint: with
+/// THP off it is ordinary memory). Smaller buffers, other systems, or a failed `mmap`: an aligned
+/// allocation, so small tables (tests, tiny shards) never pin a 2 MiB page each.
+struct LargeBuffer {
+    /// Start of the buffer, 64-byte aligned.
+    let base: UnsafeMutableRawPointer
+    /// Bytes asked for.
+    let byteCount: Int
+    private let mappedLength: Int
+
+    private static let hugePage = 2 << 20
+
+    /// At least `byteCount` bytes; contents unspecified (callers initialise what they use).
+    init(byteCount: Int) {
+        self.byteCount = max(byteCount, 1)
+        #if os(Linux)
+        if self.byteCount >= Self.hugePage {
+            let length = (self.byteCount + Self.hugePage - 1) / Self.hugePage * Self.hugePage
+            if let mapped = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+               mapped != MAP_FAILED {
+                _ = madvise(mapped, length, MADV_HUGEPAGE)
+                base = mapped
+                mappedLength = length
+                return
+            }
+        }
+        #endif
+        base = .allocate(byteCount: self.byteCount, alignment: 64)
+        mappedLength = 0
+    }
+
+    /// Gives the memory back; the buffer must not be used afterwards.
+    func release() {
+        #if os(Linux)
+        if mappedLength > 0 {
+            _ = munmap(base, mappedLength)
+            return
+        }
+        #endif
+        base.deallocate()
+    }
+}

@@ -1,0 +1,256 @@
+import NudgeEvents
+
+/// One unit of per-customer state (a ring or a scalar) and how an event changes it.
+///
+/// Plain data (masks, offsets, divisors), so the per-event loop touches no heap object. The kinds an
+/// updater reacts to are not stored here: ``FeatureLayout`` dispatches by kind.
+struct StateUpdater: Sendable {
+    enum Operation: UInt8, Sendable {
+        case ringCount8, ringCount16, ringFiniteCount, ringSum, ringMinimum, ringMaximum, ringBits
+        case lifetimeCount, lifetimeFiniteCount, lifetimeSum, lifetimeMinimum, lifetimeMaximum, lifetimeBits
+        case last, latestTime, gauge
+    }
+
+    let operation: Operation
+    let channels: ByteSet
+    /// `conditions[conditionStart ..< conditionStart + conditionCount]` must all hold.
+    let conditionStart: Int32
+    let conditionCount: Int32
+    /// Scalar state offset (rings: see `ring`).
+    let offset: Int
+    let ring: BucketRing
+    let numberField: NumberField
+    let textField: TextField
+    let seen: SeenBit
+
+    /// Gauges saturate below the "never seen" sentinel.
+    static let gaugeNever = UInt16.max
+    static let gaugeLimit = UInt16.max - 1
+
+    /// The updater of a ring.
+    init(ring: BucketRing, content: LayoutRingContent, filter: EventFilter, seen: SeenBit, layout: inout FeatureLayout) {
+        switch content {
+        case .count(let cell): operation = cell == .count8 ? .ringCount8 : .ringCount16
+        case .finiteCount: operation = .ringFiniteCount
+        case .sum: operation = .ringSum
+        case .minimum: operation = .ringMinimum
+        case .maximum: operation = .ringMaximum
+        case .bits: operation = .ringBits
+        }
+        numberField = content.numberField
+        textField = content.textField
+        self.ring = ring
+        offset = ring.offset
+        channels = filter.channelMask
+        (conditionStart, conditionCount) = Self.compile(filter.conditions, into: &layout)
+        self.seen = seen
+    }
+
+    /// The updater of a scalar; nil for keys that need none.
+    init?(scalar: LayoutScalarKey, offset: Int, seen: SeenBit, definitions: [FeatureDefinition], streams: [EventFilter],
+          layout: inout FeatureLayout) {
+        let filter: EventFilter
+        var numberField = NumberField.amount
+        var textField = TextField.category
+        switch scalar {
+        case .count(let stream): operation = .lifetimeCount; filter = streams[stream]
+        case .finiteCount(let stream, let field): operation = .lifetimeFiniteCount; filter = streams[stream]; numberField = field
+        case .sum(let stream, let field): operation = .lifetimeSum; filter = streams[stream]; numberField = field
+        case .minimum(let stream, let field): operation = .lifetimeMinimum; filter = streams[stream]; numberField = field
+        case .maximum(let stream, let field): operation = .lifetimeMaximum; filter = streams[stream]; numberField = field
+        case .bits(let stream, let field): operation = .lifetimeBits; filter = streams[stream]; textField = field
+        case .last(let stream): operation = .last; filter = streams[stream]; numberField = .score
+        case .latestTime(let stream): operation = .latestTime; filter = streams[stream]
+        case .gauge(let feature): operation = .gauge; filter = definitions[feature].filter
+        }
+        self.numberField = numberField
+        self.textField = textField
+        self.offset = offset
+        ring = .none
+        channels = filter.channelMask
+        (conditionStart, conditionCount) = Self.compile(filter.conditions, into: &layout)
+        self.seen = seen
+    }
+
+    private static func compile(_ conditions: [PropertyCondition], into layout: inout FeatureLayout) -> (Int32, Int32) {
+        let start = Int32(layout.conditions.count)
+        for condition in conditions {
+            let hashStart = Int32(layout.conditionHashes.count)
+            switch condition {
+            case .textIn(let field, let values), .textNotIn(let field, let values):
+                for value in values.sorted() {
+                    let bytes = Array(value.utf8)
+                    layout.conditionHashes.append(bytes.withUnsafeBytes { nudgeHash64($0) })
+                }
+                let test: CompiledCondition.Test = if case .textIn = condition { .textIn } else { .textNotIn }
+                layout.conditions.append(CompiledCondition(test: test, textField: field, numberField: .amount, comparison: .equal,
+                                                           constant: 0, hashStart: hashStart, hashCount: Int32(values.count)))
+            case .number(let field, let comparison, let constant):
+                layout.conditions.append(CompiledCondition(test: .number, textField: .category, numberField: field,
+                                                           comparison: comparison, constant: constant,
+                                                           hashStart: hashStart, hashCount: 0))
+            }
+        }
+        return (start, Int32(layout.conditions.count) - start)
+    }
+
+    /// Writes the "never seen" state of a scalar into a fresh record (rings are cleared by the layout).
+    func initialize(_ record: UnsafeMutableRawPointer) {
+        switch operation {
+        case .lifetimeSum, .lifetimeMinimum, .lifetimeMaximum:
+            record.storeBytes(of: Double.nan, toByteOffset: offset, as: Double.self)
+        case .last, .latestTime:
+            record.storeBytes(of: Int64.min, toByteOffset: offset, as: Int64.self)
+        case .gauge:
+            record.storeBytes(of: Self.gaugeNever, toByteOffset: offset, as: UInt16.self)
+        default:
+            break // zero
+        }
+    }
+
+    // MARK: Folding events
+
+    /// Folds one event into `record` with the updater at `updater`. Fields are read through the pointer:
+    /// calling a method on the (large) struct in a buffer would copy it first. `time` is the event's clamped
+    /// time; `newest` the customer's newest time after this event, to which every ring has been advanced.
+    @inline(__always)
+    static func apply(_ updater: UnsafePointer<StateUpdater>, _ event: SegmentEvent, time: Int64, newest: Int64,
+                      action: GaugeAction, to record: UnsafeMutableRawPointer, hashes: inout EventHashes,
+                      conditions: UnsafeMutablePointer<CompiledCondition>, conditionHashes: UnsafeMutablePointer<UInt64>) {
+        guard updater.pointee.channels.contains(event.channel.rawValue) else { return }
+        let conditionCount = Int(updater.pointee.conditionCount)
+        if conditionCount > 0 {
+            let first = Int(updater.pointee.conditionStart)
+            for index in first..<(first + conditionCount) {
+                guard holds(conditions[index], event, &hashes, conditionHashes) else { return }
+            }
+        }
+        updater.pointee.seen.set(record)
+        let offset = updater.pointee.offset
+        switch updater.pointee.operation {
+        case .ringCount8:
+            guard let cell = ringCell(updater, time: time, newest: newest, record) else { return }
+            let count = cell.load(as: UInt8.self)
+            if count != .max { cell.storeBytes(of: count + 1, as: UInt8.self) }
+        case .ringCount16:
+            guard let cell = ringCell(updater, time: time, newest: newest, record) else { return }
+            let count = cell.load(as: UInt16.self)
+            if count != .max { cell.storeBytes(of: count + 1, as: UInt16.self) }
+        case .ringFiniteCount:
+            guard updater.pointee.numberField.value(of: event).isFinite,
+                  let cell = ringCell(updater, time: time, newest: newest, record) else { return }
+            let count = cell.load(as: UInt16.self)
+            if count != .max { cell.storeBytes(of: count + 1, as: UInt16.self) }
+        case .ringSum:
+            guard let cell = ringCell(updater, time: time, newest: newest, record) else { return }
+            let amount = Float32(finite(updater.pointee.numberField.value(of: event)))
+            cell.storeBytes(of: cell.load(as: Float32.self) + amount, as: Float32.self)
+        case .ringMinimum:
+            let value = updater.pointee.numberField.value(of: event)
+            guard value.isFinite, let cell = ringCell(updater, time: time, newest: newest, record) else { return }
+            cell.storeBytes(of: min(cell.load(as: Float32.self), Float32(value)), as: Float32.self)
+        case .ringMaximum:
+            let value = updater.pointee.numberField.value(of: event)
+            guard value.isFinite, let cell = ringCell(updater, time: time, newest: newest, record) else { return }
+            cell.storeBytes(of: max(cell.load(as: Float32.self), Float32(value)), as: Float32.self)
+        case .ringBits:
+            let field = updater.pointee.textField
+            guard !field.text(of: event).isEmpty, let cell = ringCell(updater, time: time, newest: newest, record) else { return }
+            let bit = UInt64(1) << (hashes.hash(field, of: event) >> 58)
+            cell.storeBytes(of: cell.load(as: UInt64.self) | bit, as: UInt64.self)
+        case .lifetimeCount:
+            let count = record.load(fromByteOffset: offset, as: UInt32.self)
+            if count != .max { record.storeBytes(of: count + 1, toByteOffset: offset, as: UInt32.self) }
+        case .lifetimeFiniteCount:
+            guard updater.pointee.numberField.value(of: event).isFinite else { return }
+            let count = record.load(fromByteOffset: offset, as: UInt32.self)
+            if count != .max { record.storeBytes(of: count + 1, toByteOffset: offset, as: UInt32.self) }
+        case .lifetimeSum:
+            let sum = record.load(fromByteOffset: offset, as: Double.self)
+            record.storeBytes(of: (sum.isNaN ? 0 : sum) + finite(updater.pointee.numberField.value(of: event)),
+                              toByteOffset: offset, as: Double.self)
+        case .lifetimeMinimum:
+            let value = updater.pointee.numberField.value(of: event)
+            let current = record.load(fromByteOffset: offset, as: Double.self)
+            if value.isFinite, current.isNaN || value < current { record.storeBytes(of: value, toByteOffset: offset, as: Double.self) }
+        case .lifetimeMaximum:
+            let value = updater.pointee.numberField.value(of: event)
+            let current = record.load(fromByteOffset: offset, as: Double.self)
+            if value.isFinite, current.isNaN || value > current { record.storeBytes(of: value, toByteOffset: offset, as: Double.self) }
+        case .lifetimeBits:
+            let field = updater.pointee.textField
+            guard !field.text(of: event).isEmpty else { return }
+            let bits = record.load(fromByteOffset: offset, as: UInt64.self)
+            record.storeBytes(of: bits | UInt64(1) << (hashes.hash(field, of: event) >> 58), toByteOffset: offset, as: UInt64.self)
+        case .last:
+            let value = updater.pointee.numberField.value(of: event)
+            guard value.isFinite, time >= record.load(fromByteOffset: offset, as: Int64.self) else { return }
+            record.storeBytes(of: time, toByteOffset: offset, as: Int64.self)
+            record.storeBytes(of: value, toByteOffset: offset + 8, as: Double.self)
+        case .latestTime:
+            if time > record.load(fromByteOffset: offset, as: Int64.self) {
+                record.storeBytes(of: time, toByteOffset: offset, as: Int64.self)
+            }
+        case .gauge:
+            let stored = record.load(fromByteOffset: offset, as: UInt16.self)
+            let level = stored == gaugeNever ? 0 : stored
+            let next: UInt16 = switch action {
+            case .add: min(level + 1, gaugeLimit)
+            case .takeAway: level == 0 ? 0 : level - 1
+            case .reset: 0
+            }
+            record.storeBytes(of: next, toByteOffset: offset, as: UInt16.self)
+        }
+    }
+
+    /// The bucket of `time` in the updater's ring, or nil when it has left the ring (at or before
+    /// head - length).
+    @inline(__always)
+    private static func ringCell(_ updater: UnsafePointer<StateUpdater>, time: Int64, newest: Int64,
+                                 _ record: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer? {
+        let bucket = updater.pointee.ring.resolution.floorDiv(time)
+        let head = time == newest ? bucket : updater.pointee.ring.resolution.floorDiv(newest)
+        guard bucket > head &- updater.pointee.ring.length else { return nil }
+        let position = Int(updater.pointee.ring.positions.floorMod(bucket))
+        return record + updater.pointee.ring.offset + position * updater.pointee.ring.cell.width
+    }
+
+    @inline(__always)
+    private static func holds(_ condition: CompiledCondition, _ event: SegmentEvent, _ hashes: inout EventHashes,
+                              _ conditionHashes: UnsafeMutablePointer<UInt64>) -> Bool {
+        switch condition.test {
+        case .number:
+            let value = condition.numberField.value(of: event)
+            return value.isFinite && condition.comparison.holds(value, condition.constant)
+        case .textIn, .textNotIn:
+            let hash = hashes.hash(condition.textField, of: event)
+            var found = false
+            for index in Int(condition.hashStart)..<Int(condition.hashStart + condition.hashCount) where conditionHashes[index] == hash {
+                found = true
+            }
+            return found == (condition.test == .textIn)
+        }
+    }
+
+    @inline(__always)
+    static func finite(_ value: Double) -> Double { value.isFinite ? value : 0 }
+}
+
+/// An event's text hashes, computed at most once per event and only if some feature needs them.
+struct EventHashes {
+    private var category: UInt64 = 0
+    private var productId: UInt64 = 0
+    private var known: UInt8 = 0
+
+    @inline(__always)
+    mutating func hash(_ field: TextField, of event: SegmentEvent) -> UInt64 {
+        switch field {
+        case .category:
+            if known & 1 == 0 { category = event.category.hash64; known |= 1 }
+            return category
+        case .productId:
+            if known & 2 == 0 { productId = event.productId.hash64; known |= 2 }
+            return productId
+        }
+    }
+}

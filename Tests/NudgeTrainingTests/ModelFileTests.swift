@@ -1,0 +1,135 @@
+import Foundation
+import NudgeFeatures
+import NudgeModels
+import Testing
+@testable import NudgeTraining
+
+@Suite("Written model files")
+struct WrittenModelTests {
+    static let schema = FeatureSchema(names: FeatureSet.standard.names)
+
+    /// The repository's models/ directory (this file is Tests/NudgeTrainingTests/ModelFileTests.swift).
+    static func repositoryFile(_ name: String) throws -> Data {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return try Data(contentsOf: root.appendingPathComponent("models").appendingPathComponent(name))
+    }
+
+    /// A synthetic table over the standard features: the label depends on two of them; cutoffs a week apart.
+    static func table(rows: Int = 3_000, groups: [String] = [""], seed: UInt64 = 5) -> LabeledTable {
+        var random = SplitMix64(seed: seed)
+        let names = FeatureSet.standard.names
+        var values: [Double] = []
+        var labels: [Double] = []
+        var times: [Int64] = []
+        var rowGroups: [String] = []
+        for i in 0..<rows {
+            let row = names.indices.map { j in j == 9 ? 0 : abs(random.normal()) * Double(j + 1) }  // refunds_90d constant
+            values.append(contentsOf: row)
+            let z = -1 + 0.4 * row[6] / 7 - 0.3 * row[4] / 5 + (i % 2 == 0 ? 0.5 : -0.5) * row[11] / 12
+            labels.append(Double.random(in: 0..<1, using: &random) < 1 / (1 + exp(-z)) ? 1 : 0)
+            times.append(Time.t0 + Int64(i % 5) * 7 * Time.day)
+            rowGroups.append(groups[i % groups.count])
+        }
+        return LabeledTable(featureNames: names, values: values, labels: labels, times: times, groups: rowGroups,
+                            ids: (0..<rows).map { "c-\($0)" })
+    }
+
+    @Test func churnFileLoadsAndScoresAsTheTrainerDoes() throws {
+        let table = Self.table()
+        var options = TrainingOptions(name: "churn", version: "2026-11-23.1", trainedAt: "2026-11-23T12:00:00.000Z")
+        options.l2 = 1
+        let result = try ChurnTrainer.train(table, options: options)
+        let model = try ModelFile.loadChurn(Data(result.json.utf8), file: "churn.json", schema: Self.schema)
+        #expect(model.identity.description == "churn@2026-11-23.1")
+        #expect(model.trained?.rows == result.split.train.count)
+        #expect(model.trained?.rows == 2_400)  // the last of five weekly cutoffs is held out
+        #expect(model.trained?.at == "2026-11-23T12:00:00.000Z")
+        let auc = try #require(model.trained?.auc)
+        #expect(abs(auc - (result.holdoutEvaluation?.auc ?? 0)) < 1e-6)
+        #expect(model.scorer.weights == result.fit.weights)
+        #expect(model.scorer.mean == result.standardization.mean)
+        #expect(model.scorer.weights[9] == 0)  // the constant feature
+        // The service's scorer gives the trainer's probabilities, bit for bit.
+        table.values.withUnsafeBufferPointer { all in
+            for i in [0, 17, 2_999] {
+                let row = UnsafeBufferPointer(rebasing: all[(i * 14)..<((i + 1) * 14)])
+                let expected = ModelScoring.probability(table.row(i), standardization: result.standardization,
+                                                        intercept: result.fit.intercept, weights: result.fit.weights)
+                #expect(model.scorer.probability(row) == expected)
+            }
+        }
+    }
+
+    @Test func nbaFileKeepsTheCatalogAndLoads() throws {
+        let catalog = try ActionCatalog.parse(Self.repositoryFile("actions.json"), path: "models/actions.json")
+        let ids = catalog.actions.map(\.id)
+        #expect(ids == ["retention_offer", "service_recovery_call", "cart_reminder", "cross_sell_accessory", "promo_discount"])
+        // Offers of every action plus one unknown action; promo_discount gets only negatives.
+        var table = Self.table(rows: 6_000, groups: ids + ["legacy_offer"])
+        for i in 0..<table.count where table.groups[i] == "promo_discount" { table.labels[i] = 0 }
+        let options = TrainingOptions(name: "nba", version: "2026-11-23.1", trainedAt: "2026-11-23T12:00:00.000Z")
+        let result = try NBATrainer.train(table, catalog: catalog, options: options)
+        #expect(result.ignoredActions == ["legacy_offer": 1_000])
+        #expect(result.actions.map(\.fitted) == [true, true, true, true, false])
+        let promo = try #require(result.actions.last)
+        #expect(promo.weights.allSatisfy { $0 == 0 })
+        #expect(abs(promo.intercept - log(0.5 / (Double(promo.trainRows) + 0.5))) < 1e-12)
+
+        let model = try ModelFile.loadNBA(Data(result.json.utf8), file: "nba.json", schema: Self.schema)
+        #expect(model.identity.description == "nba@2026-11-23.1")
+        #expect(model.actions.map(\.id) == ids)
+        #expect(model.actions.map(\.value) == [15, 20, 5, 8, 6])
+        #expect(model.actions.map(\.channels) == [["email", "sms", "call_center"], ["call_center"], ["push", "email", "app"],
+                                                  ["web", "app", "email"], ["email", "push", "sms"]])
+        #expect(model.actions.map { $0.eligibility.map(\.description) } == [
+            ["churn_probability >= 0.35"],
+            ["tickets_open >= 1 or complaints_30d >= 1"],
+            ["cart_items >= 1", "tickets_open == 0"],
+            ["orders_30d >= 1", "tickets_open == 0", "complaints_30d == 0"],
+            ["tickets_open == 0", "complaints_30d == 0"],
+        ])
+        for (action, fitted) in zip(model.actions, result.actions) {
+            #expect(action.scorer.weights == fitted.weights)
+            #expect(action.scorer.mean == result.standardization.mean)
+        }
+        #expect(model.trained?.rows == result.split.train.count)
+    }
+
+    @Test func evaluatorScoresThroughTheServiceLoader() throws {
+        let table = Self.table()
+        let options = TrainingOptions(name: "churn", version: "t.1", trainedAt: "2026-11-23T12:00:00.000Z")
+        let result = try ChurnTrainer.train(table, options: options)
+        let after = try #require(result.split.holdoutFromMillis) - 1
+        let evaluated = try ModelEvaluator.evaluate(model: Data(result.json.utf8), file: "churn.json", table: table, after: after)
+        #expect(evaluated.rows == result.split.holdout)
+        #expect(evaluated.evaluation == result.holdoutEvaluation)
+        #expect(evaluated.identity == "churn@t.1")
+    }
+
+    @Test func catalogErrorsNameTheField() {
+        func parse(_ text: String) throws(TrainingError) -> ActionCatalog {
+            try ActionCatalog.parse(Data(text.utf8), path: "actions.json")
+        }
+        let duplicate = #"{"actions":[{"id":"a","value":1,"channels":["web"],"eligibility":[]},{"id":"a","value":1,"channels":["web"],"eligibility":[]}]}"#
+        #expect(throws: TrainingError.catalog(path: "actions.json", field: "actions[1].id", problem: "'a' is listed twice; ids must be unique")) {
+            try parse(duplicate)
+        }
+        let channel = #"{"actions":[{"id":"a","value":1,"channels":["fax"],"eligibility":[]}]}"#
+        #expect(throws: TrainingError.catalog(path: "actions.json", field: "actions[0].channels",
+                                              problem: "'fax' is not a channel; use web, app, store, call_center, email, sms, push, social, partner")) {
+            try parse(channel)
+        }
+        let op = #"{"actions":[{"id":"a","value":1,"channels":["web"],"eligibility":[{"any":[{"feature":"x","op":"=~","value":1}]}]}]}"#
+        #expect(throws: TrainingError.catalog(path: "actions.json", field: "actions[0].eligibility[0]",
+                                              problem: "operator '=~' is not one of < <= > >= == !=")) {
+            try parse(op)
+        }
+    }
+
+    @Test func theShippedStarterModelsLoad() throws {
+        let churn = try ModelFile.loadChurn(Self.repositoryFile("churn.json"), file: "churn.json", schema: Self.schema)
+        let nba = try ModelFile.loadNBA(Self.repositoryFile("nba.json"), file: "nba.json", schema: Self.schema)
+        #expect(churn.identity.name == "churn")
+        #expect(nba.actions.count == 5)
+    }
+}
