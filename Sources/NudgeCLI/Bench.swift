@@ -21,12 +21,13 @@ extension Nudge {
         @Option(help: "Where results go.") var out = "benchmarks/results"
         @Option(help: "Models directory.") var models = "models"
         @Flag(help: "Skip the end-to-end run through the broker.") var inProcessOnly = false
+        @OptionGroup var featureFile: FeatureFileOption
         @OptionGroup var log: LogOptions
 
         func run() async throws {
             var logger = log.makeLogger()
             if log.logLevel == .info { logger.logLevel = .warning }
-            let features = FeatureSet.standard
+            let features = try featureFile.load(modelsDirectory: models)
             let modelSet = try loadModels(models, features: features)
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
 

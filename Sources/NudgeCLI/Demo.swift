@@ -21,12 +21,13 @@ extension Nudge {
         @Option(help: "Share of malformed messages (they go to the dead-letter topic).") var malformedRate = 0.002
         @Option(help: "Share of duplicated messages (they are dropped).") var duplicateRate = 0.002
         @OptionGroup var engine: EngineOptions
+        @OptionGroup var featureFile: FeatureFileOption
         @OptionGroup var log: LogOptions
 
         func run() async throws {
             var logger = log.makeLogger()
             if log.logLevel == .info { logger.logLevel = .notice }  // keep the live summary readable
-            let features = FeatureSet.standard
+            let features = try featureFile.load(modelsDirectory: engine.models)
             let models = try loadModels(engine.models, features: features, challengerShare: engine.challengerShare)
             let cluster = try KafkaMockCluster(brokers: 1, logger: logger)
             let topics = TopicNames()

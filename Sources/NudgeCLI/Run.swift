@@ -14,11 +14,12 @@ extension Nudge {
         @OptionGroup var kafka: KafkaOptions
         @OptionGroup var topics: TopicOptions
         @OptionGroup var engine: EngineOptions
+        @OptionGroup var featureFile: FeatureFileOption
         @OptionGroup var log: LogOptions
 
         func run() async throws {
             let logger = log.makeLogger()
-            let features = FeatureSet.standard
+            let features = try featureFile.load(modelsDirectory: engine.models)
             let models = try loadModels(engine.models, features: features, challengerShare: engine.challengerShare)
             let pipeline = try Pipeline(config: engine.pipelineConfig(topics: topics.names, group: kafka.group),
                                         kafka: try kafka.config(), models: models, features: features, logger: logger)

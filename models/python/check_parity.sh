@@ -36,7 +36,7 @@ for task in churn nba; do
     if [ "$task" = churn ]; then data="$work/dataset.csv"; input=(--dataset "$data"); else data="$work/offers.csv"; input=(--offers "$data" --actions "$root/models/actions.json"); fi
     echo "== $task"
     "$nudge" train --task "$task" "${input[@]}" --l2 1 --holdout-after "$holdout" --version parity --out "$work/swift-$task.json" 2>/dev/null
-    "$python" -m nudge_models.train --task "$task" "${input[@]}" --l2 1 --holdout-after "$holdout" --version parity --out "$work/sklearn-$task.json" > "$work/sklearn-$task.figures.json"
+    "$python" -m nudge_models.train --task "$task" "${input[@]}" --l2 1 --holdout-after "$holdout" --version parity --feature-file "$root/models/features.json" --out "$work/sklearn-$task.json" > "$work/sklearn-$task.figures.json"
     "$nudge" evaluate --model "$work/swift-$task.json" --dataset "$data" --after "$holdout" --scores-out "$work/swift-$task.scores.csv" --report "$work/swift-$task.eval.md" > /dev/null
     "$nudge" evaluate --model "$work/sklearn-$task.json" --dataset "$data" --after "$holdout" --scores-out "$work/sklearn-$task.scores.csv" --report "$work/sklearn-$task.eval.md" > /dev/null
     "$python" -m nudge_models.parity --dataset "$data" --after "$holdout" \

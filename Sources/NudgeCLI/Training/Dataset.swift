@@ -29,9 +29,12 @@ extension Nudge {
         @Option(help: "First cutoff (ISO date or time); overrides --warmup.") var firstCutoff: String?
         @Option(help: "Customers get a row at T when active within this long before T.") var activeWindow = "30d"
         @Option(help: "An offer is accepted when Offer Accepted comes within this long after delivery.") var acceptWindow = "7d"
+        @Option(help: "Models directory, where features.json is looked for.") var models = "models"
+        @OptionGroup var featureFile: FeatureFileOption
 
         func run() async throws {
             var config = DatasetConfig()
+            config.features = try featureFile.load(modelsDirectory: models)
             config.cutoffEveryMillis = try duration(cutoffEvery, "cutoff-every")
             config.horizonMillis = try duration(horizon, "horizon")
             config.warmupMillis = try duration(warmup, "warmup")

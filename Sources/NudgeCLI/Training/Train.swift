@@ -30,6 +30,8 @@ extension Nudge {
         @Option(help: "Comma-separated features to use (default: every feature column).") var features: String?
         @Option(help: "Model name (default: churn or nba).") var name: String?
         @Option(help: "Model version (default: today's UTC date with .1, e.g. 2026-11-23.1).") var version: String?
+        @Option(help: "Models directory, where features.json is looked for.") var models = "models"
+        @OptionGroup var featureFile: FeatureFileOption
         @Option(help: "Report to write (default: <out>.report.md, plots in <out>.report/).") var report: String?
 
         func validate() throws {
@@ -47,6 +49,7 @@ extension Nudge {
                                           version: version ?? "\(DurationText.format(millis: Int64(now.timeIntervalSince1970 * 1000)).prefix(10)).1",
                                           trainedAt: DurationText.format(millis: Int64(now.timeIntervalSince1970 * 1000)))
             options.l2 = l2
+            options.serviceFeatures = try featureFile.load(modelsDirectory: models).names
             if let holdoutAfter {
                 guard let millis = DurationText.parseInstant(holdoutAfter) else {
                     throw ValidationError(TrainingError.option(name: "holdout-after", value: holdoutAfter,
@@ -124,6 +127,8 @@ extension Nudge {
         @Option(help: "Model file.") var model: String
         @Option(help: "Dataset CSV: dataset.csv for churn, offers.csv for nba.") var dataset: String
         @Option(help: "Only rows later than this date or time (e.g. the holdout period).") var after: String?
+        @Option(help: "Models directory, where features.json is looked for.") var models = "models"
+        @OptionGroup var featureFile: FeatureFileOption
         @Option(help: "Report to write (default: <dataset>.<model name>.report.md).") var report: String?
         @Option(help: "Also write each scored row's probability here (CSV: customer_id,time,label,probability).") var scoresOut: String?
 

@@ -4,13 +4,14 @@ The service scores ``p = sigmoid(intercept + sum_i w_i * (x_i - mean_i) / scale_
 computes exactly that, in the same order of operations, so a data scientist sees the service's numbers.
 """
 
-from .model import ModelFileError, NudgeModel, load_model, parse_model, score
+from .model import ModelFileError, NudgeModel, feature_schema, load_model, parse_model, score
 from .export import export_sklearn, export_sklearn_actions
 from .dataset import Dataset, read_dataset
 
 __all__ = [
     "ModelFileError",
     "NudgeModel",
+    "feature_schema",
     "load_model",
     "parse_model",
     "score",

@@ -9,7 +9,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .model import FORMAT, STANDARD_FEATURES, parse_model
+from .model import FORMAT, parse_model
 
 
 def _parts(model: Any) -> Tuple[Optional[Any], Any]:
@@ -73,7 +73,7 @@ def _write(document: Dict[str, Any], path: Optional[str], schema: Optional[Seque
 
 def export_sklearn(pipeline_or_pair: Any, features: Sequence[str], name: str, version: str,
                    path: Optional[str] = None, trained: Optional[Mapping[str, Any]] = None,
-                   schema: Optional[Sequence[str]] = STANDARD_FEATURES) -> Dict[str, Any]:
+                   schema: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     """Writes a fitted binary model (``Pipeline(StandardScaler, LogisticRegression)``, a ``(scaler, lr)`` pair or
     a bare ``LogisticRegression`` on raw features) as a churn-style (``binary``) Nudge model file.
 
@@ -99,7 +99,7 @@ def export_sklearn(pipeline_or_pair: Any, features: Sequence[str], name: str, ve
 def export_sklearn_actions(scaler: Optional[Any], models: Mapping[str, Any], catalog: Any, features: Sequence[str],
                            name: str, version: str, path: Optional[str] = None,
                            trained: Optional[Mapping[str, Any]] = None,
-                           schema: Optional[Sequence[str]] = STANDARD_FEATURES) -> Dict[str, Any]:
+                           schema: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     """Writes an NBA (``actions``) model file: one shared ``StandardScaler`` (the format has one ``standardize``
     for all actions) and one fitted ``LogisticRegression`` per action id. ``catalog`` is the path of
     ``models/actions.json`` or its parsed content; actions are written in catalog order with their value,

@@ -11,12 +11,23 @@ import numpy as np
 
 FORMAT = "nba-logistic/1"
 
-#: The service's standard feature schema, in vector order (``FeatureSet.standard``).
+#: The service's built-in feature set (``FeatureSet.standard``), in vector order: the default schema when no
+#: feature file is given. Models trained on ``models/features.json`` validate with ``feature_schema(path)``.
 STANDARD_FEATURES = [
     "views_1h", "views_24h", "adds_24h", "orders_30d", "orders_90d", "revenue_90d",
     "days_since_last_order", "tickets_open", "complaints_30d", "refunds_90d", "nps_last",
     "cart_items", "sessions_7d", "days_since_last_seen",
 ]
+
+def feature_schema(path: str) -> List[str]:
+    """The feature names a feature file (``models/features.json``) defines, in the service's vector order."""
+    with open(path, encoding="utf-8") as f:
+        document = json.load(f)
+    features = document.get("features") if isinstance(document, dict) else None
+    if not isinstance(features, list) or not all(isinstance(x, dict) and isinstance(x.get("name"), str) for x in features):
+        raise ValueError(f"{path}: features: expected a list of objects with a name")
+    return [x["name"] for x in features]
+
 
 #: Channel names an action may list (the contract's touchpoints, without ``other``).
 CHANNELS = ["web", "app", "store", "call_center", "email", "sms", "push", "social", "partner"]
@@ -73,14 +84,14 @@ class NudgeModel:
         raise KeyError(f"{self.identity} has no action {action_id!r}; it has {[a.id for a in self.actions]}")
 
 
-def load_model(path: str, schema: Optional[Sequence[str]] = STANDARD_FEATURES) -> NudgeModel:
-    """Reads and validates a model file as the service does (pass ``schema=None`` to skip the feature check)."""
+def load_model(path: str, schema: Optional[Sequence[str]] = None) -> NudgeModel:
+    """Reads and validates a model file as the service does (pass ``schema``, e.g. ``feature_schema("models/features.json")``, to also check its features)."""
     with open(path, "rb") as f:
         return parse_model(f.read(), file=str(path), schema=schema)
 
 
 def parse_model(data: bytes | str, file: str = "model.json",
-                schema: Optional[Sequence[str]] = STANDARD_FEATURES) -> NudgeModel:
+                schema: Optional[Sequence[str]] = None) -> NudgeModel:
     """Validates model JSON text; raises :class:`ModelFileError` naming the field, like the service."""
     try:
         root = json.loads(data)

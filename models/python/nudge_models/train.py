@@ -26,6 +26,7 @@ from sklearn.preprocessing import StandardScaler
 
 from .dataset import Dataset, holdout_split, instant_millis, read_dataset
 from .export import export_sklearn, export_sklearn_actions
+from .model import feature_schema
 
 
 def logistic_regression(l2: float) -> LogisticRegression:
@@ -99,10 +100,14 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--l2", type=float, default=1.0, help="λ on the summed log-loss; sklearn C = 1/λ")
     parser.add_argument("--holdout-after", help="hold out rows later than this date or time")
+    parser.add_argument("--feature-file", help="the service's feature definitions (models/features.json); the exported "
+                        "model is validated against them. Default: the dataset's own columns, which nudge dataset "
+                        "computed from that file")
     parser.add_argument("--name")
     parser.add_argument("--version", default=datetime.now(timezone.utc).strftime("%Y-%m-%d") + ".1")
     args = parser.parse_args(argv)
     after = instant_millis(args.holdout_after) if args.holdout_after else None
+    schema = feature_schema(args.feature_file) if args.feature_file else None
     if args.task == "churn":
         if not args.dataset:
             parser.error("--task churn needs --dataset")
@@ -110,7 +115,8 @@ def main(argv=None) -> int:
         scaler, lr, _, _, figures = train_churn(data, args.l2, after)
         export_sklearn((scaler, lr), data.features, args.name or "churn", args.version, args.out,
                        trained={"rows": figures["train_rows"], **{k: figures[k] for k in ("auc", "logloss") if k in figures},
-                                "evaluated_on": figures["evaluated_on"], "l2": args.l2})
+                                "evaluated_on": figures["evaluated_on"], "l2": args.l2},
+                       schema=schema or data.features)
     else:
         path = args.offers or args.dataset
         if not path:
@@ -122,7 +128,8 @@ def main(argv=None) -> int:
         export_sklearn_actions(scaler, models, catalog, data.features, args.name or "nba", args.version, args.out,
                                trained={"rows": figures["train_rows"],
                                         **{k: figures[k] for k in ("auc", "logloss") if k in figures},
-                                        "evaluated_on": figures["evaluated_on"], "l2": args.l2})
+                                        "evaluated_on": figures["evaluated_on"], "l2": args.l2},
+                               schema=schema or data.features)
     json.dump(figures, sys.stdout, indent=2)
     print()
     return 0

@@ -81,7 +81,7 @@ def test_nba_scores_each_row_by_its_action():
 ])
 def test_refuses_what_the_service_refuses(changes, field):
     with pytest.raises(ModelFileError) as refused:
-        parse_model(text(CHURN, **changes), file="churn.json")
+        parse_model(text(CHURN, **changes), file="churn.json", schema=STANDARD_FEATURES)
     assert refused.value.field == field
 
 

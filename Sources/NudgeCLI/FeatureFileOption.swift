@@ -1,0 +1,24 @@
+import ArgumentParser
+import Foundation
+import NudgeFeatures
+
+/// `--feature-file`: the declarative feature definitions that the service, `nudge dataset` and `nudge train`
+/// share, so that a model is trained on exactly the features it is served.
+struct FeatureFileOption: ParsableArguments {
+    @Option(help: """
+        Feature definitions (JSON, see models/README.md). Default: features.json in the models directory, \
+        or the built-in standard set when that file does not exist.
+        """)
+    var featureFile: String?
+
+    /// Loads the definitions; a bad file is refused with its line and reason.
+    func load(modelsDirectory: String) throws -> FeatureSet {
+        let path = featureFile ?? (modelsDirectory as NSString).appendingPathComponent("features.json")
+        if featureFile == nil && !FileManager.default.fileExists(atPath: path) { return .standard }
+        do {
+            return try FeatureSet.load(file: path)
+        } catch {
+            throw ValidationError("feature file refused: \(error)")
+        }
+    }
+}
