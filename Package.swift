@@ -35,14 +35,16 @@ let package = Package(
                     .product(name: "Logging", package: "swift-log"),
                 ],
                 swiftSettings: strict),
+        // JSON: the located JSON reader of feature and model files (offsets, number literals, repeated keys kept).
+        .target(name: "NudgeJSON", swiftSettings: strict),
         // Events: Segment-spec decoding and the dead-letter taxonomy.
         .target(name: "NudgeEvents", swiftSettings: strict),
         // Features: windowed per-customer features and the sharded store.
         .target(name: "NudgeFeatures",
-                dependencies: ["NudgeEvents", "CLZ4", .product(name: "Atomics", package: "swift-atomics")],
+                dependencies: ["NudgeEvents", "NudgeJSON", "CLZ4", .product(name: "Atomics", package: "swift-atomics")],
                 swiftSettings: strict),
         // Models: model files, validation and logistic scoring.
-        .target(name: "NudgeModels", swiftSettings: strict),
+        .target(name: "NudgeModels", dependencies: ["NudgeJSON"], swiftSettings: strict),
         // Decisions: eligibility, contact policy, action choice, recommendation JSON.
         .target(name: "NudgeDecisions",
                 dependencies: ["NudgeModels", "NudgeEvents"],
@@ -75,6 +77,7 @@ let package = Package(
                           swiftSettings: strict),
 
         .testTarget(name: "NudgeKafkaTests", dependencies: ["NudgeKafka"], swiftSettings: strict),
+        .testTarget(name: "NudgeJSONTests", dependencies: ["NudgeJSON"], swiftSettings: strict),
         .testTarget(name: "NudgeEventsTests", dependencies: ["NudgeEvents"], swiftSettings: strict),
         .testTarget(name: "NudgeFeaturesTests", dependencies: ["NudgeFeatures"], swiftSettings: strict),
         .testTarget(name: "NudgeModelsTests", dependencies: ["NudgeModels"], swiftSettings: strict),

@@ -1,4 +1,5 @@
 import Foundation
+import NudgeJSON
 
 /// Reads and validates model files (contract "Model files"). Loading is off the hot path;
 /// everything that scoring relies on is checked here, once, and a refused file leaves the
@@ -55,15 +56,16 @@ public enum ModelFile {
 
     // MARK: - Parts
 
+    /// The document's root object. The parser keeps repeated keys and non-finite numbers so that the
+    /// validation below refuses them by path; only syntax is refused here, by line and column.
     private static func document(_ data: Data, file: String) throws(ModelFileError) -> JSONObjectNode {
-        let value: JSONValue
+        let document: JSONDocument
         do {
-            value = try JSONParser.parse(data)
+            document = try JSONDocument(parsing: [UInt8](data))
         } catch {
-            throw ModelFileError(file: file, field: "",
-                                 problem: "is not valid JSON: \(error.message) at line \(error.line), column \(error.column)")
+            throw ModelFileError(file: file, field: "", problem: "is not valid JSON: \(error)")
         }
-        return try JSONNode(value: value, path: "", file: file).object()
+        return try JSONNode(value: document.root, path: "", file: file).object()
     }
 
     private static func header(_ root: JSONObjectNode, task: String, other: String, otherName: String) throws(ModelFileError) -> ModelIdentity {
