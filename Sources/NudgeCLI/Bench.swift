@@ -33,17 +33,19 @@ extension Nudge {
 
             let arena = generateArena()
             var config = PipelineConfig()
-            config.expectedCustomersPerShard = customers
-            let inProcess = InProcessBenchmark.run(arena, models: modelSet, features: features, config: config)
-            print(String(format: "in-process, 1 core: Foundation JSONSerialization %.0f events/s; decode %.0f events/s; decode→update→score→decide %.0f events/s; %d customers, %.0f B/customer",
-                         inProcess.foundationParsePerSecond, inProcess.decodePerSecond, inProcess.fullPerSecond, inProcess.customers, inProcess.bytesPerCustomer))
+            config.expectedCustomersPerShard = customers + customers / 8  // the generator's anonymous visitors too
+            let inProcess = InProcessBenchmark.run(arena, models: modelSet, features: features, config: config, warmCustomers: customers)
+            print(String(format: "in-process, 1 core: Foundation JSONSerialization %.0f events/s; decode %.0f events/s; decode→update→score→decide %.0f events/s; %d customers, %.0f B/customer (feature record %d B, %d features)",
+                         inProcess.foundationParsePerSecond, inProcess.decodePerSecond, inProcess.fullPerSecond, inProcess.customers,
+                         inProcess.bytesPerCustomer, inProcess.recordBytes, features.count))
 
             var endToEnd: EndToEndResult?
             if !inProcessOnly {
                 endToEnd = try EndToEndBenchmark(arena: arena, partitions: partitions, shards: shards, models: modelSet,
                                                  features: features, logger: logger).run()
             }
-            try writeResults(inProcess: inProcess, endToEnd: endToEnd)
+            try writeResults(inProcess: inProcess, endToEnd: endToEnd, features: features,
+                             featureSource: featureFile.path(modelsDirectory: models) ?? "the built-in standard set")
         }
 
         private func generateArena() -> MessageArena {
@@ -64,7 +66,7 @@ extension Nudge {
             return arena
         }
 
-        private func writeResults(inProcess: InProcessResult, endToEnd: EndToEndResult?) throws {
+        private func writeResults(inProcess: InProcessResult, endToEnd: EndToEndResult?, features: FeatureSet, featureSource: String) throws {
             let stamp = ISO8601DateFormatter().string(from: Date())
             let machine = "\(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB, librdkafka \(librdkafkaVersion)"
             var json: [String: Any] = [
@@ -72,14 +74,16 @@ extension Nudge {
                 "in_process": ["foundation_parse_per_s": inProcess.foundationParsePerSecond.rounded(),
                                "decode_per_s": inProcess.decodePerSecond.rounded(), "full_per_s": inProcess.fullPerSecond.rounded(),
                                "decisions": inProcess.decisions, "customers": inProcess.customers,
-                               "bytes_per_customer": inProcess.bytesPerCustomer.rounded()],
+                               "bytes_per_customer": inProcess.bytesPerCustomer.rounded(), "record_bytes": inProcess.recordBytes,
+                               "features": features.count],
             ]
             var md = """
             # Nudge benchmark
 
             - run: \(stamp)
             - machine: \(machine)
-            - messages: \(events), simulated customers: \(customers)
+            - messages: \(events), simulated customers: \(customers) (all in the store before the timed pass)
+            - features: \(featureSource)
 
             ## In-process, one core (decode → dedupe → update → score → decide → encode)
 
@@ -90,7 +94,8 @@ extension Nudge {
             | full path | \(Int(inProcess.fullPerSecond)) events/s |
             | decisions made | \(inProcess.decisions) |
             | customers in store | \(inProcess.customers) |
-            | store bytes per customer | \(Int(inProcess.bytesPerCustomer)) |
+            | hot state per customer (record, id, index, contact history; as allocated) | \(Int(inProcess.bytesPerCustomer)) B |
+            | feature record per customer (\(features.count) features) | \(inProcess.recordBytes) B |
 
             """
             var bars: [(String, Double)] = [("Foundation JSON parse, 1 core", inProcess.foundationParsePerSecond),

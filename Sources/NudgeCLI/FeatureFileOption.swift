@@ -11,10 +11,15 @@ struct FeatureFileOption: ParsableArguments {
         """)
     var featureFile: String?
 
+    /// The file the definitions come from, or nil for the built-in standard set.
+    func path(modelsDirectory: String) -> String? {
+        let path = featureFile ?? (modelsDirectory as NSString).appendingPathComponent("features.json")
+        return featureFile == nil && !FileManager.default.fileExists(atPath: path) ? nil : path
+    }
+
     /// Loads the definitions; a bad file is refused with its line and reason.
     func load(modelsDirectory: String) throws -> FeatureSet {
-        let path = featureFile ?? (modelsDirectory as NSString).appendingPathComponent("features.json")
-        if featureFile == nil && !FileManager.default.fileExists(atPath: path) { return .standard }
+        guard let path = path(modelsDirectory: modelsDirectory) else { return .standard }
         do {
             return try FeatureSet.load(file: path)
         } catch {

@@ -52,14 +52,19 @@ public struct InProcessResult: Sendable, Codable {
     public var decisions: Int
     /// Customers in the store at the end.
     public var customers: Int
-    /// Bytes of store state per customer.
+    /// Bytes of hot state per customer: the feature record, id, index and contact history, as allocated.
     public var bytesPerCustomer: Double
+    /// Bytes of one customer's feature record alone (the feature file's layout).
+    public var recordBytes: Int
 }
 
 /// Runs the shard's per-event code over an arena on the calling thread: what one core sustains.
 public enum InProcessBenchmark {
-    /// Decode-only pass, then the full path over fresh state.
-    public static func run(_ arena: MessageArena, models: ModelSet, features: FeatureSet, config: PipelineConfig) -> InProcessResult {
+    /// Decode-only pass, then the full path over a store that already holds `warmCustomers` customers
+    /// (`c-1` … `c-N`, the generator's ids, one page view each, untimed), so that lookups, cache misses and
+    /// memory are those of a store of that size rather than of the customers one arena happens to touch.
+    public static func run(_ arena: MessageArena, models: ModelSet, features: FeatureSet, config: PipelineConfig,
+                           warmCustomers: Int = 0) -> InProcessResult {
         let decoder = SegmentDecoder(maxMessageBytes: config.maxMessageBytes)
         var sink = 0
         let decodeStart = ContinuousClock.now
@@ -79,6 +84,7 @@ public enum InProcessBenchmark {
         let processor = EventProcessor(shardIndex: 0, shardCount: 1, config: config, models: ModelStore(models), features: features,
                                        counterNames: (CounterNames(capacity: 64, reserved: ["none"]), CounterNames(capacity: 16)),
                                        wallClock: { 1_790_000_000_000 })
+        warm(processor, customers: warmCustomers)
         var decisions = 0
         let start = ContinuousClock.now
         arena.forEachValue { _, value in
@@ -95,7 +101,21 @@ public enum InProcessBenchmark {
                                foundationParsePerSecond: Double(sample) / foundationTime.seconds,
                                fullPerSecond: Double(arena.count) / fullTime.seconds,
                                decisions: decisions, customers: customers,
-                               bytesPerCustomer: customers > 0 ? Double(processor.stateBytes) / Double(customers) : 0)
+                               bytesPerCustomer: customers > 0 ? Double(processor.stateBytes) / Double(customers) : 0,
+                               recordBytes: features.bytesPerCustomer)
+    }
+
+    /// One `page` event per customer, a day before the generator's first event.
+    private static func warm(_ processor: EventProcessor, customers: Int) {
+        guard customers > 0 else { return }
+        var message = [UInt8]()
+        message.reserveCapacity(160)
+        for n in 1...customers {
+            message.removeAll(keepingCapacity: true)
+            message.append(contentsOf: #"{"type":"page","messageId":"warm-\#(n)","userId":"c-\#(n)","#.utf8)
+            message.append(contentsOf: #""timestamp":"2026-09-20T00:00:00.000Z","channel":"web","properties":{}}"#.utf8)
+            _ = message.withUnsafeBytes { processor.process($0, forwarded: true) }
+        }
     }
 }
 

@@ -55,4 +55,27 @@ import Testing
         #expect(recent.horizon == 1)
         #expect(results == [true, false, true, false])
     }
+
+    /// Against the obvious model (two sets that rotate after `horizon` new ids), on streams heavy with
+    /// repeats and with hashes forced into the same probe chains (few distinct high bits).
+    @Test(arguments: [1, 3, 64, 1_000])
+    func agreesWithTwoSetsThatRotate(horizon: Int) {
+        var recent = RecentMessageIDs(horizon: horizon)
+        var current = Set<UInt64>()
+        var previous = Set<UInt64>()
+        var random = SplitMix64(seed: UInt64(horizon))
+        var mismatches = 0
+        for _ in 0..<50_000 {
+            // Draw from a pool of 3 × horizon ids so that repeats fall inside, at and beyond the horizon;
+            // multiplying by a large odd constant keeps them distinct while colliding in the table's home bits.
+            let id = (random.next() % UInt64(3 * horizon + 2)) &* 0x1000_0000_0000_0001 | 1
+            let expected = !current.contains(id) && !previous.contains(id)
+            if expected {
+                current.insert(id)
+                if current.count == recent.horizon { previous = current; current = [] }
+            }
+            if recent.insert(hash: id) != expected { mismatches += 1 }
+        }
+        #expect(mismatches == 0)
+    }
 }
