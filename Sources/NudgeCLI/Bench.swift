@@ -18,6 +18,7 @@ extension Nudge {
         @Option(help: "Partitions per input topic for the end-to-end run (keeps each under the mock's 5 MiB retention).")
         var partitions = 128
         @Option(help: "Store shards for the end-to-end run.") var shards = 2
+        @Option(help: "Alternating rounds (plain consumer, then Nudge) of the end-to-end run; the median counts.") var rounds = 3
         @Option(help: "Where results go.") var out = "benchmarks/results"
         @Option(help: "Models directory.") var models = "models"
         @Flag(help: "Skip the end-to-end run through the broker.") var inProcessOnly = false
@@ -41,7 +42,7 @@ extension Nudge {
 
             var endToEnd: EndToEndResult?
             if !inProcessOnly {
-                endToEnd = try EndToEndBenchmark(arena: arena, partitions: partitions, shards: shards, models: modelSet,
+                endToEnd = try EndToEndBenchmark(arena: arena, partitions: partitions, shards: shards, rounds: rounds, models: modelSet,
                                                  features: features, logger: logger).run()
             }
             try writeResults(inProcess: inProcess, endToEnd: endToEnd, features: features,
