@@ -75,10 +75,13 @@ enum Fixture {
         return try Data(contentsOf: root.appendingPathComponent("models").appendingPathComponent(name))
     }
 
-    /// The feature schema the service computes (first version), in its order.
-    static let serviceSchema = FeatureSchema(names: [
-        "views_1h", "views_24h", "adds_24h", "orders_30d", "orders_90d", "revenue_90d",
-        "days_since_last_order", "tickets_open", "complaints_30d", "refunds_90d", "nps_last",
-        "cart_items", "sessions_7d", "days_since_last_seen",
-    ])
+    /// The service's feature schema: the names in models/features.json, in its order (the starter models
+    /// are trained on that file).
+    static let serviceSchema: FeatureSchema = {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let file = root.appendingPathComponent("models").appendingPathComponent("features.json")
+        let document = (try? Data(contentsOf: file)).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+        let names = (document?["features"] as? [[String: Any]])?.compactMap { $0["name"] as? String } ?? []
+        return FeatureSchema(names: names)
+    }()
 }

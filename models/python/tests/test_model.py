@@ -98,10 +98,12 @@ def test_refuses_bad_actions():
 
 def test_the_repository_models_load():
     import os
-    from nudge_models import load_model
+    from nudge_models import feature_schema, load_model
     models = os.path.join(os.path.dirname(__file__), "..", "..")
-    churn = load_model(os.path.join(models, "churn.json"))
-    nba = load_model(os.path.join(models, "nba.json"))
-    assert churn.task == "binary" and set(churn.features) <= set(STANDARD_FEATURES)
+    schema = feature_schema(os.path.join(models, "features.json"))
+    assert schema[:len(STANDARD_FEATURES)] == STANDARD_FEATURES  # the file starts with the built-in set
+    churn = load_model(os.path.join(models, "churn.json"), schema=schema)
+    nba = load_model(os.path.join(models, "nba.json"), schema=schema)
+    assert churn.task == "binary" and set(churn.features) <= set(schema)
     assert [a.id for a in nba.actions] == ["retention_offer", "service_recovery_call", "cart_reminder",
                                            "cross_sell_accessory", "promo_discount"]
