@@ -73,6 +73,7 @@ let package = Package(
                               .product(name: "Logging", package: "swift-log"),
                               .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                               .product(name: "FlyingFox", package: "FlyingFox"),
+                              .product(name: "FlyingSocks", package: "FlyingFox"),
                           ],
                           swiftSettings: strict),
 
@@ -85,7 +86,7 @@ let package = Package(
         .testTarget(name: "NudgeTrafficTests", dependencies: ["NudgeTraffic", "NudgeEvents"], swiftSettings: strict),
         .testTarget(name: "NudgeTrainingTests", dependencies: ["NudgeTraining", "NudgeTraffic"], swiftSettings: strict),
         .testTarget(name: "NudgePipelineTests",
-                    dependencies: ["NudgePipeline", "NudgeTraffic", "NudgeKafka"],
+                    dependencies: ["NudgePipeline", "NudgeTraffic", "NudgeKafka", "NudgeTraining"],
                     swiftSettings: strict),
     ]
 )

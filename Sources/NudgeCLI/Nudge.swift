@@ -6,7 +6,7 @@ import Logging
 struct Nudge: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Real-time next-best-action engine: Kafka events in, recommendations out.",
-        subcommands: [Run.self, Demo.self, Generate.self, Broker.self, Bench.self, Dataset.self, Train.self, Evaluate.self],
+        subcommands: [Run.self, Demo.self, Generate.self, Broker.self, Bench.self, Dataset.self, Train.self, Evaluate.self, Inspect.self],
         defaultSubcommand: nil)
 }
 

@@ -28,7 +28,8 @@ func runBlocking(_ body: @escaping @Sendable () -> Void) async {
     }
 }
 
-/// Serves `/metrics` (Prometheus text), `/health` (process alive) and `/ready` (consuming) over HTTP.
+/// Serves `/metrics` (Prometheus text), `/health` (process alive), `/ready` (consuming) and
+/// `/customers/{id}` (one customer's features and state, see ``CustomerRoute``) over HTTP.
 struct OpsHTTPService: Service {
     let port: UInt16
     let pipeline: Pipeline
@@ -46,7 +47,8 @@ struct OpsHTTPService: Service {
             pipeline.isReady ? HTTPResponse(statusCode: .ok, body: Data("ready\n".utf8))
                 : HTTPResponse(statusCode: .serviceUnavailable, body: Data("not ready: no partitions assigned yet\n".utf8))
         }
-        logger.info("metrics on http://0.0.0.0:\(port)/metrics")
+        await server.appendRoute(HTTPRoute(CustomerRoute.pattern), to: CustomerRoute(pipeline: pipeline))
+        logger.info("metrics on http://0.0.0.0:\(port)/metrics, customers on http://0.0.0.0:\(port)/customers/{id}")
         await withGracefulShutdownHandler {
             do { try await server.run() } catch where !(error is CancellationError) && !Task.isShuttingDownGracefully {
                 logger.error("HTTP server on port \(port) failed: \(error); is the port free? (--http-port 0 turns it off)")

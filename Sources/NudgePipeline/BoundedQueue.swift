@@ -80,14 +80,17 @@ final class BoundedQueue<Element: BitwiseCopyable>: @unchecked Sendable {
         return UnsafeAtomic<Int>(at: sequences + (pos & mask)).load(ordering: .acquiring) == pos + 1
     }
 
-    /// Blocks the consumer until a value may be ready or `timeout` passes. Spins briefly first:
-    /// under load the next value is microseconds away and a futex sleep costs more than it saves.
-    func waitForValue(timeout: DispatchTimeInterval) {
-        for _ in 0..<256 where !hasValue { spinPause() }
-        if hasValue { return }
+    /// Blocks the consumer until a value may be ready, `otherWork` holds, or `timeout` passes. Spins
+    /// briefly first: under load the next value is microseconds away and a futex sleep costs more than it
+    /// saves. `otherWork` lets one thread sleep on several queues: whoever makes it true must call
+    /// ``wakeConsumer()`` on this queue afterwards, as a push does.
+    func waitForValue(timeout: DispatchTimeInterval, otherWork: () -> Bool = { false }) {
+        func ready() -> Bool { hasValue || otherWork() }
+        for _ in 0..<256 where !ready() { spinPause() }
+        if ready() { return }
         sleeping.store(true, ordering: .sequentiallyConsistent)
         atomicMemoryFence(ordering: .sequentiallyConsistent)
-        if hasValue {
+        if ready() {
             // A producer may have seen the flag and will signal: consume that signal if so.
             if !sleeping.exchange(false, ordering: .sequentiallyConsistent) { wakeup.wait() }
             return

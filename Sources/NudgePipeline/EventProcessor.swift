@@ -29,6 +29,9 @@ final class EventProcessor {
     private var recent: RecentMessageIDs
     private var contacts: [ContactHistory] = []
     private let featureValues: UnsafeMutableBufferPointer<Double>
+    private let featureNames: [String]
+    /// Newest event time this shard has applied (`Int64.min` before any): where inspections evaluate by default.
+    private(set) var watermarkMillis: Int64 = .min
     private let store: ModelStore
     private let counterNames: (actions: CounterNames, models: CounterNames)
     private var generation = -1
@@ -50,6 +53,7 @@ final class EventProcessor {
         contacts.reserveCapacity(config.expectedCustomersPerShard)
         featureValues = .allocate(capacity: max(1, features.definitions.count))
         featureValues.initialize(repeating: 0)
+        featureNames = features.names
         self.store = store
         self.counterNames = counterNames
         models = store.models
@@ -93,6 +97,7 @@ final class EventProcessor {
             contacts.append(contentsOf: repeatElement(ContactHistory(), count: slotIndex + 1 - contacts.count))
         }
         table.apply(event, to: slot)
+        watermarkMillis = max(watermarkMillis, event.timestampMillis)
         guard DecisionTriggers.asksForDecision(event.kind) else { return .updated }
         let at = max(event.timestampMillis, table.newestEventMillis(of: slot))
         table.evaluate(slot, atMillis: at, into: featureValues)
@@ -110,5 +115,30 @@ final class EventProcessor {
                                 eventTimeMillis: event.timestampMillis, decidedAtMillis: wallClock())
         let actionSlot = decision.actionIndex.map { $0 < slots.actions.count ? slots.actions[$0] : 0 } ?? 0
         return .decided(json: json, customer: customer.bytes, actionSlot: actionSlot, modelSlot: slots.model)
+    }
+
+    /// The customer's features and state as values, or nil when this shard has not seen them. Reads only:
+    /// never creates a customer. Evaluated at `requested` (else the watermark), but not before the
+    /// customer's newest event, where the windows would be missing buckets.
+    func snapshot(of customerId: [UInt8], atMillis requested: Int64?) -> CustomerSnapshot? {
+        let found = customerId.withUnsafeBytes { table.existingSlot(for: RawText($0)) }
+        guard let slot = found else { return nil }
+        let newest = table.newestEventMillis(of: slot)
+        let at = max(requested ?? watermarkMillis, newest)
+        table.evaluate(slot, atMillis: at, into: featureValues)
+        let features = featureNames.indices.map { FeatureValue(name: featureNames[$0], value: featureValues[$0]) }
+        let slotIndex = Int(slot.index)
+        let history = slotIndex < contacts.count ? contacts[slotIndex] : ContactHistory()
+        // Action indexes are the model's that decided: the challenger's for the customers it scores.
+        let useChallenger = challenger != nil && models.usesChallenger(customerHash: customerId.withUnsafeBytes { nudgeHash64($0) })
+        let actions = (useChallenger ? (challenger ?? champion) : champion).nba.actions
+        let kept = (0..<history.count).compactMap { history.contact(at: $0) }.sorted { $0.atMillis < $1.atMillis }
+        let contactRecords = kept.map { contact in
+            ContactRecord(atMillis: contact.atMillis, channel: contact.channel.wireName,
+                          action: Int(contact.action) < actions.count ? actions[Int(contact.action)].id : nil)
+        }
+        return CustomerSnapshot(customerId: table.customerId(of: slot), shard: shardIndex, evaluatedAtMillis: at,
+                                lastEventMillis: newest, lastChannel: table.lastChannel(of: slot)?.wireName,
+                                shardWatermarkMillis: watermarkMillis, features: features, contacts: contactRecords)
     }
 }

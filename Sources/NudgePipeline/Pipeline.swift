@@ -29,6 +29,8 @@ public final class Pipeline: @unchecked Sendable {
     private var modelWatcher: ModelWatcher?
     private let stopping = ManagedAtomic<Bool>(false)
     private let ready = ManagedAtomic<Bool>(false)
+    /// Set once the shard threads run: from then on they answer inspections.
+    private let shardsRunning = ManagedAtomic<Bool>(false)
     private var consumerThread: BlockingThread?
     private var metricsThread: BlockingThread?
     private let stopped = Locked(false)
@@ -77,6 +79,7 @@ public final class Pipeline: @unchecked Sendable {
         consumer.setRebalanceListener(listener)
         try consumer.subscribe(config.topics.inputs)
         for shard in env.shards { shard.start() }
+        shardsRunning.store(true, ordering: .releasing)
         consumerThread = BlockingThread(name: "nudge-consumer") { [self] in consumeLoop() }
         metricsThread = BlockingThread(name: "nudge-metrics") { [self] in metricsLoop() }
         modelWatcher?.start()
@@ -91,6 +94,14 @@ public final class Pipeline: @unchecked Sendable {
 
     /// True once the group has given this instance partitions and it is consuming them.
     public var isReady: Bool { ready.load(ordering: .relaxed) && !stopping.load(ordering: .relaxed) }
+
+    /// True between `start` and `stop`: shard threads are there to answer inspections.
+    var isRunning: Bool { shardsRunning.load(ordering: .acquiring) && !stopping.load(ordering: .relaxed) }
+
+    /// The shard that owns the customer with these id bytes: the consumer's routing, by the same hash.
+    func shardOwning(customer id: [UInt8]) -> ShardWorker {
+        env.shards[env.owner(ofHash: id.withUnsafeBytes { nudgeHash64($0) })]
+    }
 
     /// Prometheus text exposition of the latest figures.
     public func prometheusText() -> String { metrics.prometheusText() }

@@ -48,7 +48,8 @@ final class ShardEnvironment: @unchecked Sendable {
 
 /// One shard of the customer store and the thread that owns it. Everything about its customers
 /// (features, contact history, duplicate filter) is touched by this thread alone, so the hot path
-/// takes no lock; work arrives through two lock-free queues.
+/// takes no lock; work arrives through lock-free queues, and so do readers' questions (inspections), which
+/// the thread answers between events.
 final class ShardWorker: @unchecked Sendable {
     // Sendable: the queues and counters are thread-safe; all other state is confined to the
     // shard's own thread (`run`).
@@ -57,6 +58,8 @@ final class ShardWorker: @unchecked Sendable {
     let inbox: BoundedQueue<ShardWork>
     /// Messages other shards routed here (their customer hashes to this shard).
     let forwards: BoundedQueue<ShardWork>
+    /// Readers' inspections of this shard's customers.
+    let inspections: InspectionMailbox
     let counters = ShardCounters()
     private let env: ShardEnvironment
     private let processor: EventProcessor
@@ -66,8 +69,11 @@ final class ShardWorker: @unchecked Sendable {
     init(index: Int, env: ShardEnvironment) {
         self.index = index
         self.env = env
-        inbox = BoundedQueue(capacity: env.config.shardQueueCapacity)
+        let inbox = BoundedQueue<ShardWork>(capacity: env.config.shardQueueCapacity)
+        self.inbox = inbox
         forwards = BoundedQueue(capacity: env.config.shardQueueCapacity)
+        // The thread sleeps on its inbox: a queued inspection wakes it there.
+        inspections = InspectionMailbox(shard: index, capacity: Self.inspectionCapacity) { inbox.wakeConsumer() }
         processor = EventProcessor(shardIndex: index, shardCount: env.config.shards, config: env.config,
                                    models: env.models, features: env.features, counterNames: env.counterNames)
     }
@@ -77,7 +83,12 @@ final class ShardWorker: @unchecked Sendable {
         thread = BlockingThread(name: "nudge-shard-\(index)") { [self] in run() }
     }
 
-    /// Asks the thread to finish once both queues are empty, and waits for it.
+    /// Inspections one shard holds queued at most; more are refused as busy rather than waited for.
+    static let inspectionCapacity = 1024
+    /// Inspections answered per turn of the loop, so that a burst of readers cannot starve the events.
+    static let inspectionsPerTurn = 64
+
+    /// Asks the thread to finish once its queues are empty, and waits for it.
     func stopAfterDraining() {
         stoppingFlag.withLock { $0 = true }
         inbox.wakeConsumer()
@@ -86,6 +97,8 @@ final class ShardWorker: @unchecked Sendable {
 
     private func run() {
         while true {
+            // Between events: the one writer reads its own state, so the snapshot is consistent without a lock.
+            inspections.answerPending(limit: Self.inspectionsPerTurn) { processor.snapshot(of: $0, atMillis: $1) }
             processor.refreshModels()
             var worked = false
             while let w = forwards.pop() { process(w); worked = true }
@@ -96,8 +109,8 @@ final class ShardWorker: @unchecked Sendable {
                 continue
             }
             counters.storeBytes.set(processor.stateBytes)
-            if stoppingFlag.withLock({ $0 }) && !inbox.hasValue && !forwards.hasValue { return }
-            inbox.waitForValue(timeout: .milliseconds(200))
+            if stoppingFlag.withLock({ $0 }) && !inbox.hasValue && !forwards.hasValue && !inspections.hasPending { return }
+            inbox.waitForValue(timeout: .milliseconds(200)) { [forwards, inspections] in forwards.hasValue || inspections.hasPending }
         }
     }
 
@@ -144,6 +157,8 @@ final class ShardWorker: @unchecked Sendable {
             // each other can never wait on each other.
             if let mine = forwards.pop() { process(mine) } else { sched_yield() }
         }
+        // The owner sleeps on its inbox, not on its forwards.
+        env.shards[owner].inbox.wakeConsumer()
     }
 
     private func deadLetter(_ message: KafkaMessage, _ error: DecodeError, trackerIndex: Int) {

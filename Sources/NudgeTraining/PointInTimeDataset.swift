@@ -199,6 +199,11 @@ public final class PointInTimeDatasetBuilder {
     /// Feature names in vector order.
     public var featureNames: [String] { config.features.names }
 
+    /// Cutoffs snapshotted so far. A cutoff's snapshot is taken inside the ``consume(_:)`` of the first event
+    /// past it, before that event applies: a replay elsewhere (the live pipeline, in the parity test) lines up
+    /// on the messages before that one.
+    public var cutoffsTaken: Int { statistics.cutoffs }
+
     /// Handles one message (one JSONL line), in arrival order.
     public func consume(_ message: UnsafeRawBufferPointer) {
         statistics.messages += 1

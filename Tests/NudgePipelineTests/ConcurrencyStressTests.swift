@@ -138,4 +138,64 @@ struct ConcurrencyStressTests {
         #expect(totals.reduce(0) { $0 + $1.customers } == customers)
         #expect(totals.allSatisfy { $0.wrongOwner == 0 })
     }
+
+    @Test func inspectionsWakeTheSleepingOwnerAndAreAnsweredOnce() async {
+        // An owner thread sleeps on its inbox, as a shard does, while readers queue inspections in its
+        // mailbox and a burst of events comes in. Every inspection must wake it: the owner sleeps up to 10 s, so a
+        // lost wake-up shows as a 5 s timeout. A zero timeout races the timer against the answer: the
+        // reader is resumed once either way (a second resume would trap).
+        let inbox = BoundedQueue<Int32>(capacity: 64)
+        let mailbox = InspectionMailbox(shard: 0, capacity: 64) { inbox.wakeConsumer() }
+        let stop = Locked(false)
+        let owner = BlockingThread(name: "owner") {
+            var events: Int64 = 0
+            while true {
+                mailbox.answerPending(limit: 8) { id, at in
+                    CustomerSnapshot(customerId: String(decoding: id, as: UTF8.self), shard: 0, evaluatedAtMillis: at ?? -1,
+                                     lastEventMillis: 0, lastChannel: nil, shardWatermarkMillis: events, features: [], contacts: [])
+                }
+                while inbox.pop() != nil { events += 1 }
+                if stop.withLock({ $0 }) && !inbox.hasValue && !mailbox.hasPending { return }
+                inbox.waitForValue(timeout: .seconds(10)) { mailbox.hasPending }
+            }
+        }
+        let events = BlockingThread(name: "events") {
+            for i in 0..<2_000 {
+                while !inbox.tryPush(Int32(i)) { sched_yield() }
+                if i % 256 == 0 { usleep(100) }
+            }
+        }
+        let readers = 8, perReader = 250
+        let outcomes = await withTaskGroup(of: [String: Int].self) { group in
+            for r in 0..<readers {
+                group.addTask {
+                    var counts: [String: Int] = [:]
+                    for i in 0..<perReader {
+                        let racing = i % 10 == 0
+                        // Now and then every reader pauses, so the owner runs out of work and sleeps.
+                        if i % 25 == 0 { try? await Task.sleep(for: .milliseconds(1)) }
+                        let id = "c-\(r)-\(i)"
+                        let result = await mailbox.ask(customerId: Array(id.utf8), atMillis: Int64(i), timeout: racing ? .zero : .seconds(5))
+                        switch result {
+                        case .success(let snapshot?) where snapshot.customerId == id && snapshot.evaluatedAtMillis == Int64(i):
+                            counts["answered"] = (counts["answered"] ?? 0) + 1
+                        case .failure(.timedOut) where racing:
+                            counts["raced"] = (counts["raced"] ?? 0) + 1
+                        default:
+                            counts["wrong: \(result)"] = (counts["wrong: \(result)"] ?? 0) + 1
+                        }
+                    }
+                    return counts
+                }
+            }
+            return await group.reduce(into: [:]) { total, counts in total.merge(counts, uniquingKeysWith: +) }
+        }
+        events.join()
+        stop.withLock { $0 = true }
+        inbox.wakeConsumer()
+        owner.join()
+        #expect(outcomes.keys.allSatisfy { $0 == "answered" || $0 == "raced" }, "\(outcomes)")
+        #expect((outcomes["answered"] ?? 0) >= readers * perReader * 9 / 10)
+        #expect((outcomes["answered"] ?? 0) + (outcomes["raced"] ?? 0) == readers * perReader)
+    }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NudgeKafka
+import NudgePipeline
 
 let testLogger: Logger = {
     var l = Logger(label: "nudge-test")
@@ -69,3 +70,15 @@ let repoModels: String = {
     URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("models").path
 }()
+
+/// Waits until the pipeline has handled `count` messages in all (dead letters and dropped duplicates
+/// included); false after the timeout. A shard counts a message after applying it, so once this returns
+/// true every one of them is in the store.
+func waitUntilHandled(_ pipeline: Pipeline, _ count: Int, timeout: Duration = .seconds(30)) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while pipeline.eventsHandled < count {
+        guard ContinuousClock.now < deadline else { return false }
+        try? await Task.sleep(for: .milliseconds(5))
+    }
+    return pipeline.eventsHandled == count
+}

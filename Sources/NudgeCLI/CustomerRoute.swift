@@ -1,0 +1,68 @@
+import FlyingFox
+import Foundation
+import NudgeEvents
+import NudgePipeline
+
+/// `GET /customers/{id}[?at=ISO-time]`: the customer's snapshot as JSON (``CustomerSnapshot``), asked of the
+/// shard that owns them; 404 when this instance has not seen the customer.
+struct CustomerRoute: HTTPHandler {
+    /// The route pattern to register the handler under.
+    static let pattern = "GET /customers/:id"
+
+    let pipeline: Pipeline
+
+    func handleRequest(_ request: HTTPRequest) async throws -> HTTPResponse {
+        // The path arrives percent-encoded: ids may hold any character.
+        guard let raw = request.routeParameters["id"], let customer = raw.removingPercentEncoding, !customer.isEmpty else {
+            return Self.error(.badRequest, "no customer id: GET /customers/{id}")
+        }
+        var atMillis: Int64?
+        if let at = request.query["at"] {
+            guard let millis = Array(at.utf8).withUnsafeBytes({ ISO8601Time.parseMillis($0) }) else {
+                return Self.error(.badRequest, "at=\(at) is not an ISO-8601 time, e.g. 2026-11-23T10:15:02Z")
+            }
+            atMillis = millis
+        }
+        let snapshot: CustomerSnapshot?
+        do throws(InspectionError) {
+            snapshot = try await pipeline.inspect(customer: customer, atMillis: atMillis)
+        } catch .timedOut {
+            return Self.error(.gatewayTimeout, "\(customer): the owning shard did not answer in time; try again")
+        } catch {
+            return Self.error(.serviceUnavailable, "\(customer): \(error)")
+        }
+        guard let snapshot else {
+            return Self.error(.notFound, "customer \(customer) is not in this instance's store")
+        }
+        do {
+            return HTTPResponse(statusCode: .ok, headers: [.contentType: "application/json"],
+                                body: try CustomerSnapshot.jsonEncoder.encode(snapshot))
+        } catch {
+            return Self.error(.internalServerError, "\(customer): snapshot not encodable: \(error)")
+        }
+    }
+
+    /// `{"error": message}` with `status`.
+    private static func error(_ status: HTTPStatusCode, _ message: String) -> HTTPResponse {
+        let body = (try? JSONEncoder().encode(["error": message])) ?? Data()
+        return HTTPResponse(statusCode: status, headers: [.contentType: "application/json"], body: body)
+    }
+}
+
+extension CustomerSnapshot {
+    /// The encoder of the wire form. Feature values are finite by construction; should one not be, it is
+    /// written as a string rather than failing the whole answer.
+    static var jsonEncoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]  // stable output for people and diffs
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return encoder
+    }
+
+    /// The decoder matching ``jsonEncoder``.
+    static var jsonDecoder: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return decoder
+    }
+}

@@ -1,0 +1,144 @@
+import Atomics
+import Dispatch
+import NudgeEvents
+
+/// Why an inspection got no answer.
+public enum InspectionError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The pipeline is not started, or is stopping: no shard thread will answer.
+    case notRunning
+    /// The owning shard's inspection queue is full; try again shortly.
+    case busy(shard: Int)
+    /// The owning shard did not answer in time (it is behind on a long batch, or stuck).
+    case timedOut(shard: Int, after: Duration)
+
+    /// A sentence for logs and HTTP answers.
+    public var description: String {
+        switch self {
+        case .notRunning: "the pipeline is not running"
+        case .busy(let shard): "shard \(shard) has too many inspections queued; try again"
+        case .timedOut(let shard, let after): "shard \(shard) did not answer within \(after)"
+        }
+    }
+}
+
+/// One customer inspection on its way to the shard that owns the customer, and its answer on the way back.
+///
+/// The caller waits on a continuation; the shard thread answers between two events, or a timer answers for
+/// it. Whichever comes first resumes the caller; the other is dropped, so neither ever waits on the other.
+final class InspectionRequest: Sendable {
+    /// The customer id's bytes (userId, else anonymousId).
+    let customerId: [UInt8]
+    /// Event time to evaluate at; nil for the shard's watermark.
+    let atMillis: Int64?
+    private let continuation: CheckedContinuation<Result<CustomerSnapshot?, InspectionError>, Never>
+    private let answered = ManagedAtomic<Bool>(false)
+
+    init(customerId: [UInt8], atMillis: Int64?,
+         continuation: CheckedContinuation<Result<CustomerSnapshot?, InspectionError>, Never>) {
+        self.customerId = customerId
+        self.atMillis = atMillis
+        self.continuation = continuation
+    }
+
+    /// True once an answer (or a timeout) has resumed the caller: the shard can skip the work.
+    var isAnswered: Bool { answered.load(ordering: .acquiring) }
+
+    /// Resumes the caller with `result`, unless something already did.
+    func answer(_ result: Result<CustomerSnapshot?, InspectionError>) {
+        guard !answered.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        continuation.resume(returning: result)
+    }
+}
+
+/// The inspections queued for one shard thread. Readers on any thread `ask`; the shard thread
+/// `answerPending` between two events. Lock-free both ways: a bounded queue in, a continuation back.
+final class InspectionMailbox: @unchecked Sendable {
+    // Sendable: the queue is thread-safe (many pushers, one popper: the shard thread, or deinit when
+    // nothing else holds the mailbox); `wake` is a Sendable closure.
+    /// Retained `InspectionRequest`s (the queue holds plain values only).
+    private let queue: BoundedQueue<UnsafeMutableRawPointer>
+    private let wake: @Sendable () -> Void
+    /// The shard's number, for errors.
+    let shard: Int
+
+    /// A mailbox for `shard` holding at most `capacity` requests; `wake` wakes the shard thread wherever it
+    /// sleeps, after a request is queued.
+    init(shard: Int, capacity: Int, wake: @escaping @Sendable () -> Void) {
+        self.shard = shard
+        queue = BoundedQueue(capacity: capacity)
+        self.wake = wake
+    }
+
+    deinit {
+        // Requests queued after the shard thread's last turn: nobody will answer them but the timer, and
+        // each holds a retain.
+        while let pointer = queue.pop() {
+            Unmanaged<InspectionRequest>.fromOpaque(pointer).takeRetainedValue().answer(.failure(.notRunning))
+        }
+    }
+
+    /// True when a request waits (for the shard's wait condition).
+    var hasPending: Bool { queue.hasValue }
+
+    /// Queues a request for the customer with these id bytes and waits for the shard's answer, or for
+    /// `timeout`. Never blocks the shard: a full mailbox is refused as busy at once.
+    func ask(customerId: [UInt8], atMillis: Int64?, timeout: Duration) async -> Result<CustomerSnapshot?, InspectionError> {
+        await withCheckedContinuation { continuation in
+            let request = InspectionRequest(customerId: customerId, atMillis: atMillis, continuation: continuation)
+            let pointer = Unmanaged.passRetained(request).toOpaque()
+            guard queue.tryPush(pointer) else {
+                Unmanaged<InspectionRequest>.fromOpaque(pointer).release()
+                request.answer(.failure(.busy(shard: shard)))
+                return
+            }
+            wake()
+            let shard = self.shard
+            DispatchQueue.global().asyncAfter(deadline: .now() + dispatchInterval(timeout)) {
+                request.answer(.failure(.timedOut(shard: shard, after: timeout)))
+            }
+        }
+    }
+
+    /// Answers up to `limit` queued requests with `snapshot`, skipping those that already timed out.
+    /// Shard thread only.
+    func answerPending(limit: Int, with snapshot: (_ customerId: [UInt8], _ atMillis: Int64?) -> CustomerSnapshot?) {
+        var taken = 0
+        while taken < limit, let pointer = queue.pop() {
+            let request = Unmanaged<InspectionRequest>.fromOpaque(pointer).takeRetainedValue()
+            taken += 1
+            guard !request.isAnswered else { continue }  // nobody is waiting any more
+            request.answer(.success(snapshot(request.customerId, request.atMillis)))
+        }
+    }
+}
+
+extension Pipeline {
+    /// A consistent value snapshot of `customer`, or nil when no shard of this instance has seen them.
+    ///
+    /// Takes no lock on the store: the request is queued to the shard thread that owns the customer (routed
+    /// by the hash the consumer routes keys with), which answers between two events. Features are evaluated
+    /// at `atMillis` (Unix milliseconds of event time), or at the shard's event-time watermark when nil; never
+    /// before the customer's newest event (see ``CustomerSnapshot/evaluatedAtMillis``).
+    ///
+    /// Only the customers of the partitions this instance consumes are here; with several instances in a
+    /// group, ask the one that owns the customer's partition.
+    ///
+    /// - Throws: ``InspectionError`` when the pipeline is not running, the shard's queue is full, or the shard
+    ///   does not answer within `timeout`. Cancelling the calling task does not end the wait early; the
+    ///   timeout bounds it.
+    public func inspect(customer: String, atMillis: Int64? = nil,
+                        timeout: Duration = .seconds(2)) async throws(InspectionError) -> CustomerSnapshot? {
+        guard isRunning else { throw .notRunning }
+        let id = Array(customer.utf8)
+        guard !id.isEmpty else { return nil }
+        return try await shardOwning(customer: id).inspections.ask(customerId: id, atMillis: atMillis, timeout: timeout).get()
+    }
+}
+
+/// `duration` for Dispatch, clamped to a day (longer waits are a mistake, and the nanoseconds must fit an Int).
+private func dispatchInterval(_ duration: Duration) -> DispatchTimeInterval {
+    let (seconds, attoseconds) = duration.components
+    guard seconds >= 0 else { return .nanoseconds(0) }
+    guard seconds < 86_400 else { return .seconds(86_400) }
+    return .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))
+}

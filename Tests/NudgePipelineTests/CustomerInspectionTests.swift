@@ -1,0 +1,136 @@
+import Foundation
+import NudgeEvents
+import NudgeFeatures
+import NudgeKafka
+import NudgePipeline
+import Testing
+
+/// Unix milliseconds of an ISO-8601 time written in a test.
+private func millis(_ text: String) throws -> Int64 {
+    try #require(Array(text.utf8).withUnsafeBytes { ISO8601Time.parseMillis($0) })
+}
+
+@Suite("Customer inspection through the owning shard", .serialized)
+struct CustomerInspectionTests {
+    @Test func inspectsKnownCustomersAndNotUnknownOnes() async throws {
+        let cluster = try KafkaMockCluster(brokers: 1, logger: testLogger)
+        let topics = TopicNames()
+        for t in topics.inputs { try cluster.createTopic(t, partitions: 3) }
+        for t in topics.outputs { try cluster.createTopic(t, partitions: 1) }
+        let bootstrap = cluster.bootstrapServers
+
+        // c-1's events all go on one topic (one partition for the key), so they arrive in this order: the
+        // order resets the cart before the add, as written.
+        let input: [(topic: String, key: String, value: [UInt8])] = [
+            (topics.clickstream, "c-1", track("Order Completed", user: "c-1", id: "m-1", at: "2026-11-19T09:00:00.000Z",
+                                              properties: #"{"revenue":120.0}"#)),
+            (topics.clickstream, "c-1", track("Product Viewed", user: "c-1", id: "m-2", at: "2026-11-20T10:00:00.000Z",
+                                              properties: #"{"product_id":"p-1","price":20.0}"#)),
+            (topics.clickstream, "c-1", track("Product Viewed", user: "c-1", id: "m-3", at: "2026-11-20T10:30:00.000Z",
+                                              properties: #"{"product_id":"p-2","price":30.0}"#)),
+            (topics.clickstream, "c-1", track("Product Added", user: "c-1", id: "m-4", at: "2026-11-20T10:40:00.000Z",
+                                              properties: #"{"product_id":"p-2","price":30.0,"quantity":1}"#)),
+            (topics.transactions, "c-2", track("Survey Answered", user: "c-2", id: "m-5", at: "2026-11-18T12:00:00.000Z",
+                                               channel: "call_center", properties: #"{"score":3}"#)),
+            (topics.transactions, "c-2", track("Ticket Opened", user: "c-2", id: "m-6", at: "2026-11-18T12:05:00.000Z",
+                                               channel: "call_center")),
+            // Keyed with the wrong customer: forwarded to c-3's shard, and inspection finds it there.
+            (topics.clickstream, "someone-else", track("Product Viewed", user: "c-3", id: "m-7", at: "2026-11-20T08:00:00.000Z")),
+        ]
+        try produceAll(bootstrap: bootstrap, input)
+
+        var config = PipelineConfig()
+        config.shards = 2
+        config.groupId = "inspect"
+        config.commitInterval = .milliseconds(200)
+        let features = FeatureSet.standard
+        let pipeline = try Pipeline(config: config, kafka: KafkaConfig(["bootstrap.servers": bootstrap]),
+                                    models: try ModelSet.load(directory: repoModels, features: features),
+                                    features: features, logger: testLogger)
+        await #expect(throws: InspectionError.notRunning) { try await pipeline.inspect(customer: "c-1") }
+        try pipeline.start()
+        #expect(await waitUntilHandled(pipeline, input.count), "handled \(pipeline.eventsHandled) of \(input.count)")
+
+        // c-1 at a chosen event time: every standard feature as the definitions say.
+        let at = try millis("2026-11-20T10:45:00.000Z")
+        let c1 = try #require(try await pipeline.inspect(customer: "c-1", atMillis: at))
+        #expect(c1.customerId == "c-1")
+        #expect(c1.evaluatedAtMillis == at)
+        #expect(c1.lastEventMillis == (try millis("2026-11-20T10:40:00.000Z")))
+        #expect(c1.lastChannel == "web")
+        #expect(c1.features.map(\.name) == features.names)
+        let day = 86_400_000.0
+        let expected: [String: Double] = [
+            "views_1h": 2, "views_24h": 2, "adds_24h": 1, "orders_30d": 1, "orders_90d": 1, "revenue_90d": 120,
+            "days_since_last_order": Double(at - (try millis("2026-11-19T09:00:00.000Z"))) / day,
+            "tickets_open": 0, "complaints_30d": 0, "refunds_90d": 0, "nps_last": -1, "cart_items": 1, "sessions_7d": 2,
+            "days_since_last_seen": Double(5 * 60_000) / day,
+        ]
+        for (name, value) in expected { #expect(c1[feature: name] == value, "\(name)") }
+
+        // A week later the 24-hour and 1-hour windows have emptied; the order is still in 30 days.
+        let weekLater = at + 7 * 86_400_000
+        let later = try #require(try await pipeline.inspect(customer: "c-1", atMillis: weekLater))
+        #expect(later.evaluatedAtMillis == weekLater)
+        #expect(later[feature: "views_24h"] == 0)
+        #expect(later[feature: "views_1h"] == 0)
+        #expect(later[feature: "orders_30d"] == 1)
+
+        // Without a time: the shard's watermark. Before the newest event: clamped to it, never inexact.
+        let now = try #require(try await pipeline.inspect(customer: "c-1"))
+        #expect(now.evaluatedAtMillis == now.shardWatermarkMillis)
+        #expect(now.shardWatermarkMillis >= c1.lastEventMillis)
+        let early = try #require(try await pipeline.inspect(customer: "c-1", atMillis: at - 86_400_000))
+        #expect(early.evaluatedAtMillis == c1.lastEventMillis)
+
+        // c-2 lives wherever its hash says; the survey score and the open ticket are there.
+        let c2 = try #require(try await pipeline.inspect(customer: "c-2", atMillis: at))
+        #expect(c2[feature: "nps_last"] == 3)
+        #expect(c2[feature: "tickets_open"] == 1)
+        #expect(c2.lastChannel == "call_center")
+        #expect(c2.contacts.count <= 6)
+        let c3 = try #require(try await pipeline.inspect(customer: "c-3", atMillis: at))
+        #expect(c3[feature: "views_24h"] == 1)
+
+        // Unknown customers: nil, and asking does not create them.
+        #expect(try await pipeline.inspect(customer: "c-404") == nil)
+        #expect(try await pipeline.inspect(customer: "") == nil)
+        #expect(try await pipeline.inspect(customer: "c-404") == nil)
+        #expect(try await pipeline.inspect(customer: "someone-else") == nil)
+
+        // The contact history matches what was published: c-1's two decisions (on the order and on the
+        // Product Added) are contacts unless they were "none".
+        let recommendations = try readAll(bootstrap: bootstrap, topics: [topics.recommendations]) { got in
+            got.count { $0.key == "c-1" } >= 2
+        }
+        let c1Actions = recommendations.filter { $0.key == "c-1" }.compactMap { $0.json?["action"] as? String }
+        #expect(c1Actions.count == 2)
+        let withContacts = try #require(try await pipeline.inspect(customer: "c-1", atMillis: at))
+        #expect(withContacts.contacts.compactMap(\.action) == c1Actions.filter { $0 != "none" })
+
+        // Many readers at once, while the shards are idle: every one answered (none lost to a missed wake-up).
+        let answers = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for n in 0..<400 {
+                group.addTask { try await pipeline.inspect(customer: n % 2 == 0 ? "c-1" : "c-404", atMillis: at) != nil }
+            }
+            return try await group.reduce(into: [0, 0]) { counts, found in counts[found ? 0 : 1] += 1 }
+        }
+        #expect(answers == [200, 200])
+
+        pipeline.stop()
+        await #expect(throws: InspectionError.notRunning) { try await pipeline.inspect(customer: "c-1") }
+    }
+
+    @Test func snapshotJSONRoundTrips() throws {
+        let snapshot = CustomerSnapshot(customerId: "c-1", shard: 1, evaluatedAtMillis: 1_790_000_000_000,
+                                        lastEventMillis: 1_789_999_000_000, lastChannel: "web",
+                                        shardWatermarkMillis: 1_790_000_000_000,
+                                        features: [FeatureValue(name: "views_1h", value: 2), FeatureValue(name: "avg", value: 0.1)],
+                                        contacts: [ContactRecord(atMillis: 1_789_000_000_000, channel: "email", action: "retention_offer")])
+        let data = try JSONEncoder().encode(snapshot)
+        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(object["customer_id"] as? String == "c-1")
+        #expect(object["evaluated_at"] as? String == ISO8601Time.format(millis: 1_790_000_000_000))
+        #expect(try JSONDecoder().decode(CustomerSnapshot.self, from: data) == snapshot)
+    }
+}
