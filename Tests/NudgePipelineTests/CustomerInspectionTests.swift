@@ -43,7 +43,7 @@ struct CustomerInspectionTests {
         config.shards = 2
         config.groupId = "inspect"
         config.commitInterval = .milliseconds(200)
-        let features = FeatureSet.standard
+        let features = repoFeatures
         let pipeline = try Pipeline(config: config, kafka: KafkaConfig(["bootstrap.servers": bootstrap]),
                                     models: try ModelSet.load(directory: repoModels, features: features),
                                     features: features, logger: testLogger)

@@ -30,7 +30,7 @@ struct ModelReloadTests {
         config.groupId = "reload"
         config.modelDirectory = dir
         config.modelCheckInterval = .milliseconds(100)
-        let features = FeatureSet.standard
+        let features = repoFeatures
         let pipeline = try Pipeline(config: config, kafka: KafkaConfig(["bootstrap.servers": cluster.bootstrapServers]),
                                     models: try ModelSet.load(directory: dir, features: features), features: features, logger: testLogger)
         try pipeline.start()
@@ -66,7 +66,7 @@ struct ModelReloadTests {
         for f in ["churn.json", "nba.json"] { try FileManager.default.copyItem(atPath: "\(repoModels)/\(f)", toPath: "\(dir)/\(f)") }
         try writeModel(from: "\(dir)/churn.json", to: "\(dir)/churn.challenger.json", version: "challenger")
         try writeModel(from: "\(dir)/nba.json", to: "\(dir)/nba.challenger.json", version: "challenger")
-        let models = try ModelSet.load(directory: dir, features: FeatureSet.standard, challengerShare: 0.2)
+        let models = try ModelSet.load(directory: dir, features: repoFeatures, challengerShare: 0.2)
         #expect(models.versions["nba_challenger"] == "nba@challenger")
         var chosen = 0
         for i in 0..<20_000 {
@@ -79,6 +79,6 @@ struct ModelReloadTests {
         #expect(abs(Double(chosen) / 20_000 - 0.2) < 0.02)
         // A lone challenger file is refused rather than silently ignored.
         try FileManager.default.removeItem(atPath: "\(dir)/churn.challenger.json")
-        #expect(throws: (any Error).self) { try ModelSet.load(directory: dir, features: FeatureSet.standard) }
+        #expect(throws: (any Error).self) { try ModelSet.load(directory: dir, features: repoFeatures) }
     }
 }

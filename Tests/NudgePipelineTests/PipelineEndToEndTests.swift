@@ -51,7 +51,7 @@ struct PipelineEndToEndTests {
         config.groupId = "e2e"
         config.metricsInterval = .milliseconds(500)
         config.commitInterval = .milliseconds(200)
-        let features = FeatureSet.standard
+        let features = repoFeatures
         let models = try ModelSet.load(directory: repoModels, features: features)
         let pipeline = try Pipeline(config: config, kafka: KafkaConfig(["bootstrap.servers": bootstrap]),
                                     models: models, features: features, logger: testLogger)

@@ -6,7 +6,14 @@ import Testing
 
 @Suite("Written model files")
 struct WrittenModelTests {
-    static let schema = FeatureSchema(names: FeatureSet.standard.names)
+    /// The service's schema: the names in models/features.json, which the starter models are trained on.
+    static var schema: FeatureSchema {
+        get throws {
+            let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent("models/features.json").path
+            return FeatureSchema(names: try FeatureSet.load(file: path).names)
+        }
+    }
 
     /// The repository's models/ directory (this file is Tests/NudgeTrainingTests/ModelFileTests.swift).
     static func repositoryFile(_ name: String) throws -> Data {
@@ -39,7 +46,7 @@ struct WrittenModelTests {
         var options = TrainingOptions(name: "churn", version: "2026-11-23.1", trainedAt: "2026-11-23T12:00:00.000Z")
         options.l2 = 1
         let result = try ChurnTrainer.train(table, options: options)
-        let model = try ModelFile.loadChurn(Data(result.json.utf8), file: "churn.json", schema: Self.schema)
+        let model = try ModelFile.loadChurn(Data(result.json.utf8), file: "churn.json", schema: try Self.schema)
         #expect(model.identity.description == "churn@2026-11-23.1")
         #expect(model.trained?.rows == result.split.train.count)
         #expect(model.trained?.rows == 2_400)  // the last of five weekly cutoffs is held out
@@ -75,7 +82,7 @@ struct WrittenModelTests {
         #expect(promo.weights.allSatisfy { $0 == 0 })
         #expect(abs(promo.intercept - log(0.5 / (Double(promo.trainRows) + 0.5))) < 1e-12)
 
-        let model = try ModelFile.loadNBA(Data(result.json.utf8), file: "nba.json", schema: Self.schema)
+        let model = try ModelFile.loadNBA(Data(result.json.utf8), file: "nba.json", schema: try Self.schema)
         #expect(model.identity.description == "nba@2026-11-23.1")
         #expect(model.actions.map(\.id) == ids)
         #expect(model.actions.map(\.value) == [15, 20, 5, 8, 6])
@@ -127,8 +134,8 @@ struct WrittenModelTests {
     }
 
     @Test func theShippedStarterModelsLoad() throws {
-        let churn = try ModelFile.loadChurn(Self.repositoryFile("churn.json"), file: "churn.json", schema: Self.schema)
-        let nba = try ModelFile.loadNBA(Self.repositoryFile("nba.json"), file: "nba.json", schema: Self.schema)
+        let churn = try ModelFile.loadChurn(Self.repositoryFile("churn.json"), file: "churn.json", schema: try Self.schema)
+        let nba = try ModelFile.loadNBA(Self.repositoryFile("nba.json"), file: "nba.json", schema: try Self.schema)
         #expect(churn.identity.name == "churn")
         #expect(nba.actions.count == 5)
     }
