@@ -74,7 +74,7 @@ extension Nudge {
                 "at": stamp, "machine": machine, "events": events, "customers": customers,
                 "in_process": ["foundation_parse_per_s": inProcess.foundationParsePerSecond.rounded(),
                                "decode_per_s": inProcess.decodePerSecond.rounded(), "full_per_s": inProcess.fullPerSecond.rounded(),
-                               "decisions": inProcess.decisions, "customers": inProcess.customers,
+                               "decisions": inProcess.decisions, "timer_decisions": inProcess.timerDecisions, "customers": inProcess.customers,
                                "bytes_per_customer": inProcess.bytesPerCustomer.rounded(), "record_bytes": inProcess.recordBytes,
                                "features": features.count],
             ]
@@ -93,7 +93,7 @@ extension Nudge {
             | Foundation JSONSerialization parse (for comparison) | \(Int(inProcess.foundationParsePerSecond)) events/s |
             | decode only (NudgeEvents scanner) | \(Int(inProcess.decodePerSecond)) events/s |
             | full path | \(Int(inProcess.fullPerSecond)) events/s |
-            | decisions made | \(inProcess.decisions) |
+            | decisions made (of them by event-time timers) | \(inProcess.decisions) (\(inProcess.timerDecisions)) |
             | customers in store | \(inProcess.customers) |
             | hot state per customer (record, id, index, contact history; as allocated) | \(Int(inProcess.bytesPerCustomer)) B |
             | feature record per customer (\(features.count) features) | \(inProcess.recordBytes) B |

@@ -22,7 +22,7 @@ extension Nudge {
         @Option(help: ArgumentHelp("The instance's ops HTTP server (its --http-port).", valueName: "host:port"))
         var http = "127.0.0.1:9464"
 
-        @Option(help: ArgumentHelp("Evaluate the features at this event time (ISO-8601). Default: the shard's watermark.",
+        @Option(help: ArgumentHelp("Evaluate the features at this event time (ISO-8601). Default: the shard's newest event time.",
                                    valueName: "ISO-time"))
         var at: String?
 
@@ -116,7 +116,8 @@ struct CustomerReport {
         let s = snapshot
         var lines: [String] = []
         lines.append("customer      \(s.customerId)  (shard \(s.shard))")
-        lines.append("evaluated at  \(ISO8601Time.format(millis: s.evaluatedAtMillis))  (shard watermark \(ISO8601Time.format(millis: s.shardWatermarkMillis)))")
+        let watermark = s.shardWatermarkMillis.map { ISO8601Time.format(millis: $0) } ?? "none yet"
+        lines.append("evaluated at  \(ISO8601Time.format(millis: s.evaluatedAtMillis))  (shard event time \(ISO8601Time.format(millis: s.shardEventTimeMillis)), watermark \(watermark))")
         lines.append("last event    \(ISO8601Time.format(millis: s.lastEventMillis))\(s.lastChannel.map { " on \($0)" } ?? "")")
         if s.contacts.isEmpty {
             lines.append("contacts      none remembered")

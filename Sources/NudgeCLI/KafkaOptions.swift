@@ -63,6 +63,29 @@ struct EngineOptions: ParsableArguments {
     @Option(help: "Seconds between metrics snapshots.") var metricsInterval = 5.0
     @Option(help: "Port for /metrics, /health and /ready (0 = off).") var httpPort = 9464
     @Option(help: "Instance id (metrics key). Default: host-pid.") var instance: String?
+    @Option(help: "Allowed lateness, seconds: how far behind its partition's newest event an event is still applied at its own time.")
+    var allowedLateness = 3_600.0
+    @Option(help: ArgumentHelp("What happens to events later than that: apply (at the watermark) or dead-letter (x-error late).",
+                               valueName: "apply|dead-letter"))
+    var lateEvents = LateEventPolicy.applyToCurrent.rawValue
+    @Option(help: "Seconds without a message after which a partition stops holding the event-time watermark back.")
+    var idlePartitionTimeout = 10.0
+    @Option(help: "Minutes after the latest Product Added without checkout or order that Cart Abandoned fires (0 = never).")
+    var cartAbandonedAfter = 30.0
+    @Option(help: "Days without any event after which Customer Silent fires for a known customer (0 = never).")
+    var customerSilentAfter = 14.0
+
+    func validate() throws {
+        guard LateEventPolicy(rawValue: lateEvents) != nil else {
+            throw ValidationError("--late-events \(lateEvents): use apply or dead-letter")
+        }
+        // Ten years in each option's unit: beyond that the milliseconds would only be a typo.
+        let limits = [("--allowed-lateness", allowedLateness, 3_650.0 * 86_400), ("--idle-partition-timeout", idlePartitionTimeout, 3_650.0 * 86_400),
+                      ("--cart-abandoned-after", cartAbandonedAfter, 3_650.0 * 1_440), ("--customer-silent-after", customerSilentAfter, 3_650.0)]
+        for (name, value, limit) in limits where !(value.isFinite && value >= 0 && value <= limit) {
+            throw ValidationError("\(name) \(value): use a number from 0 up to ten years")
+        }
+    }
 
     func pipelineConfig(topics: TopicNames, group: String) -> PipelineConfig {
         var c = PipelineConfig()
@@ -72,6 +95,11 @@ struct EngineOptions: ParsableArguments {
         c.metricsInterval = .milliseconds(Int(max(0.2, metricsInterval) * 1000))
         if let instance { c.instanceId = instance }
         c.modelDirectory = models
+        c.eventTime.allowedLateness = .milliseconds(Int64(allowedLateness * 1000))
+        c.eventTime.latePolicy = LateEventPolicy(rawValue: lateEvents) ?? .applyToCurrent
+        c.eventTime.idlePartitionTimeout = .milliseconds(Int64(idlePartitionTimeout * 1000))
+        c.eventTime.cartAbandonedAfter = cartAbandonedAfter > 0 ? .milliseconds(Int64(cartAbandonedAfter * 60_000)) : nil
+        c.eventTime.customerSilentAfter = customerSilentAfter > 0 ? .milliseconds(Int64(customerSilentAfter * 86_400_000)) : nil
         return c
     }
 }

@@ -1,15 +1,19 @@
 /// Deterministic recommendation ids: `"r-"` followed by 32 lowercase hex digits of the
-/// 128-bit MurmurHash3 (x64, seed 0) of `messageId bytes ‖ 0x00 ‖ trigger kind byte ‖ trigger name`.
+/// 128-bit MurmurHash3 (x64, seed 0) of
+/// - for an event: `messageId bytes ‖ 0x00 ‖ trigger kind byte ‖ trigger name`;
+/// - for a timer: `customerId bytes ‖ 0x00 ‖ trigger kind byte ‖ timer name ‖ 0x00 ‖ deadline`
+///   (Unix ms, 8 bytes little-endian).
 ///
-/// Derived from the triggering message rather than from topic/partition/offset, so a replay,
-/// a re-partitioned topic or a retry after a crash yields the same id, and consumers can
-/// de-duplicate on it. The kind and name are mixed in so that an event and a timer armed by
-/// the same message get different ids. Stable across runs, processes and platforms.
+/// Derived from the triggering message (or, for a timer, which no single message causes, from the
+/// customer, the timer and its event-time deadline) rather than from topic/partition/offset, so a
+/// replay, a re-partitioned topic or a retry after a crash yields the same id, and consumers can
+/// de-duplicate on it. The kind byte differs between the two forms, so they do not collide by design.
+/// Stable across runs, processes and platforms.
 public enum RecommendationID {
     /// Length of an id in bytes.
     public static let length = 34
 
-    /// Writes the id into `into` (at least `length` bytes) and returns `length`. No allocation.
+    /// Writes an event's id into `into` (at least `length` bytes) and returns `length`. No allocation.
     @discardableResult
     public static func write(messageId: UnsafeRawBufferPointer, kind: TriggerKind, name: String,
                              into: UnsafeMutableRawPointer) -> Int {
@@ -17,22 +21,61 @@ public enum RecommendationID {
         hasher.add(messageId)
         hasher.add(0)
         hasher.add(kind.rawValue)
-        let hashed: Void? = name.utf8.withContiguousStorageIfAvailable { hasher.add(UnsafeRawBufferPointer($0)) }
-        if hashed == nil {
-            for b in name.utf8 { hasher.add(b) }  // only for non-native strings
-        }
-        let (h1, h2) = hasher.finish()
-        into.storeBytes(of: UInt8(ascii: "r"), as: UInt8.self)
-        into.storeBytes(of: UInt8(ascii: "-"), toByteOffset: 1, as: UInt8.self)
-        writeHex(h1, into + 2)
-        writeHex(h2, into + 18)
+        add(name, to: &hasher)
+        finish(hasher, into: into)
+        return length
+    }
+
+    /// Writes a timer's id (customer, timer name, deadline) into `into` (at least `length` bytes) and
+    /// returns `length`. No allocation.
+    @discardableResult
+    public static func write(customerId: UnsafeRawBufferPointer, timer name: String, deadlineMillis: Int64,
+                             into: UnsafeMutableRawPointer) -> Int {
+        var hasher = Murmur3x64_128()
+        hasher.add(customerId)
+        hasher.add(0)
+        hasher.add(TriggerKind.timer.rawValue)
+        add(name, to: &hasher)
+        hasher.add(0)
+        let deadline = UInt64(bitPattern: deadlineMillis)
+        for byte in 0..<8 { hasher.add(UInt8(truncatingIfNeeded: deadline >> (8 * UInt64(byte)))) }
+        finish(hasher, into: into)
         return length
     }
 
     /// The id for `trigger`, written into `into`; returns `length`.
     @discardableResult
     public static func write(trigger: Trigger, into: UnsafeMutableRawPointer) -> Int {
-        write(messageId: trigger.messageId, kind: trigger.kind, name: trigger.name, into: into)
+        switch trigger.kind {
+        case .event: write(messageId: trigger.messageId, kind: trigger.kind, name: trigger.name, into: into)
+        case .timer: write(customerId: trigger.customerId, timer: trigger.name, deadlineMillis: trigger.deadlineMillis, into: into)
+        }
+    }
+
+    /// A timer's id as a String (allocates; for tools and tests, not the hot path).
+    public static func string(customerId: String, timer name: String, deadlineMillis: Int64) -> String {
+        var out = [UInt8](repeating: 0, count: length)
+        Array(customerId.utf8).withUnsafeBytes { id in
+            out.withUnsafeMutableBytes { buffer in
+                if let base = buffer.baseAddress { write(customerId: id, timer: name, deadlineMillis: deadlineMillis, into: base) }
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func add(_ name: String, to hasher: inout Murmur3x64_128) {
+        let hashed: Void? = name.utf8.withContiguousStorageIfAvailable { hasher.add(UnsafeRawBufferPointer($0)) }
+        if hashed == nil {
+            for b in name.utf8 { hasher.add(b) }  // only for non-native strings
+        }
+    }
+
+    private static func finish(_ hasher: Murmur3x64_128, into: UnsafeMutableRawPointer) {
+        let (h1, h2) = hasher.finish()
+        into.storeBytes(of: UInt8(ascii: "r"), as: UInt8.self)
+        into.storeBytes(of: UInt8(ascii: "-"), toByteOffset: 1, as: UInt8.self)
+        writeHex(h1, into + 2)
+        writeHex(h2, into + 18)
     }
 
     /// The id as a String (allocates; for tools and tests, not the hot path).

@@ -6,8 +6,8 @@ import NudgeModels
 ///
 /// Fields, in the contract's order: `recommendation_id` (see `RecommendationID`),
 /// `customer_id`, `action`, `channel`, `score`, `propensity`, `value`, `churn_probability`,
-/// `reasons`, `alternatives`, `trigger` {`kind`, `event`, `message_id`}, `models`
-/// {`nba`, `churn`} (`name@version`), `event_time`, `decided_at` (ISO-8601 UTC, ms).
+/// `reasons`, `alternatives`, `trigger` {`kind`, `event`, `message_id`: null for a timer}, `models`
+/// {`nba`, `churn`} (`name@version`), `event_time` (a timer's deadline), `decided_at` (ISO-8601 UTC, ms).
 ///
 /// For a "none" decision: `"action":"none"`, `"channel":null`, `score`, `propensity` and
 /// `value` 0, and `reasons` lists why, each as `{"feature":"policy.<reason>","contribution":0}`
@@ -96,7 +96,10 @@ public struct RecommendationWriter {
         out.raw(",\"event\":")
         out.string(trigger.name)
         out.raw(",\"message_id\":")
-        out.string(bytes: trigger.messageId)
+        switch trigger.kind {
+        case .event: out.string(bytes: trigger.messageId)
+        case .timer: out.raw("null")
+        }
         out.raw("},\"models\":{\"nba\":")
         Self.identity(nba.identity, out)
         out.raw(",\"churn\":")

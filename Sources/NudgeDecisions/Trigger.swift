@@ -16,31 +16,33 @@ public enum TriggerKind: UInt8, Sendable {
     }
 }
 
-/// The trigger of a decision, as recommendations report it (`trigger` object).
-/// Holds a borrowed view of the message id: valid only while the caller's bytes are.
+/// The trigger of a decision, as recommendations report it (`trigger` object), and what its
+/// `recommendation_id` is derived from. Holds borrowed views of id bytes: valid only while the
+/// caller's bytes are.
 public struct Trigger {
     /// Event or timer.
     public var kind: TriggerKind
     /// The event's wire name (`Ticket Opened`) or the timer's name (`Cart Abandoned`).
     public var name: String
-    /// The triggering message's `messageId` (for a timer: the message that armed it), as
-    /// UTF-8 bytes of the decoded string.
+    /// An event's `messageId` (UTF-8 bytes of the decoded string); empty for a timer, which no
+    /// single message caused (written as `"message_id":null`).
     public var messageId: UnsafeRawBufferPointer
-
-    /// Creates a trigger.
-    public init(kind: TriggerKind, name: String, messageId: UnsafeRawBufferPointer) {
-        self.kind = kind
-        self.name = name
-        self.messageId = messageId
-    }
+    /// A timer's customer id bytes; empty for an event.
+    public var customerId: UnsafeRawBufferPointer
+    /// A timer's deadline (event time, Unix ms); 0 for an event.
+    public var deadlineMillis: Int64
 
     /// An incoming event of kind `event` with id `messageId`.
     public static func event(_ event: EventKind, messageId: UnsafeRawBufferPointer) -> Trigger {
-        Trigger(kind: .event, name: event.wireName, messageId: messageId)
+        Trigger(kind: .event, name: event.wireName, messageId: messageId, customerId: UnsafeRawBufferPointer(start: nil, count: 0),
+                deadlineMillis: 0)
     }
 
-    /// A timer named `name` (e.g. `Cart Abandoned`), armed by message `messageId`.
-    public static func timer(_ name: String, messageId: UnsafeRawBufferPointer) -> Trigger {
-        Trigger(kind: .timer, name: name, messageId: messageId)
+    /// A timer named `name` (e.g. `Cart Abandoned`) of customer `customerId` that fired at event time
+    /// `deadlineMillis`. The customer and deadline identify the firing, so a replay that fires it again
+    /// gets the same `recommendation_id`.
+    public static func timer(_ name: String, customerId: UnsafeRawBufferPointer, deadlineMillis: Int64) -> Trigger {
+        Trigger(kind: .timer, name: name, messageId: UnsafeRawBufferPointer(start: nil, count: 0), customerId: customerId,
+                deadlineMillis: deadlineMillis)
     }
 }

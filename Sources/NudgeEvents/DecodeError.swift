@@ -19,6 +19,9 @@ public enum DeadLetterCode: String, Sendable, CaseIterable {
     case tooLarge = "too_large"
     /// Nested deeper than `SegmentDecoder.maxNestingDepth`.
     case tooDeep = "too_deep"
+    /// A valid event older than its shard's event-time watermark (later than the allowed lateness), under
+    /// the dead-letter late-event policy. Not a decoding failure: the pipeline assigns it.
+    case late = "late"
 }
 
 /// A decode failure: the dead-letter code and a short human detail naming the field (for `x-error-detail`).

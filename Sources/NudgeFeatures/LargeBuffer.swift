@@ -4,24 +4,24 @@ import Glibc
 import Darwin
 #endif
 
-/// Memory for the table's big buffers (slab, index, arena), in transparent huge pages where the kernel
-/// offers them: records are read at random, so with 4 KiB pages nearly every event also misses the TLB
+/// Memory for big, randomly read buffers (the table's slab, index and arena; the pipeline's timer records
+/// and index), in transparent huge pages where the kernel offers them: records are read at random, so with 4 KiB pages nearly every event also misses the TLB
 /// (and under virtualization a TLB miss is a two-level page walk). One 2 MiB page covers ~8,000 records.
 ///
 /// Linux, 2 MiB or more: anonymous `mmap` rounded up to 2 MiB plus `madvise(MADV_HUGEPAGE)` (a hint: with
 /// THP off it is ordinary memory). Smaller buffers, other systems, or a failed `mmap`: an aligned
 /// allocation, so small tables (tests, tiny shards) never pin a 2 MiB page each.
-struct LargeBuffer {
+public struct LargeBuffer {
     /// Start of the buffer, 64-byte aligned.
-    let base: UnsafeMutableRawPointer
+    public let base: UnsafeMutableRawPointer
     /// Bytes asked for.
-    let byteCount: Int
+    public let byteCount: Int
     private let mappedLength: Int
 
     private static let hugePage = 2 << 20
 
     /// At least `byteCount` bytes; contents unspecified (callers initialise what they use).
-    init(byteCount: Int) {
+    public init(byteCount: Int) {
         self.byteCount = max(byteCount, 1)
         #if os(Linux)
         if self.byteCount >= Self.hugePage {
@@ -40,7 +40,7 @@ struct LargeBuffer {
     }
 
     /// Gives the memory back; the buffer must not be used afterwards.
-    func release() {
+    public func release() {
         #if os(Linux)
         if mappedLength > 0 {
             _ = munmap(base, mappedLength)

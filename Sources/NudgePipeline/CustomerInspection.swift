@@ -28,7 +28,7 @@ public enum InspectionError: Error, Sendable, Equatable, CustomStringConvertible
 final class InspectionRequest: Sendable {
     /// The customer id's bytes (userId, else anonymousId).
     let customerId: [UInt8]
-    /// Event time to evaluate at; nil for the shard's watermark.
+    /// Event time to evaluate at; nil for the shard's newest event time.
     let atMillis: Int64?
     private let continuation: CheckedContinuation<Result<CustomerSnapshot?, InspectionError>, Never>
     private let answered = ManagedAtomic<Bool>(false)
@@ -117,7 +117,7 @@ extension Pipeline {
     ///
     /// Takes no lock on the store: the request is queued to the shard thread that owns the customer (routed
     /// by the hash the consumer routes keys with), which answers between two events. Features are evaluated
-    /// at `atMillis` (Unix milliseconds of event time), or at the shard's event-time watermark when nil; never
+    /// at `atMillis` (Unix milliseconds of event time), or at the shard's newest event time when nil; never
     /// before the customer's newest event (see ``CustomerSnapshot/evaluatedAtMillis``).
     ///
     /// Only the customers of the partitions this instance consumes are here; with several instances in a

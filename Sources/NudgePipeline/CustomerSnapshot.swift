@@ -11,15 +11,18 @@ public struct CustomerSnapshot: Sendable, Equatable {
     /// The shard that owns the customer.
     public var shard: Int
     /// Event time the features were evaluated at, Unix milliseconds: the time asked for, else the shard's
-    /// watermark, but never before ``lastEventMillis`` (earlier, the windows have already slid past buckets
-    /// the answer would need, so it could not be exact).
+    /// newest event time (``shardEventTimeMillis``), but never before ``lastEventMillis`` (earlier, the
+    /// windows have already slid past buckets the answer would need, so it could not be exact).
     public var evaluatedAtMillis: Int64
     /// Newest event time applied to the customer, Unix milliseconds.
     public var lastEventMillis: Int64
     /// Channel of that newest event (contract name); nil if unknown.
     public var lastChannel: String?
-    /// The shard's event-time watermark when the snapshot was taken: the newest event time it has applied.
-    public var shardWatermarkMillis: Int64
+    /// The newest event time the shard had seen when the snapshot was taken: its event-time "now".
+    public var shardEventTimeMillis: Int64
+    /// The shard's event-time watermark when the snapshot was taken (see the README's event time: the
+    /// slowest active partition's newest event time minus the allowed lateness); nil before it has one.
+    public var shardWatermarkMillis: Int64?
     /// Feature values at ``evaluatedAtMillis``, in feature-definition order.
     public var features: [FeatureValue]
     /// The recommendations the contact policy remembers for the customer (at most
@@ -28,12 +31,13 @@ public struct CustomerSnapshot: Sendable, Equatable {
 
     /// A snapshot from its parts.
     public init(customerId: String, shard: Int, evaluatedAtMillis: Int64, lastEventMillis: Int64, lastChannel: String?,
-                shardWatermarkMillis: Int64, features: [FeatureValue], contacts: [ContactRecord]) {
+                shardEventTimeMillis: Int64, shardWatermarkMillis: Int64?, features: [FeatureValue], contacts: [ContactRecord]) {
         self.customerId = customerId
         self.shard = shard
         self.evaluatedAtMillis = evaluatedAtMillis
         self.lastEventMillis = lastEventMillis
         self.lastChannel = lastChannel
+        self.shardEventTimeMillis = shardEventTimeMillis
         self.shardWatermarkMillis = shardWatermarkMillis
         self.features = features
         self.contacts = contacts
@@ -82,7 +86,7 @@ public struct ContactRecord: Sendable, Equatable {
 extension CustomerSnapshot: Codable {
     private enum CodingKeys: String, CodingKey {
         case customerId = "customer_id", shard, evaluatedAt = "evaluated_at", lastEventAt = "last_event_at"
-        case lastChannel = "last_channel", shardWatermark = "shard_watermark", features, contacts
+        case lastChannel = "last_channel", shardEventTime = "shard_event_time", shardWatermark = "shard_watermark", features, contacts
     }
 
     /// Encodes the contract-style JSON object.
@@ -93,7 +97,9 @@ extension CustomerSnapshot: Codable {
         try container.encode(ISO8601Time.format(millis: evaluatedAtMillis), forKey: .evaluatedAt)
         try container.encode(ISO8601Time.format(millis: lastEventMillis), forKey: .lastEventAt)
         try container.encodeIfPresent(lastChannel, forKey: .lastChannel)
-        try container.encode(ISO8601Time.format(millis: shardWatermarkMillis), forKey: .shardWatermark)
+        try container.encode(ISO8601Time.format(millis: shardEventTimeMillis), forKey: .shardEventTime)
+        // Null before the shard has a watermark.
+        try container.encode(shardWatermarkMillis.map { ISO8601Time.format(millis: $0) }, forKey: .shardWatermark)
         try container.encode(features, forKey: .features)
         try container.encode(contacts, forKey: .contacts)
     }
@@ -106,7 +112,9 @@ extension CustomerSnapshot: Codable {
         evaluatedAtMillis = try decodeTime(container, .evaluatedAt)
         lastEventMillis = try decodeTime(container, .lastEventAt)
         lastChannel = try container.decodeIfPresent(String.self, forKey: .lastChannel)
-        shardWatermarkMillis = try decodeTime(container, .shardWatermark)
+        shardEventTimeMillis = try decodeTime(container, .shardEventTime)
+        let noWatermark = (try? container.decodeNil(forKey: .shardWatermark)) ?? true  // absent or null
+        shardWatermarkMillis = noWatermark ? nil : try decodeTime(container, .shardWatermark)
         features = try container.decode([FeatureValue].self, forKey: .features)
         contacts = try container.decode([ContactRecord].self, forKey: .contacts)
     }

@@ -1,7 +1,32 @@
 import Atomics
 import Foundation
 import Histogram
+import NudgeEvents
 import NudgeKafka
+
+/// One shard's position in event time, for metrics.
+public struct ShardEventTime: Sendable, Equatable {
+    /// The shard.
+    public var shard: Int
+    /// Its watermark (Unix ms); nil before it has one.
+    public var watermarkMillis: Int64?
+    /// The newest event time it has seen; nil before any.
+    public var newestEventMillis: Int64?
+
+    /// How far the watermark trails the newest event (ms): the allowed lateness, plus however far the
+    /// slowest active partition is behind. Nil without both.
+    public var watermarkLagMillis: Int64? {
+        guard let watermarkMillis, let newestEventMillis else { return nil }
+        return newestEventMillis.addingSaturating(-watermarkMillis)
+    }
+
+    /// A shard's figures.
+    public init(shard: Int, watermarkMillis: Int64?, newestEventMillis: Int64?) {
+        self.shard = shard
+        self.watermarkMillis = watermarkMillis
+        self.newestEventMillis = newestEventMillis
+    }
+}
 
 /// One metrics snapshot, in the contract's shape (`nba.metrics`).
 public struct MetricsSnapshot: Sendable, Equatable {
@@ -38,11 +63,23 @@ public struct MetricsSnapshot: Sendable, Equatable {
     /// Model files swapped in, and refused, since start.
     public var modelReloads: Int
     public var modelRefusals: Int
+    /// Events older than their shard's watermark (applied at it or dead-lettered, per the late policy).
+    public var lateEvents: Int = 0
+    /// Each shard's watermark and newest event time.
+    public var eventTime: [ShardEventTime] = []
+    /// Timers queued now.
+    public var timersScheduled: Int = 0
+    /// Timers fired, by name (`Cart Abandoned`, `Customer Silent`).
+    public var timersFired: [String: Int] = [:]
+    /// Timers refused at the per-shard capacity, or due for a customer no longer in the store.
+    public var timersDropped: Int = 0
 
     /// Recommendations in total.
     public var recommendations: Int { recommendationsByAction.values.reduce(0, +) }
     /// Lag summed over partitions.
     public var totalLag: Int64 { consumerLag.values.reduce(0, +) }
+    /// The largest watermark lag of any shard (ms), 0 when none has a watermark.
+    public var watermarkLagMillis: Int64 { eventTime.compactMap(\.watermarkLagMillis).max() ?? 0 }
 
     /// The snapshot as the contract's JSON.
     public func json() -> [UInt8] {
@@ -56,6 +93,17 @@ public struct MetricsSnapshot: Sendable, Equatable {
             "latency_ms": latencyMs.mapValues { $0.rounded(toPlaces: 3) },
             "models": models, "delivery_failures": deliveryFailures,
             "model_reloads": ["swapped": modelReloads, "refused": modelRefusals],
+            "late_events": lateEvents,
+            "watermark": [
+                "lag_ms": watermarkLagMillis,
+                "shards": eventTime.map { shard -> [String: Any] in
+                    ["shard": shard.shard,
+                     "watermark": shard.watermarkMillis.map { ISO8601Time.format(millis: $0) as Any } ?? NSNull(),
+                     "newest_event": shard.newestEventMillis.map { ISO8601Time.format(millis: $0) as Any } ?? NSNull(),
+                     "lag_ms": shard.watermarkLagMillis.map { $0 as Any } ?? NSNull()]
+                },
+            ] as [String: Any],
+            "timers": ["scheduled": timersScheduled, "fired": timersFired, "dropped": timersDropped] as [String: Any],
         ]
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
         return Array(data)
@@ -86,6 +134,16 @@ public struct MetricsSnapshot: Sendable, Equatable {
         metric("model_reloads_total", "counter", "Model files swapped in and refused.",
                [("{\(inst),result=\"swapped\"}", "\(modelReloads)"), ("{\(inst),result=\"refused\"}", "\(modelRefusals)")])
         metric("delivery_failures_total", "counter", "Outputs the broker refused for good.", [("{\(inst)}", "\(deliveryFailures)")])
+        metric("late_events_total", "counter", "Events older than their shard's watermark.", [("{\(inst)}", "\(lateEvents)")])
+        metric("watermark_ms", "gauge", "Shard event-time watermark, Unix milliseconds.",
+               eventTime.compactMap { s in s.watermarkMillis.map { ("{\(inst),shard=\"\(s.shard)\"}", "\($0)") } })
+        metric("watermark_lag_ms", "gauge", "How far a shard's watermark trails its newest event time.",
+               eventTime.compactMap { s in s.watermarkLagMillis.map { ("{\(inst),shard=\"\(s.shard)\"}", "\($0)") } })
+        metric("timers_scheduled", "gauge", "Event-time timers queued.", [("{\(inst)}", "\(timersScheduled)")])
+        metric("timers_fired_total", "counter", "Event-time timers fired, by timer.",
+               timersFired.sorted { $0.key < $1.key }.map { ("{\(inst),timer=\"\($0.key)\"}", "\($0.value)") })
+        metric("timers_dropped_total", "counter", "Timers refused at capacity or due for a customer no longer stored.",
+               [("{\(inst)}", "\(timersDropped)")])
         metric("model_info", "gauge", "Loaded model versions.",
                models.sorted { $0.key < $1.key }.map { ("{\(inst),model=\"\($0.key)\",version=\"\($0.value)\"}", "1") })
         return out
@@ -212,6 +270,17 @@ final class MetricsRecorder: @unchecked Sendable {
             deliveryFailures: deliveryFailures.load(ordering: .relaxed),
             recommendationsByModel: byModel,
             modelReloads: store.reloads.load(ordering: .relaxed),
-            modelRefusals: store.refusals.load(ordering: .relaxed))
+            modelRefusals: store.refusals.load(ordering: .relaxed),
+            lateEvents: shards.reduce(0) { $0 + $1.counters.lateEvents.value },
+            eventTime: shards.map { shard in
+                let watermark = Int64(shard.counters.watermarkMillis.value)
+                let newest = Int64(shard.counters.newestEventMillis.value)
+                return ShardEventTime(shard: shard.index, watermarkMillis: watermark == .min ? nil : watermark,
+                                      newestEventMillis: newest == .min ? nil : newest)
+            },
+            timersScheduled: shards.reduce(0) { $0 + $1.counters.timersScheduled.value },
+            timersFired: [TimerKind.cartAbandoned.wireName: shards.reduce(0) { $0 + $1.counters.timersFiredCartAbandoned.value },
+                          TimerKind.customerSilent.wireName: shards.reduce(0) { $0 + $1.counters.timersFiredCustomerSilent.value }],
+            timersDropped: shards.reduce(0) { $0 + $1.counters.timersDropped.value })
     }
 }

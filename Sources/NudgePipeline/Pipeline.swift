@@ -220,6 +220,8 @@ public final class Pipeline: @unchecked Sendable {
                 continue
             }
             trackerByPartition[tp] = index
+            // Before any of its messages is queued, so shards count it from the start.
+            env.assignments.assign(index)
         }
         ready.store(true, ordering: .relaxed)
     }
@@ -230,6 +232,7 @@ public final class Pipeline: @unchecked Sendable {
         commitFinished(synchronous: true)
         for tp in partitions {
             guard let index = trackerByPartition.removeValue(forKey: tp) else { continue }
+            env.assignments.revoke(index)
             // Reuse the index only if nothing in flight can still name it.
             if trackers[index]?.pending == 0 { trackers.remove(index) }
         }

@@ -54,6 +54,8 @@ public struct PipelineConfig: Sendable {
     public var modelCheckInterval: Duration = .seconds(2)
     /// Expected customers per shard (pre-sizing the store; it grows past this).
     public var expectedCustomersPerShard = 1 << 16
+    /// Watermarks, allowed lateness and event-time timers.
+    public var eventTime = EventTimeConfig()
 
     /// Defaults.
     public init() {}

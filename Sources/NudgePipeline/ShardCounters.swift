@@ -3,7 +3,9 @@ import Atomics
 /// A counter written by one thread and read by others: a plain load and store, no locked
 /// read-modify-write, so counting costs a shard nothing measurable.
 struct OwnedCounter: ~Copyable {
-    private let storage = UnsafeAtomic<Int>.create(0)
+    private let storage: UnsafeAtomic<Int>
+    /// A counter (or gauge) starting at `initial`.
+    init(_ initial: Int = 0) { storage = .create(initial) }
     deinit { storage.destroy() }
     /// Adds to the counter. Only the owning thread calls this.
     @inline(__always) func add(_ n: Int = 1) {
@@ -27,6 +29,16 @@ final class ShardCounters: @unchecked Sendable {
     let customers = OwnedCounter()
     let storeBytes = OwnedCounter()
     let sendFailures = OwnedCounter()
+    /// Events older than the shard's watermark (applied at it, or dead-lettered, per the late policy).
+    let lateEvents = OwnedCounter()
+    /// The shard's watermark and newest event time (Unix ms; `Int.min` when none yet).
+    let watermarkMillis = OwnedCounter(.min)
+    let newestEventMillis = OwnedCounter(.min)
+    /// Timers queued now, fired by kind (``TimerKind`` order), and refused or orphaned.
+    let timersScheduled = OwnedCounter()
+    let timersFiredCartAbandoned = OwnedCounter()
+    let timersFiredCustomerSilent = OwnedCounter()
+    let timersDropped = OwnedCounter()
     static let maxModels = 16
     /// Decisions by action slot (see `CounterNames`; slot 0 is `none`) and by NBA model version.
     private let decisions: UnsafeMutablePointer<UnsafeAtomic<Int>.Storage>

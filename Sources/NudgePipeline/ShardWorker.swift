@@ -27,6 +27,8 @@ final class ShardEnvironment: @unchecked Sendable {
     let counterNames: (actions: CounterNames, models: CounterNames)
     let features: FeatureSet
     let logger: Logger
+    /// Which partitions are assigned, for the watermarks.
+    let assignments = PartitionAssignments()
     var shards: [ShardWorker] = []
 
     init(config: PipelineConfig, producer: KafkaProducer, trackers: TrackerTable, models: ModelStore,
@@ -65,6 +67,8 @@ final class ShardWorker: @unchecked Sendable {
     private let processor: EventProcessor
     private var thread: BlockingThread?
     private let stoppingFlag = Locked(false)
+    /// ``PartitionAssignments/version`` last synced into the processor (shard thread only).
+    private var assignmentsSeen: UInt64 = 0
 
     init(index: Int, env: ShardEnvironment) {
         self.index = index
@@ -87,6 +91,9 @@ final class ShardWorker: @unchecked Sendable {
     static let inspectionCapacity = 1024
     /// Inspections answered per turn of the loop, so that a burst of readers cannot starve the events.
     static let inspectionsPerTurn = 64
+    /// Timers fired per turn of the loop: a watermark jump can make many due at once, and events must
+    /// keep flowing meanwhile.
+    static let timersPerTurn = 256
 
     /// Asks the thread to finish once its queues are empty, and waits for it.
     func stopAfterDraining() {
@@ -100,10 +107,14 @@ final class ShardWorker: @unchecked Sendable {
             // Between events: the one writer reads its own state, so the snapshot is consistent without a lock.
             inspections.answerPending(limit: Self.inspectionsPerTurn) { processor.snapshot(of: $0, atMillis: $1) }
             processor.refreshModels()
-            var worked = false
+            syncAssignments()
+            // One clock read per turn: the watermark moves, idle partitions drop out, due timers fire.
+            let fired = processor.advance(wallMillis: wallClockMillis(), limit: Self.timersPerTurn) { publish($0) }
+            var worked = fired == Self.timersPerTurn
             while let w = forwards.pop() { process(w); worked = true }
             var n = 0
             while n < 256, let w = inbox.pop() { process(w); n += 1; worked = true }
+            publishEventTime()
             if worked {
                 counters.customers.set(processor.table.count)
                 continue
@@ -118,7 +129,7 @@ final class ShardWorker: @unchecked Sendable {
         let message = work.message
         let trackerIndex = Int(work.tracker)
         let offset = message.offset
-        switch processor.process(message.value, forwarded: work.forwarded) {
+        switch processor.process(message.value, forwarded: work.forwarded, partition: trackerIndex) {
         case .invalid(let error):
             counters.eventsIn.add()
             deadLetter(message, error, trackerIndex: trackerIndex)
@@ -148,6 +159,43 @@ final class ShardWorker: @unchecked Sendable {
             }
         }
         message.release()
+    }
+
+    /// Sends a timer's decision. No offset waits for it (see ``EventProcessor``'s note on at-least-once).
+    private func publish(_ decision: TimerDecision) {
+        counters.countDecision(actionSlot: decision.actionSlot, modelSlot: decision.modelSlot)
+        do {
+            try env.producer.send(to: env.recommendations, key: decision.customer, value: decision.json, token: DeliveryToken.none)
+        } catch {
+            counters.sendFailures.add()
+            env.logger.error("timer recommendation (\(decision.kind.wireName)) not sent: \(error)")
+        }
+    }
+
+    /// Brings the processor's partitions in line with the instance's assignment, after a rebalance.
+    private func syncAssignments() {
+        let version = env.assignments.version.load(ordering: .acquiring)
+        guard version != assignmentsSeen else { return }
+        assignmentsSeen = version
+        for slot in 0..<env.assignments.capacity {
+            let epoch = env.assignments.epoch(of: slot)
+            if epoch != 0 {
+                processor.assignPartition(slot, epoch: epoch)
+            } else if processor.trackedEpoch(of: slot) != nil {
+                processor.revokePartition(slot)
+            }
+        }
+    }
+
+    /// Event-time gauges and counters for metrics: plain stores, once per turn.
+    private func publishEventTime() {
+        counters.lateEvents.set(processor.lateEvents)
+        counters.watermarkMillis.set(Int(processor.watermarkMillis))
+        counters.newestEventMillis.set(Int(processor.newestEventMillis))
+        counters.timersScheduled.set(processor.timersScheduled)
+        counters.timersFiredCartAbandoned.set(processor.timersFired(.cartAbandoned))
+        counters.timersFiredCustomerSilent.set(processor.timersFired(.customerSilent))
+        counters.timersDropped.set(processor.timersDropped)
     }
 
     private func forward(_ work: ShardWork, to owner: Int) {

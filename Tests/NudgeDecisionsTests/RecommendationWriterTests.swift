@@ -121,7 +121,7 @@ struct RecommendationWriterTests {
         let bad: [UInt8] = [0x63, 0xFF, 0x2D, 0xE2, 0x82, 0x2D, 0xED, 0xA0, 0x80, 0x21]
         let out = bad.withUnsafeBytes { c in
             String(decoding: writer.write(decision: decision, customerId: c, churn: decider.churn, nba: decider.nba,
-                                          trigger: .timer("Cart Abandoned", messageId: c),
+                                          trigger: .timer("Cart Abandoned", customerId: c, deadlineMillis: 0),
                                           eventTimeMillis: 0, decidedAtMillis: 0), as: UTF8.self)
         }
         let parsed = try Self.parse(out)
@@ -209,5 +209,27 @@ struct RecommendationIDTests {
         var seen = Set<String>()
         for i in 0..<10_000 { seen.insert(RecommendationID.string(messageId: "m-\(i)", kind: .event, name: "Product Added")) }
         #expect(seen.count == 10_000)
+    }
+
+    @Test func timerTriggerHasNoMessageIdAndAnIdFromCustomerTimerAndDeadline() throws {
+        let decider = try Fixture.decider()
+        let decision = decider.decide(DeciderTests.shopper)
+        var writer = RecommendationWriter()
+        let deadline: Int64 = 1_790_001_800_000
+        let text = Array("c-77".utf8).withUnsafeBytes { c in
+            String(decoding: writer.write(decision: decision, customerId: c, churn: decider.churn, nba: decider.nba,
+                                          trigger: .timer("Cart Abandoned", customerId: c, deadlineMillis: deadline),
+                                          eventTimeMillis: deadline, decidedAtMillis: deadline + 5), as: UTF8.self)
+        }
+        #expect(text.contains(#""trigger":{"kind":"timer","event":"Cart Abandoned","message_id":null}"#))
+        let json = try RecommendationWriterTests.parse(text)
+        let id = RecommendationID.string(customerId: "c-77", timer: "Cart Abandoned", deadlineMillis: deadline)
+        #expect(json["recommendation_id"] as? String == id)
+        #expect(json["event_time"] as? String == "2026-09-21T14:43:20.000Z")
+        // Another deadline, customer or timer is another firing, with another id.
+        #expect(id != RecommendationID.string(customerId: "c-77", timer: "Cart Abandoned", deadlineMillis: deadline + 1))
+        #expect(id != RecommendationID.string(customerId: "c-78", timer: "Cart Abandoned", deadlineMillis: deadline))
+        #expect(id != RecommendationID.string(customerId: "c-77", timer: "Customer Silent", deadlineMillis: deadline))
+        #expect(id != RecommendationID.string(messageId: "c-77", kind: .timer, name: "Cart Abandoned"))
     }
 }

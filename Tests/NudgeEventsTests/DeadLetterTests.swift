@@ -167,7 +167,7 @@ struct DeadLetterTests {
     func codeNames() {
         #expect(DeadLetterCode.allCases.map(\.rawValue) == [
             "invalid_json", "missing_id", "missing_message_id", "bad_timestamp", "wrong_type", "unknown_type",
-            "missing_event", "too_large", "too_deep",
+            "missing_event", "too_large", "too_deep", "late",
         ])
         #expect(DecodeError(.wrongType, "userId must be a string").description == "wrong_type: userId must be a string")
     }

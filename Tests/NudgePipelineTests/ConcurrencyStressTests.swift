@@ -152,7 +152,8 @@ struct ConcurrencyStressTests {
             while true {
                 mailbox.answerPending(limit: 8) { id, at in
                     CustomerSnapshot(customerId: String(decoding: id, as: UTF8.self), shard: 0, evaluatedAtMillis: at ?? -1,
-                                     lastEventMillis: 0, lastChannel: nil, shardWatermarkMillis: events, features: [], contacts: [])
+                                     lastEventMillis: 0, lastChannel: nil, shardEventTimeMillis: events,
+                                     shardWatermarkMillis: nil, features: [], contacts: [])
                 }
                 while inbox.pop() != nil { events += 1 }
                 if stop.withLock({ $0 }) && !inbox.hasValue && !mailbox.hasPending { return }

@@ -76,10 +76,12 @@ struct CustomerInspectionTests {
         #expect(later[feature: "views_1h"] == 0)
         #expect(later[feature: "orders_30d"] == 1)
 
-        // Without a time: the shard's watermark. Before the newest event: clamped to it, never inexact.
+        // Without a time: the shard's newest event time. Before the newest event: clamped to it, never inexact.
+        // The watermark trails it by at least the allowed lateness.
         let now = try #require(try await pipeline.inspect(customer: "c-1"))
-        #expect(now.evaluatedAtMillis == now.shardWatermarkMillis)
-        #expect(now.shardWatermarkMillis >= c1.lastEventMillis)
+        #expect(now.evaluatedAtMillis == now.shardEventTimeMillis)
+        #expect(now.shardEventTimeMillis >= c1.lastEventMillis)
+        #expect(now.shardWatermarkMillis.map { $0 <= now.shardEventTimeMillis - 3_600_000 } ?? true)
         let early = try #require(try await pipeline.inspect(customer: "c-1", atMillis: at - 86_400_000))
         #expect(early.evaluatedAtMillis == c1.lastEventMillis)
 
@@ -124,7 +126,7 @@ struct CustomerInspectionTests {
     @Test func snapshotJSONRoundTrips() throws {
         let snapshot = CustomerSnapshot(customerId: "c-1", shard: 1, evaluatedAtMillis: 1_790_000_000_000,
                                         lastEventMillis: 1_789_999_000_000, lastChannel: "web",
-                                        shardWatermarkMillis: 1_790_000_000_000,
+                                        shardEventTimeMillis: 1_790_000_000_000, shardWatermarkMillis: 1_789_996_400_000,
                                         features: [FeatureValue(name: "views_1h", value: 2), FeatureValue(name: "avg", value: 0.1)],
                                         contacts: [ContactRecord(atMillis: 1_789_000_000_000, channel: "email", action: "retention_offer")])
         let data = try JSONEncoder().encode(snapshot)
@@ -132,5 +134,12 @@ struct CustomerInspectionTests {
         #expect(object["customer_id"] as? String == "c-1")
         #expect(object["evaluated_at"] as? String == ISO8601Time.format(millis: 1_790_000_000_000))
         #expect(try JSONDecoder().decode(CustomerSnapshot.self, from: data) == snapshot)
+        // Before a shard has a watermark it is null, and still round-trips.
+        var early = snapshot
+        early.shardWatermarkMillis = nil
+        let earlyData = try JSONEncoder().encode(early)
+        let earlyObject = try #require(try JSONSerialization.jsonObject(with: earlyData) as? [String: Any])
+        #expect(earlyObject["shard_watermark"] is NSNull)
+        #expect(try JSONDecoder().decode(CustomerSnapshot.self, from: earlyData) == early)
     }
 }

@@ -1,0 +1,407 @@
+import NudgeEvents
+import NudgeFeatures
+
+/// A timer that came due: which one, and its deadline (the event time it fires at).
+struct DueTimer {
+    /// Which timer.
+    var kind: TimerKind
+    /// Its deadline, Unix ms.
+    var deadline: Int64
+}
+
+/// The event-time timers of one shard's customers, `Cart Abandoned` and `Customer Silent`: at most one of
+/// each per customer, keyed by customer id (never by store slot, which the cold tier frees and reuses).
+///
+/// **Rules** (event time throughout):
+/// - *Cart Abandoned* is armed while the cart holds items and the latest `Product Added` is newer than the
+///   cart's settle time; its deadline is that add + the configured delay. Items are adds minus removes,
+///   floored at 0 and emptied by `Order Completed` (the standard `cart_items` feature, counted here so that
+///   timers do not depend on the feature file). The settle time is the latest `Checkout Started` or
+///   `Order Completed`, or the add that a firing used up. Adds and settles compare by event time, not by
+///   arrival, so out-of-order input cannot fire a wrong cart: a late checkout newer than the latest add
+///   cancels the timer (if it arrives before the watermark passes the deadline, i.e. within the allowed
+///   lateness), and a late add older than a checkout already seen does not arm one.
+/// - *Customer Silent* is due at a known customer's (one with a userId) newest event time + the configured
+///   delay. The store already keeps that newest time, so events do not touch the timer: it is armed when a
+///   customer has none (their first event, or the first after a firing), and when its entry comes due the
+///   store's newest time decides: moved on (the customer came back, even after the deadline but before the
+///   firing, which would then nudge someone no longer silent) → re-queued there; else it fires. Once per
+///   silence; a late event older than the silence does not re-arm it.
+/// - A timer fires when the shard's watermark reaches its deadline, once.
+///
+/// **Structure.** One 64-byte record per customer with a timer (one buffer with a free list), an
+/// open-addressing index (linear probing, load ≤ 1/2, backward-shift deletion) from the id's 64-bit hash to
+/// its record, the ids in one byte arena (read only to fire), and a ``TimerQueue`` of deadlines per kind (a
+/// silence per known customer would otherwise deepen every cart's heap walk). A customer
+/// is identified by the 64-bit hash of their id: two ids with the same hash (about one pair in 10^7 at two
+/// million customers) would share timers, the price of a lookup touching two cache lines rather than three.
+/// Moving an armed timer's deadline later only writes the record (or nothing, for silence); when the queued
+/// entry comes due it is re-queued at the current deadline, fired, or dropped if cancelled (lazy
+/// cancellation). So an event costs nothing unless it touches a cart (one hash lookup then) or arms a
+/// silence, and nothing allocates once warm; a customer's first timer costs one O(log n) push, and the
+/// queue holds at most one entry per record and timer kind.
+///
+/// **Bounds.** At most `capacity` records (about 150 bytes each with the index, id and queue entry): past
+/// it, customers get no timers and ``dropped`` counts the refusals. A record is freed when nothing of it is
+/// queued: its timers have fired or been cancelled and the watermark has passed its settle time (kept until
+/// then, so that an add within the lateness but older than a checkout already seen stays settled).
+final class CustomerTimers {
+    private struct Record {
+        var hash: UInt64 = 0
+        var idStart = 0
+        /// -1 for a free record.
+        var idLength: Int32 = -1
+        var generation: UInt32 = 0
+        var cartItems: Int32 = 0
+        var lastAdd = Int64.min
+        var cartSettled = Int64.min
+        /// Deadline of this record's live queue entry per kind; `Int64.max` when none.
+        var cartQueued = Int64.max
+        var silentQueued = Int64.max
+    }
+
+    /// What an event does to a cart.
+    private enum CartEffect {
+        case none, add, remove, checkout, order
+
+        init(_ kind: EventKind) {
+            switch kind {
+            case .productAdded: self = .add
+            case .productRemoved: self = .remove
+            case .checkoutStarted: self = .checkout
+            case .orderCompleted: self = .order
+            default: self = .none
+            }
+        }
+    }
+
+    private let cartDelay: Int64?
+    private let silentDelay: Int64?
+    private let capacity: Int
+    // Single-threaded by contract (one shard thread): unchecked exclusivity keeps the per-event path free
+    // of runtime access tracking, as in CustomerTable. Records and index sit in huge pages where possible
+    // (LargeBuffer): lookups land in them at random.
+    @exclusivity(unchecked) private var recordBuffer: LargeBuffer
+    @exclusivity(unchecked) private var records: UnsafeMutablePointer<Record>
+    @exclusivity(unchecked) private var recordCapacity: Int
+    /// Records ever handed out (the high-water mark); freed ones below it are in `freeRecords`.
+    @exclusivity(unchecked) private var recordsUsed = 0
+    @exclusivity(unchecked) private var freeRecords: [Int32] = []
+    /// Entries: 0 empty, else the hash's upper 32 bits beside record + 1.
+    @exclusivity(unchecked) private var indexBuffer: LargeBuffer
+    @exclusivity(unchecked) private var index: UnsafeMutablePointer<UInt64>
+    @exclusivity(unchecked) private var indexMask: Int
+    /// Customer id bytes, back to back: raw memory, so a record's id is a plain pointer until the next insert.
+    @exclusivity(unchecked) private var arena: UnsafeMutableRawPointer
+    @exclusivity(unchecked) private var arenaCapacity: Int
+    @exclusivity(unchecked) private var arenaUsed = 0
+    @exclusivity(unchecked) private var deadBytes = 0
+    @exclusivity(unchecked) private var cartQueue = TimerQueue()
+    @exclusivity(unchecked) private var silentQueue = TimerQueue()
+
+    /// Customers with a record.
+    @exclusivity(unchecked) private(set) var customers = 0
+    /// Timers refused at the capacity.
+    @exclusivity(unchecked) private(set) var dropped = 0
+    /// Silences due for a customer the store no longer holds: not fired.
+    @exclusivity(unchecked) private(set) var forgotten = 0
+    /// Firings so far, by kind.
+    @exclusivity(unchecked) private(set) var firedCartAbandoned = 0
+    @exclusivity(unchecked) private(set) var firedCustomerSilent = 0
+
+    private static let tagMask: UInt64 = 0xFFFF_FFFF_0000_0000
+
+    /// Timers with these delays (ms; nil turns one off), for at most `capacity` customers.
+    init(cartAbandonedAfterMillis: Int64?, customerSilentAfterMillis: Int64?, capacity: Int, expectedCustomers: Int) {
+        cartDelay = cartAbandonedAfterMillis.map { max(0, $0) }
+        silentDelay = customerSilentAfterMillis.map { max(0, $0) }
+        self.capacity = min(max(0, capacity), Int(Int32.max) - 1)
+        let expected = min(max(16, expectedCustomers), max(16, self.capacity))
+        recordCapacity = expected
+        recordBuffer = LargeBuffer(byteCount: expected * MemoryLayout<Record>.stride)
+        records = recordBuffer.base.bindMemory(to: Record.self, capacity: expected)
+        var slots = 16
+        while slots < 2 * expected { slots <<= 1 }
+        indexBuffer = LargeBuffer(byteCount: slots * MemoryLayout<UInt64>.stride)
+        index = indexBuffer.base.bindMemory(to: UInt64.self, capacity: slots)
+        index.initialize(repeating: 0, count: slots)
+        indexMask = slots - 1
+        cartQueue.reserve(min(expected, 1 << 16))
+        silentQueue.reserve(expected)
+        arenaCapacity = expected * 16
+        arena = .allocate(byteCount: arenaCapacity, alignment: 8)
+    }
+
+    deinit {
+        records.deinitialize(count: recordsUsed)
+        recordBuffer.release()
+        indexBuffer.release()
+        arena.deallocate()
+    }
+
+    /// Queue entries (armed timers, plus markers keeping a settled cart until the watermark passes it).
+    var scheduled: Int { cartQueue.count + silentQueue.count }
+
+    /// Bytes allocated.
+    var bytesUsed: Int {
+        recordCapacity * MemoryLayout<Record>.stride + (indexMask + 1) * MemoryLayout<UInt64>.stride
+            + freeRecords.capacity * 4 + arenaCapacity + cartQueue.bytesUsed + silentQueue.bytesUsed
+    }
+
+    /// Folds an applied event of customer `id` (userId if `known`, else anonymousId) at event time `t` into
+    /// their timers. `newestBefore` and `newestAfter` are the customer's newest event time in the store
+    /// before and after the event; `watermark` is the shard's.
+    @inline(__always)
+    func observe(customer id: UnsafeRawBufferPointer, kind: EventKind, at t: Int64, known: Bool,
+                 newestBefore: Int64, newestAfter: Int64, watermark: Int64) {
+        let cart = cartDelay == nil ? .none : CartEffect(kind)
+        // A known customer has a silence queued unless they are new or their last one is due (fired, or about
+        // to): only then does an event need to look.
+        let silent = known && silentDelay.map { newestBefore == .min || newestBefore.addingSaturating($0) <= watermark } ?? false
+        guard silent || cart != .none else { return }
+        // A settle at or behind the watermark needs no memory: no in-lateness add can be older than it.
+        let create = silent || cart == .add || ((cart == .checkout || cart == .order) && t > watermark)
+        guard let r = record(of: id, create: create) else { return }
+        switch cart {
+        case .none: break
+        case .add:
+            if records[r].cartItems < .max { records[r].cartItems += 1 }
+            records[r].lastAdd = max(records[r].lastAdd, t)
+        case .remove:
+            records[r].cartItems = max(0, records[r].cartItems - 1)
+        case .checkout:
+            records[r].cartSettled = max(records[r].cartSettled, t)
+        case .order:
+            records[r].cartItems = 0
+            records[r].cartSettled = max(records[r].cartSettled, t)
+        }
+        if cart != .none { scheduleCart(r, watermark: watermark) }
+        // Only a silence still ahead: a late event that does not move the newest time must not re-fire one.
+        if silent, let silentDelay, newestAfter.addingSaturating(silentDelay) > watermark {
+            schedule(r, .customerSilent, at: newestAfter.addingSaturating(silentDelay))
+        }
+        freeIfIdle(r)
+    }
+
+    /// Pops the next timer due at `watermark` (deadline ≤ watermark), skipping cancelled and moved ones,
+    /// and copies its customer's id into `customerId`; nil when none is due. `newestEventMillis` gives a
+    /// customer's newest event time from the store (nil when it no longer holds them), for silences.
+    func nextDue(watermark: Int64, customerId: inout [UInt8],
+                 newestEventMillis: (UnsafeRawBufferPointer) -> Int64?) -> DueTimer? {
+        while let top = popDue(watermark) {
+            let r = Int(top.record)
+            guard r < recordsUsed, records[r].idLength >= 0, records[r].generation == top.generation else { continue }
+            var due: DueTimer?
+            switch top.kind {
+            case .cartAbandoned:
+                guard records[r].cartQueued == top.deadline else { continue }  // superseded
+                records[r].cartQueued = .max
+                if let deadline = cartDeadline(records[r]) {
+                    if deadline <= top.deadline {
+                        records[r].cartSettled = records[r].lastAdd
+                        firedCartAbandoned += 1
+                        due = DueTimer(kind: .cartAbandoned, deadline: deadline)
+                    } else {
+                        schedule(r, .cartAbandoned, at: deadline)  // moved later while queued
+                    }
+                } else {
+                    scheduleCart(r, watermark: watermark)  // cancelled: keep the settle until it is passed
+                }
+            case .customerSilent:
+                guard records[r].silentQueued == top.deadline, let silentDelay else { continue }
+                records[r].silentQueued = .max
+                if let newest = newestEventMillis(idBytes(r)) {
+                    let deadline = newest.addingSaturating(silentDelay)
+                    if deadline > top.deadline {
+                        schedule(r, .customerSilent, at: deadline)  // came back: silent from their newest event on
+                    } else {
+                        firedCustomerSilent += 1
+                        due = DueTimer(kind: .customerSilent, deadline: top.deadline)
+                    }
+                } else {
+                    forgotten += 1
+                }
+            }
+            if due != nil {
+                customerId.removeAll(keepingCapacity: true)
+                customerId.append(contentsOf: idBytes(r))
+            }
+            freeIfIdle(r)
+            if let due { return due }
+        }
+        return nil
+    }
+
+    /// The earlier of the two queues' heads if it is due.
+    private func popDue(_ watermark: Int64) -> QueuedTimer? {
+        let cart = cartQueue.earliest?.deadline ?? .max
+        let silent = silentQueue.earliest?.deadline ?? .max
+        guard min(cart, silent) <= watermark else { return nil }
+        return cart <= silent ? cartQueue.popEarliest() : silentQueue.popEarliest()
+    }
+
+    // MARK: Rules
+
+    private func cartDeadline(_ record: Record) -> Int64? {
+        guard let cartDelay, record.cartItems > 0, record.lastAdd > record.cartSettled else { return nil }
+        return record.lastAdd.addingSaturating(cartDelay)
+    }
+
+    /// Queues the cart's deadline, or, with none armed, a marker at the settle time while the watermark has
+    /// not reached it (strictly: a marker already due would be popped and queued again forever).
+    private func scheduleCart(_ r: Int, watermark: Int64) {
+        if let deadline = cartDeadline(records[r]) {
+            schedule(r, .cartAbandoned, at: deadline)
+        } else if records[r].cartQueued == .max, records[r].cartSettled > watermark {
+            schedule(r, .cartAbandoned, at: records[r].cartSettled)
+        }
+    }
+
+    /// Makes sure an entry at or before `deadline` is queued for the record's `kind` timer. A later queued
+    /// entry is left in place only if it is not later: moving a deadline later costs nothing now.
+    private func schedule(_ r: Int, _ kind: TimerKind, at deadline: Int64?) {
+        guard let deadline else { return }
+        let queued = kind == .cartAbandoned ? records[r].cartQueued : records[r].silentQueued
+        guard deadline < queued else { return }
+        let entry = QueuedTimer(deadline: deadline, record: Int32(r), generation: records[r].generation, kind: kind)
+        if kind == .cartAbandoned { cartQueue.push(entry) } else { silentQueue.push(entry) }
+        if kind == .cartAbandoned { records[r].cartQueued = deadline } else { records[r].silentQueued = deadline }
+    }
+
+    // MARK: Records
+
+    /// Record `r`'s id bytes: valid until the next insert (which may move the arena).
+    private func idBytes(_ r: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: arena + records[r].idStart, count: Int(records[r].idLength))
+    }
+
+    @inline(__always)
+    private func home(_ hash: UInt64) -> Int { Int(truncatingIfNeeded: hash) & indexMask }
+
+    /// The record of the customer whose id hashes to `hash`, created when `create` and there is room.
+    @inline(__always)
+    private func record(of id: UnsafeRawBufferPointer, create: Bool) -> Int? {
+        let hash = nudgeHash64(id)
+        var position = home(hash)
+        while true {
+            let entry = index[position]
+            if entry == 0 { break }
+            if entry & Self.tagMask == hash & Self.tagMask {
+                let r = Int(truncatingIfNeeded: entry & 0xFFFF_FFFF) - 1
+                if records[r].hash == hash { return r }
+            }
+            position = (position + 1) & indexMask
+        }
+        guard create else { return nil }
+        return insert(id, hash: hash, at: position)
+    }
+
+    /// A new record for `id` whose index entry goes in the vacant `position` (unless the index grows).
+    private func insert(_ id: UnsafeRawBufferPointer, hash: UInt64, at position: Int) -> Int? {
+        guard customers < capacity, id.count <= Int(Int32.max) else {
+            dropped += 1
+            return nil
+        }
+        if deadBytes > 65_536 && deadBytes > arenaUsed / 2 { compactArena(reserving: id.count) }
+        if arenaUsed + id.count > arenaCapacity { compactArena(reserving: id.count) }
+        let r: Int
+        if let reused = freeRecords.popLast() {
+            r = Int(reused)
+        } else {
+            if recordsUsed == recordCapacity { growRecords() }
+            r = recordsUsed
+            (records + r).initialize(to: Record())
+            recordsUsed += 1
+        }
+        records[r] = Record(hash: hash, idStart: arenaUsed, idLength: Int32(clamping: id.count), generation: records[r].generation)
+        if let source = id.baseAddress { (arena + arenaUsed).copyMemory(from: source, byteCount: id.count) }
+        arenaUsed += id.count
+        customers += 1
+        if 2 * customers > indexMask + 1 {
+            growIndex()  // re-places every entry, this one included
+        } else {
+            index[position] = hash & Self.tagMask | UInt64(r + 1)
+        }
+        return r
+    }
+
+    private func freeIfIdle(_ r: Int) {
+        guard records[r].idLength >= 0, records[r].cartQueued == .max, records[r].silentQueued == .max else { return }
+        removeFromIndex(r)
+        deadBytes += Int(records[r].idLength)
+        records[r].idLength = -1
+        records[r].generation &+= 1
+        freeRecords.append(Int32(r))
+        customers -= 1
+    }
+
+    /// Deletes record `r`'s index entry by backward shift: later entries of the probe run move up into the
+    /// hole when their home allows it, so runs never accumulate tombstones.
+    private func removeFromIndex(_ r: Int) {
+        let wanted = UInt64(r + 1)
+        var hole = home(records[r].hash)
+        while index[hole] & 0xFFFF_FFFF != wanted {
+            if index[hole] == 0 { return }  // not indexed (cannot happen; nothing to undo)
+            hole = (hole + 1) & indexMask
+        }
+        var next = hole
+        while true {
+            next = (next + 1) & indexMask
+            let entry = index[next]
+            if entry == 0 { break }
+            let h = home(records[Int(truncatingIfNeeded: entry & 0xFFFF_FFFF) - 1].hash)
+            // The entry may move into the hole unless its home lies cyclically in (hole, next].
+            let stays = hole <= next ? (h > hole && h <= next) : (h > hole || h <= next)
+            if !stays {
+                index[hole] = entry
+                hole = next
+            }
+        }
+        index[hole] = 0
+    }
+
+    private func growRecords() {
+        let grownBuffer = LargeBuffer(byteCount: recordCapacity * 2 * MemoryLayout<Record>.stride)
+        let grown = grownBuffer.base.bindMemory(to: Record.self, capacity: recordCapacity * 2)
+        grown.moveInitialize(from: records, count: recordsUsed)
+        recordBuffer.release()
+        recordBuffer = grownBuffer
+        records = grown
+        recordCapacity *= 2
+    }
+
+    /// Doubles the index and re-places every live record.
+    private func growIndex() {
+        let slots = (indexMask + 1) * 2
+        indexBuffer.release()
+        indexBuffer = LargeBuffer(byteCount: slots * MemoryLayout<UInt64>.stride)
+        index = indexBuffer.base.bindMemory(to: UInt64.self, capacity: slots)
+        index.initialize(repeating: 0, count: slots)
+        indexMask = slots - 1
+        for r in 0..<recordsUsed where records[r].idLength >= 0 {
+            var position = home(records[r].hash)
+            while index[position] != 0 { position = (position + 1) & indexMask }
+            index[position] = records[r].hash & Self.tagMask | UInt64(r + 1)
+        }
+    }
+
+    /// Copies the live ids into a fresh arena with room for twice them plus `extra` bytes: O(live bytes),
+    /// when more than half the arena is dead or it is full.
+    private func compactArena(reserving extra: Int) {
+        let live = arenaUsed - deadBytes
+        let capacity = max(1_024, 2 * (live + extra))
+        let fresh = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
+        var used = 0
+        for r in 0..<recordsUsed where records[r].idLength >= 0 {
+            let length = Int(records[r].idLength)
+            fresh.advanced(by: used).copyMemory(from: arena + records[r].idStart, byteCount: length)
+            records[r].idStart = used
+            used += length
+        }
+        arena.deallocate()
+        arena = fresh
+        arenaCapacity = capacity
+        arenaUsed = used
+        deadBytes = 0
+    }
+}

@@ -1,0 +1,422 @@
+import Foundation
+import NudgeDecisions
+import NudgeEvents
+import NudgeFeatures
+@testable import NudgePipeline
+import Testing
+
+private let minute: Int64 = 60_000
+private let hour = 60 * minute
+private let day = 24 * hour
+/// 2026-11-20T10:00:00Z: a round time, so deadlines read well in failures.
+private let t0: Int64 = 1_795_168_800_000
+
+/// What one message came to, as plain values a test can keep.
+private enum Handled {
+    case invalid(DeadLetterCode)
+    case misrouted
+    case duplicate
+    case updated
+    case decided([String: Any])
+
+    var json: [String: Any]? { if case .decided(let j) = self { j } else { nil } }
+}
+
+/// One shard's processor on the repository's features and models, with a hand-moved wall clock.
+private final class ShardUnderTest {
+    let processor: EventProcessor
+    private var ids = 0
+
+    init(_ configure: (inout EventTimeConfig) -> Void = { _ in }) throws {
+        var config = PipelineConfig()
+        config.expectedCustomersPerShard = 1_024
+        configure(&config.eventTime)
+        let models = try ModelSet.load(directory: repoModels, features: repoFeatures)
+        processor = EventProcessor(shardIndex: 0, shardCount: 1, config: config, models: ModelStore(models), features: repoFeatures,
+                                   counterNames: (CounterNames(capacity: 64, reserved: ["none"]), CounterNames(capacity: 16)),
+                                   wallClock: { 1_800_000_000_000 })
+    }
+
+    /// Sends a track event (user and/or anonymous id) at event time `at` from `partition`.
+    @discardableResult
+    func send(_ event: String, user: String? = nil, anonymous: String? = nil, at: Int64, partition: Int = 0) -> Handled {
+        ids += 1
+        let bytes = track(event, user: user, anonymous: anonymous, id: "m-\(ids)", at: ISO8601Time.format(millis: at),
+                          properties: #"{"product_id":"p-1","price":25.0}"#)
+        return bytes.withUnsafeBytes { value in
+            switch processor.process(value, forwarded: true, partition: partition) {
+            case .invalid(let error): .invalid(error.code)
+            case .misrouted: .misrouted
+            case .duplicate: .duplicate
+            case .updated: .updated
+            case .decided(let json, _, _, _): .decided(parse(json))
+            }
+        }
+    }
+
+    /// Moves time on the anonymous "clock" customer's partition (no timers of its own) to `at`.
+    func tick(to at: Int64, partition: Int = 0) { send("Product Viewed", anonymous: "clock", at: at, partition: partition) }
+
+    /// Moves the wall clock, recomputing the watermark, and returns the timers' recommendations.
+    func advance(wall: Int64) -> [[String: Any]] {
+        var fired: [[String: Any]] = []
+        processor.advance(wallMillis: wall) { decision in
+            var json = parse(decision.json)
+            json["_key"] = String(decoding: decision.customer, as: UTF8.self)
+            fired.append(json)
+        }
+        return fired
+    }
+}
+
+private func parse(_ bytes: UnsafeRawBufferPointer) -> [String: Any] {
+    (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any] ?? [:]
+}
+
+private func trigger(_ json: [String: Any]) -> [String: Any] { json["trigger"] as? [String: Any] ?? [:] }
+
+@Suite("Event time: watermarks, lateness, timers")
+struct EventTimeTests {
+    @Test func cartAbandonmentFiresOnceAtItsDeadline() throws {
+        let shard = try ShardUnderTest { $0.allowedLateness = .seconds(600) }
+        _ = shard.advance(wall: 0)
+        #expect(shard.send("Product Added", user: "c-1", at: t0).json != nil)  // the add's own decision
+        shard.tick(to: t0 + 39 * minute)  // watermark t0 + 29 min: not yet
+        #expect(shard.advance(wall: 100).isEmpty)
+        #expect(shard.processor.watermarkMillis == t0 + 29 * minute)
+
+        shard.tick(to: t0 + 40 * minute)  // watermark reaches the deadline
+        let fired = shard.advance(wall: 200)
+        #expect(fired.count == 1)
+        let r = try #require(fired.first)
+        let deadline = t0 + 30 * minute
+        #expect(r["customer_id"] as? String == "c-1")
+        #expect(r["_key"] as? String == "c-1")
+        #expect(trigger(r)["kind"] as? String == "timer")
+        #expect(trigger(r)["event"] as? String == "Cart Abandoned")
+        #expect(trigger(r)["message_id"] is NSNull)
+        #expect(r["event_time"] as? String == ISO8601Time.format(millis: deadline))
+        #expect(r["event_time"] as? String == "2026-11-20T10:30:00.000Z")
+        #expect(r["recommendation_id"] as? String == RecommendationID.string(customerId: "c-1", timer: "Cart Abandoned", deadlineMillis: deadline))
+        #expect(r["action"] is String)
+
+        // Once: later time fires nothing more, and the record is gone.
+        shard.tick(to: t0 + 5 * hour)
+        #expect(shard.advance(wall: 300).isEmpty)
+        #expect(shard.processor.timersFired(.cartAbandoned) == 1)
+    }
+
+    @Test func checkoutOrderAndEmptyCartCancel() throws {
+        let shard = try ShardUnderTest { $0.allowedLateness = .seconds(600) }
+        _ = shard.advance(wall: 0)
+        for c in ["c-1", "c-2", "c-3", "c-4"] { shard.send("Product Added", user: c, at: t0) }
+        shard.send("Checkout Started", user: "c-1", at: t0 + 10 * minute)
+        shard.send("Order Completed", user: "c-2", at: t0 + 12 * minute)
+        shard.send("Product Removed", user: "c-3", at: t0 + 14 * minute)
+        shard.tick(to: t0 + 3 * hour)
+        let fired = shard.advance(wall: 100)
+        // Only the untouched cart is abandoned.
+        #expect(fired.map { $0["customer_id"] as? String } == ["c-4"])
+        shard.tick(to: t0 + 6 * hour)
+        #expect(shard.advance(wall: 200).isEmpty)
+    }
+
+    @Test func outOfOrderCheckoutWithinTheLatenessCancelsAndAnOlderAddDoesNotArm() throws {
+        let shard = try ShardUnderTest { $0.allowedLateness = .seconds(600) }
+        _ = shard.advance(wall: 0)
+        shard.send("Product Added", user: "c-1", at: t0)          // deadline t0 + 30 min
+        shard.send("Checkout Started", user: "c-2", at: t0 + 20 * minute)
+        shard.tick(to: t0 + 25 * minute)
+        #expect(shard.advance(wall: 100).isEmpty)                 // watermark t0 + 15 min
+        // c-1's checkout, out of order (older than the newest event) but not late, arrives before the
+        // watermark passes the deadline: it cancels.
+        #expect(shard.send("Checkout Started", user: "c-1", at: t0 + 20 * minute).json != nil)
+        // c-2's add is older than c-2's checkout, which came first: the cart was bought, nothing is armed.
+        shard.send("Product Added", user: "c-2", at: t0 + 16 * minute)
+        #expect(shard.processor.lateEvents == 0)
+        shard.tick(to: t0 + 3 * hour)
+        #expect(shard.advance(wall: 200).isEmpty)
+        #expect(shard.processor.timersFired(.cartAbandoned) == 0)
+    }
+
+    @Test func aLaterAddRearmsTheCart() throws {
+        let shard = try ShardUnderTest { $0.allowedLateness = .seconds(600) }
+        _ = shard.advance(wall: 0)
+        shard.send("Product Added", user: "c-1", at: t0)
+        shard.send("Product Added", user: "c-1", at: t0 + 20 * minute)   // deadline moves to t0 + 50 min
+        shard.tick(to: t0 + 45 * minute)
+        #expect(shard.advance(wall: 100).isEmpty)                        // t0 + 35 min: the old deadline passed
+        shard.tick(to: t0 + 61 * minute)
+        let fired = shard.advance(wall: 200)
+        #expect(fired.count == 1)
+        #expect(fired.first?["event_time"] as? String == ISO8601Time.format(millis: t0 + 50 * minute))
+        // An add after the firing is a new cart: it fires again, at its own deadline.
+        shard.send("Product Added", user: "c-1", at: t0 + 70 * minute)
+        shard.tick(to: t0 + 3 * hour)
+        let again = shard.advance(wall: 300)
+        #expect(again.map { $0["event_time"] as? String } == [ISO8601Time.format(millis: t0 + 100 * minute)])
+    }
+
+    @Test func silentKnownCustomerFiresOncePerSilence() throws {
+        let shard = try ShardUnderTest()   // defaults: 1 h lateness, 14 days of silence
+        _ = shard.advance(wall: 0)
+        shard.send("Product Viewed", user: "c-1", at: t0)
+        shard.send("Product Viewed", anonymous: "a-1", at: t0)            // anonymous: never "silent"
+        shard.send("Product Viewed", user: "c-1", at: t0 + 3 * day)      // re-arms at t0 + 17 days
+        shard.tick(to: t0 + 16 * day)
+        #expect(shard.advance(wall: 100).isEmpty)
+        shard.tick(to: t0 + 17 * day + hour)
+        let fired = shard.advance(wall: 200)
+        #expect(fired.count == 1)
+        let r = try #require(fired.first)
+        #expect(r["customer_id"] as? String == "c-1")
+        #expect(trigger(r)["kind"] as? String == "timer")
+        #expect(trigger(r)["event"] as? String == "Customer Silent")
+        #expect(r["event_time"] as? String == ISO8601Time.format(millis: t0 + 17 * day))
+        shard.tick(to: t0 + 40 * day)
+        #expect(shard.advance(wall: 300).isEmpty)
+        // Back, then silent again: a second firing, with its own deadline and id.
+        shard.send("Product Viewed", user: "c-1", at: t0 + 40 * day)
+        shard.tick(to: t0 + 55 * day)
+        let second = shard.advance(wall: 400)
+        #expect(second.map { $0["event_time"] as? String } == [ISO8601Time.format(millis: t0 + 54 * day)])
+        #expect(second.first?["recommendation_id"] as? String != r["recommendation_id"] as? String)
+        #expect(shard.processor.timersFired(.customerSilent) == 2)
+    }
+
+    @Test func lateEventsAreCountedAndAppliedAtTheWatermarkByDefault() throws {
+        let shard = try ShardUnderTest()
+        _ = shard.advance(wall: 0)
+        shard.tick(to: t0 + 2 * hour)
+        _ = shard.advance(wall: 100)
+        #expect(shard.processor.watermarkMillis == t0 + hour)
+        // Within the lateness: applied at its own time.
+        let inTime = try #require(shard.send("Product Added", user: "c-1", at: t0 + 90 * minute).json)
+        #expect(inTime["event_time"] as? String == ISO8601Time.format(millis: t0 + 90 * minute))
+        #expect(shard.processor.lateEvents == 0)
+        // Later than that: counted, and decided as if at the watermark.
+        let late = try #require(shard.send("Product Added", user: "c-2", at: t0).json)
+        #expect(late["event_time"] as? String == ISO8601Time.format(millis: t0 + hour))
+        #expect(shard.processor.lateEvents == 1)
+        let c2 = try #require(shard.processor.snapshot(of: Array("c-2".utf8), atMillis: nil))
+        #expect(c2.lastEventMillis == t0 + hour)
+        #expect(c2.shardWatermarkMillis == t0 + hour)
+        #expect(c2.shardEventTimeMillis == t0 + 2 * hour)
+    }
+
+    @Test func lateEventsCanBeDeadLettered() throws {
+        let shard = try ShardUnderTest { $0.latePolicy = .deadLetter }
+        _ = shard.advance(wall: 0)
+        shard.tick(to: t0 + 2 * hour)
+        _ = shard.advance(wall: 100)
+        guard case .invalid(let code) = shard.send("Product Added", user: "c-2", at: t0) else {
+            Issue.record("a late event was not dead-lettered")
+            return
+        }
+        #expect(code == .late)
+        #expect(code.rawValue == "late")
+        #expect(shard.processor.lateEvents == 1)
+        // Nothing applied: the customer does not exist, and no timer was armed.
+        #expect(shard.processor.snapshot(of: Array("c-2".utf8), atMillis: nil) == nil)
+        shard.tick(to: t0 + 10 * hour)
+        #expect(shard.advance(wall: 200).isEmpty)
+    }
+
+    @Test func anIdlePartitionDoesNotStallTimers() throws {
+        let shard = try ShardUnderTest {
+            $0.allowedLateness = .seconds(600)
+            $0.idlePartitionTimeout = .seconds(10)
+        }
+        _ = shard.advance(wall: 0)
+        shard.send("Product Viewed", anonymous: "slow", at: t0, partition: 1)   // partition 1 then goes quiet
+        shard.send("Product Added", user: "c-1", at: t0, partition: 0)
+        shard.tick(to: t0 + 2 * hour, partition: 0)
+        // Partition 1 is behind and not yet idle: it holds the watermark (and the cart) back.
+        #expect(shard.advance(wall: 1_000).isEmpty)
+        #expect(shard.processor.watermarkMillis == t0 - 10 * minute)
+        _ = shard.advance(wall: 9_000)
+        shard.tick(to: t0 + 2 * hour + minute, partition: 0)                 // partition 0 keeps talking
+        // 10 s after its last message partition 1 is idle: the watermark follows partition 0 and the cart fires.
+        let fired = shard.advance(wall: 10_500)
+        #expect(fired.map { trigger($0)["event"] as? String } == ["Cart Abandoned"])
+        #expect(shard.processor.watermarkMillis == t0 + 2 * hour + minute - 10 * minute)
+        // Partition 1 wakes up behind: its event is late, and the watermark does not move back.
+        let before = shard.processor.watermarkMillis
+        shard.send("Product Viewed", anonymous: "slow", at: t0 + 5 * minute, partition: 1)
+        _ = shard.advance(wall: 11_000)
+        #expect(shard.processor.lateEvents == 1)
+        #expect(shard.processor.watermarkMillis == before)
+    }
+
+    @Test func anAssignedPartitionHoldsTheWatermarkUntilItSpeaksOrIdles() throws {
+        let shard = try ShardUnderTest {
+            $0.allowedLateness = .seconds(600)
+            $0.idlePartitionTimeout = .seconds(10)
+        }
+        _ = shard.advance(wall: 0)
+        shard.processor.assignPartition(3, epoch: 7)
+        #expect(shard.processor.trackedEpoch(of: 3) == 7)
+        shard.send("Product Added", user: "c-1", at: t0)
+        shard.tick(to: t0 + 2 * hour)
+        #expect(shard.advance(wall: 5_000).isEmpty)
+        #expect(shard.processor.watermarkMillis == .min)   // partition 3 may still bring older events
+        shard.tick(to: t0 + 2 * hour + minute)
+        #expect(shard.advance(wall: 10_001).count == 1)   // partition 3 idled out: the cart fires
+        shard.processor.revokePartition(3)
+        #expect(shard.processor.trackedEpoch(of: 3) == nil)
+    }
+
+    @Test func aBurstMovesTheWatermarkOnceEverythingIsQuiet() throws {
+        let shard = try ShardUnderTest {
+            $0.allowedLateness = .seconds(600)
+            $0.idlePartitionTimeout = .seconds(10)
+        }
+        _ = shard.advance(wall: 0)
+        shard.processor.assignPartition(1, epoch: 1)   // empty all along
+        shard.send("Product Added", user: "c-1", at: t0)
+        shard.tick(to: t0 + hour)
+        #expect(shard.advance(wall: 1_000).isEmpty)
+        // Everything idle: the input has caught up, and the watermark goes as far as the events allow.
+        #expect(shard.advance(wall: 20_000).count == 1)
+        #expect(shard.processor.watermarkMillis == t0 + 50 * minute)
+    }
+
+    @Test func timersAreBoundedAndCounted() throws {
+        let shard = try ShardUnderTest { $0.maxTimerCustomersPerShard = 2 }
+        _ = shard.advance(wall: 0)
+        for c in ["c-1", "c-2", "c-3"] { shard.send("Product Viewed", user: c, at: t0) }
+        #expect(shard.processor.timersScheduled == 2)
+        #expect(shard.processor.timersDropped == 1)
+    }
+}
+
+@Suite("Customer timers")
+struct CustomerTimersTests {
+    /// A small deterministic generator (SplitMix64), so a failure replays.
+    private struct SplitMix {
+        var state: UInt64
+        mutating func next(_ bound: Int) -> Int {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return Int((z ^ (z >> 31)) % UInt64(bound))
+        }
+    }
+
+    @Test func randomOutOfOrderTrafficFiresEachTimerOnceAndFreesEverything() {
+        let timers = CustomerTimers(cartAbandonedAfterMillis: 30 * minute, customerSilentAfterMillis: 14 * day,
+                                    capacity: 10_000, expectedCustomers: 64)
+        var random = SplitMix(state: 7)
+        let kinds: [EventKind] = [.productAdded, .productAdded, .productRemoved, .checkoutStarted, .orderCompleted, .productViewed]
+        var watermark = Int64.min
+        var fired: [String] = []
+        var id: [UInt8] = []
+        var now = t0
+        // The store's newest event time per customer, which silences are measured from.
+        var newest: [String: Int64] = [:]
+        let store: (UnsafeRawBufferPointer) -> Int64? = { newest[String(decoding: $0, as: UTF8.self)] }
+        for step in 0..<40_000 {
+            // Mostly seconds apart, sometimes a quiet spell of days, so that some customers fall silent.
+            now += step % 2_000 == 0 ? 15 * day : Int64(random.next(20_000))
+            // Up to 10 minutes out of order, never behind the watermark (the lateness is 10 minutes).
+            let at = max(now - Int64(random.next(600_000)), watermark)
+            let name = "\(step % 3 == 0 ? "a" : "c")-\(random.next(300))"
+            let before = newest[name] ?? .min
+            newest[name] = max(before, at)
+            Array(name.utf8).withUnsafeBytes {
+                timers.observe(customer: $0, kind: kinds[random.next(kinds.count)], at: at, known: name.hasPrefix("c"),
+                               newestBefore: before, newestAfter: max(before, at), watermark: watermark)
+            }
+            if step % 50 == 0 {
+                watermark = max(watermark, now - 10 * minute)
+                while let due = timers.nextDue(watermark: watermark, customerId: &id, newestEventMillis: store) {
+                    #expect(due.deadline <= watermark)
+                    fired.append("\(String(decoding: id, as: UTF8.self))/\(due.kind)/\(due.deadline)")
+                }
+            }
+        }
+        #expect(timers.firedCartAbandoned > 0)
+        #expect(timers.firedCustomerSilent > 0)
+        let silences = timers.firedCustomerSilent
+        // The end of time: whatever is armed fires, and every record is freed.
+        while let due = timers.nextDue(watermark: .max, customerId: &id, newestEventMillis: store) {
+            fired.append("\(String(decoding: id, as: UTF8.self))/\(due.kind)/\(due.deadline)")
+        }
+        #expect(Set(fired).count == fired.count, "a timer fired twice")
+        #expect(timers.firedCustomerSilent > silences)
+        #expect(fired.filter { $0.hasPrefix("a-") && $0.contains("customerSilent") }.isEmpty)
+        #expect(timers.customers == 0)
+        #expect(timers.scheduled == 0)
+        #expect(timers.dropped == 0)
+    }
+
+    @Test func manyCustomersChurningThroughTheIndexFireExactlyAsAModelSays() {
+        // In-order carts of 5,000 customers against a plain model of the rule, so that records are created,
+        // freed and reused and the index grows and deletes by backward shift thousands of times.
+        let timers = CustomerTimers(cartAbandonedAfterMillis: 30 * minute, customerSilentAfterMillis: nil,
+                                    capacity: 100_000, expectedCustomers: 16)
+        var random = SplitMix(state: 11)
+        var lastAdd: [Int: Int64] = [:]
+        var settled: [Int: Int64] = [:]
+        var items: [Int: Int] = [:]
+        var id: [UInt8] = []
+        var now = t0
+        var total = 0
+        for step in 1...60_000 {
+            now += Int64(random.next(2_000))
+            let c = random.next(5_000)
+            let order = random.next(4) == 0
+            if order {
+                items[c] = 0
+                settled[c] = now
+            } else {
+                items[c, default: 0] += 1
+                lastAdd[c] = now
+            }
+            Array("c-\(c)".utf8).withUnsafeBytes {
+                timers.observe(customer: $0, kind: order ? .orderCompleted : .productAdded, at: now, known: false,
+                               newestBefore: .min, newestAfter: now, watermark: now - minute)
+            }
+            guard step % 100 == 0 else { continue }
+            let watermark = now - minute
+            var expected: [String] = []
+            for (customer, added) in lastAdd where (items[customer] ?? 0) > 0 && added > (settled[customer] ?? .min)
+                && added + 30 * minute <= watermark {
+                expected.append("c-\(customer)@\(added + 30 * minute)")
+                settled[customer] = added
+            }
+            var got: [String] = []
+            while let due = timers.nextDue(watermark: watermark, customerId: &id, newestEventMillis: { _ in nil }) {
+                got.append("\(String(decoding: id, as: UTF8.self))@\(due.deadline)")
+            }
+            #expect(got.sorted() == expected.sorted(), "step \(step)")
+            total += got.count
+        }
+        #expect(total > 1_000)
+        while timers.nextDue(watermark: .max, customerId: &id, newestEventMillis: { _ in nil }) != nil {}
+        #expect(timers.customers == 0)
+        #expect(timers.scheduled == 0)
+    }
+
+    @Test func aSettleAtTheWatermarkIsNotRememberedAndNothingSpins() {
+        let timers = CustomerTimers(cartAbandonedAfterMillis: 30 * minute, customerSilentAfterMillis: nil,
+                                    capacity: 100, expectedCustomers: 16)
+        var id: [UInt8] = []
+        let watermark = t0
+        Array("c-1".utf8).withUnsafeBytes {
+            timers.observe(customer: $0, kind: .checkoutStarted, at: watermark, known: false,
+                           newestBefore: .min, newestAfter: watermark, watermark: watermark)
+        }
+        #expect(timers.customers == 0)
+        Array("c-2".utf8).withUnsafeBytes {
+            timers.observe(customer: $0, kind: .orderCompleted, at: watermark + 1, known: false,
+                           newestBefore: .min, newestAfter: watermark + 1, watermark: watermark)
+        }
+        #expect(timers.scheduled == 1)  // remembered until the watermark passes it
+        // The same watermark again and again, as a shard's idle turns pass it: the marker comes due once.
+        for _ in 0..<3 { #expect(timers.nextDue(watermark: watermark + 1, customerId: &id, newestEventMillis: { _ in nil }) == nil) }
+        #expect(timers.scheduled == 0)
+        #expect(timers.customers == 0)
+    }
+}

@@ -1,0 +1,134 @@
+import Foundation
+import NudgeDecisions
+import NudgeEvents
+import NudgeKafka
+import NudgePipeline
+import Testing
+
+@Suite("Event-time timers end to end through the mock cluster", .serialized)
+struct TimerEndToEndTests {
+    /// One partition per input topic: clickstream carries a cart and a clock that keeps moving; transactions
+    /// carries one old event and then falls silent. The cart's timer can fire only once the silent partition
+    /// stops holding the watermark back, i.e. after the idle timeout, while the clock is still flowing.
+    @Test func cartAbandonedFiresThroughAnIdlePartitionAndNotAfterACheckout() async throws {
+        let cluster = try KafkaMockCluster(brokers: 1, logger: testLogger)
+        let topics = TopicNames()
+        for t in topics.inputs { try cluster.createTopic(t, partitions: 1) }
+        for t in topics.outputs { try cluster.createTopic(t, partitions: 1) }
+        let bootstrap = cluster.bootstrapServers
+
+        let t0: Int64 = 1_795_168_800_000  // 2026-11-20T10:00:00Z
+        func at(_ minutes: Int64) -> String { ISO8601Time.format(millis: t0 + minutes * 60_000) }
+        try produceAll(bootstrap: bootstrap, [
+            (topics.transactions, "c-5", track("Product Viewed", user: "c-5", id: "old-1", at: at(0))),
+            (topics.clickstream, "c-1", track("Product Added", user: "c-1", id: "add-1", at: at(0),
+                                              properties: #"{"product_id":"p-1","price":20.0}"#)),
+            (topics.clickstream, "c-2", track("Product Added", user: "c-2", id: "add-2", at: at(0),
+                                              properties: #"{"product_id":"p-2","price":20.0}"#)),
+            (topics.clickstream, "c-2", track("Checkout Started", user: "c-2", id: "checkout-2", at: at(5))),
+        ])
+
+        var config = PipelineConfig()
+        // One shard: a shard's time moves with the events of its own customers, and the clock is one customer.
+        config.shards = 1
+        config.groupId = "timers-e2e"
+        config.commitInterval = .milliseconds(200)
+        config.metricsInterval = .milliseconds(300)
+        config.eventTime.allowedLateness = .seconds(60)
+        config.eventTime.idlePartitionTimeout = .seconds(1)
+        let models = try ModelSet.load(directory: repoModels, features: repoFeatures)
+        let pipeline = try Pipeline(config: config, kafka: KafkaConfig(["bootstrap.servers": bootstrap]),
+                                    models: models, features: repoFeatures, logger: testLogger)
+        try pipeline.start()
+        #expect(await waitUntilHandled(pipeline, 4))
+
+        // The clock: an anonymous visitor on clickstream, three simulated minutes every 50 ms, for about 2.5 s,
+        // well past the idle timeout of the transactions partition.
+        let producer = try KafkaProducer(config: KafkaConfig(["bootstrap.servers": bootstrap, "linger.ms": "1"]), logger: testLogger) { _ in }
+        let clickstream = producer.topic(topics.clickstream)
+        for minute in stride(from: Int64(3), through: 150, by: 3) {
+            try producer.send(to: clickstream, key: Array("clock".utf8),
+                              value: track("Product Viewed", user: nil, anonymous: "clock", id: "clock-\(minute)", at: at(minute)), token: 0)
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(producer.flush(timeout: .seconds(10)) == 0)
+        producer.close()
+
+        let isTimer: (ReadMessage) -> Bool = { (($0.json?["trigger"] as? [String: Any])?["kind"] as? String) == "timer" }
+        let seen = try readAll(bootstrap: bootstrap, topics: [topics.recommendations]) { $0.contains(where: isTimer) }
+        #expect(seen.contains(where: isTimer), "no timer fired")
+        try await Task.sleep(for: .seconds(1))  // room for a wrong second firing
+        let snapshot = pipeline.snapshot()
+        pipeline.stop()
+
+        // Four are expected; a fifth would be a wrong firing.
+        let all = try readAll(bootstrap: bootstrap, topics: [topics.recommendations], timeout: .milliseconds(1_500)) { $0.count >= 5 }
+        let timers = all.filter(isTimer)
+        #expect(timers.count == 1, "\(timers.map(\.text))")
+        let r = try #require(timers.first?.json)
+        #expect(timers.first?.key == "c-1")
+        #expect(r["customer_id"] as? String == "c-1")
+        #expect((r["trigger"] as? [String: Any])?["event"] as? String == "Cart Abandoned")
+        #expect(r["event_time"] as? String == at(30))
+        #expect(r["recommendation_id"] as? String
+                == RecommendationID.string(customerId: "c-1", timer: "Cart Abandoned", deadlineMillis: t0 + 30 * 60_000))
+        // The three decision events each got theirs as before; the clock asked for none.
+        let events = all.filter { !isTimer($0) }.compactMap { ($0.json?["trigger"] as? [String: Any])?["message_id"] as? String }
+        #expect(events.sorted() == ["add-1", "add-2", "checkout-2"])
+
+        // Metrics: the firing, the shards' watermarks, no late events.
+        #expect(snapshot.timersFired["Cart Abandoned"] == 1)
+        #expect(snapshot.lateEvents == 0)
+        #expect(snapshot.eventTime.count == 1)
+        #expect(snapshot.eventTime.contains { ($0.watermarkMillis ?? .min) >= t0 + 30 * 60_000 })
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(snapshot.json())) as? [String: Any])
+        #expect((json["timers"] as? [String: Any])?["fired"] as? [String: Int] == ["Cart Abandoned": 1, "Customer Silent": 0])
+        #expect(json["late_events"] as? Int == 0)
+        #expect((json["watermark"] as? [String: Any])?["lag_ms"] is Int)
+        let prometheus = snapshot.prometheusText()
+        #expect(prometheus.contains("nudge_timers_fired_total{instance=\"\(config.instanceId)\",timer=\"Cart Abandoned\"} 1"))
+        #expect(prometheus.contains("nudge_watermark_ms{"))
+    }
+
+    /// Under the dead-letter policy a late event goes to `nba.deadletter` with `x-error: late`, and its offset
+    /// is still committed.
+    @Test func lateEventsAreDeadLetteredWithTheirCode() async throws {
+        let cluster = try KafkaMockCluster(brokers: 1, logger: testLogger)
+        let topics = TopicNames()
+        for t in topics.inputs { try cluster.createTopic(t, partitions: 1) }
+        for t in topics.outputs { try cluster.createTopic(t, partitions: 1) }
+        let bootstrap = cluster.bootstrapServers
+        let late = track("Product Viewed", user: "c-1", id: "late-1", at: "2026-11-20T07:00:00.000Z")
+        try produceAll(bootstrap: bootstrap, [
+            (topics.clickstream, "c-1", track("Product Viewed", user: "c-1", id: "now-1", at: "2026-11-20T10:00:00.000Z")),
+        ])
+
+        var config = PipelineConfig()
+        config.shards = 1
+        config.groupId = "late-e2e"
+        config.commitInterval = .milliseconds(200)
+        config.eventTime.latePolicy = .deadLetter
+        config.eventTime.idlePartitionTimeout = .milliseconds(300)
+        let models = try ModelSet.load(directory: repoModels, features: repoFeatures)
+        let pipeline = try Pipeline(config: config, kafka: KafkaConfig(["bootstrap.servers": bootstrap]),
+                                    models: models, features: repoFeatures, logger: testLogger)
+        try pipeline.start()
+        #expect(await waitUntilHandled(pipeline, 1))
+        // Once the empty partitions idle out, the watermark stands at 09:00: the 07:00 event is late.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while pipeline.snapshot().eventTime.first?.watermarkMillis == nil && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        try produceAll(bootstrap: bootstrap, [(topics.clickstream, "c-1", late)])
+        let letters = try readAll(bootstrap: bootstrap, topics: [topics.deadLetter]) { !$0.isEmpty }
+        #expect(await waitUntilHandled(pipeline, 2))
+        let snapshot = pipeline.snapshot()
+        pipeline.stop()
+        #expect(letters.count == 1)
+        #expect(letters.first?.value == late)
+        #expect(letters.first?.headers["x-error"] == "late")
+        #expect(letters.first?.headers["x-error-detail"]?.contains("watermark") == true)
+        #expect(snapshot.lateEvents == 1)
+        #expect(snapshot.deadLetter == 1)
+    }
+}
