@@ -13,6 +13,9 @@ enum EventOutcome {
     case duplicate
     /// Features updated; the event asks for no decision.
     case updated
+    /// Features updated, and the event is an offer outcome (`Offer Delivered/Viewed/Accepted/Dismissed`)
+    /// for a customer whose decisions come from the model version in counter slot `modelSlot`.
+    case outcome(OfferOutcome, modelSlot: Int)
     /// A decision was made: publish `json` keyed by `customer` (both valid until the next call).
     /// `actionSlot` and `modelSlot` name the counters it counts toward.
     case decided(json: UnsafeRawBufferPointer, customer: UnsafeRawBufferPointer, actionSlot: Int, modelSlot: Int)
@@ -171,6 +174,13 @@ final class EventProcessor {
         // four-digit ISO-8601 year).
         timers.observe(customer: customer.bytes, kind: event.kind, at: event.timestampMillis, known: !event.userId.isEmpty,
                        newestBefore: newestBefore, newestAfter: max(newestBefore, event.timestampMillis), watermark: clock.millis)
+        if let outcome = OfferOutcome(event.kind) {
+            // Champion and challenger split customers by a stable hash, so the customer's group says which
+            // model's offers this outcome answers (the version now loaded in that group: an outcome that
+            // straddles a model swap counts toward the new version).
+            let useChallenger = challenger != nil && models.usesChallenger(customerHash: customer.hash64)
+            return .outcome(outcome, modelSlot: useChallenger ? challengerSlots.model : championSlots.model)
+        }
         guard DecisionTriggers.asksForDecision(event.kind) else { return .updated }
         let decided = decide(slot, customer: customer.bytes, customerHash: customer.hash64, at: event.timestampMillis,
                              trigger: .event(event.kind, messageId: event.messageId.bytes))
@@ -285,5 +295,31 @@ final class EventProcessor {
                                 shardEventTimeMillis: clock.newestEventMillis,
                                 shardWatermarkMillis: clock.millis == .min ? nil : clock.millis,
                                 features: features, contacts: contactRecords)
+    }
+}
+
+/// What a customer did with an offer, from the contract's outcome events.
+enum OfferOutcome: Int, CaseIterable {
+    case delivered, viewed, accepted, dismissed
+
+    /// The outcome an event reports, or nil for any other event.
+    init?(_ kind: EventKind) {
+        switch kind {
+        case .offerDelivered: self = .delivered
+        case .offerViewed: self = .viewed
+        case .offerAccepted: self = .accepted
+        case .offerDismissed: self = .dismissed
+        default: return nil
+        }
+    }
+
+    /// The name in metrics.
+    var name: String {
+        switch self {
+        case .delivered: "delivered"
+        case .viewed: "viewed"
+        case .accepted: "accepted"
+        case .dismissed: "dismissed"
+        }
     }
 }

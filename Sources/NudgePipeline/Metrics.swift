@@ -60,6 +60,9 @@ public struct MetricsSnapshot: Sendable, Equatable {
     public var deliveryFailures: Int
     /// Decisions by NBA model version (champion and challenger).
     public var recommendationsByModel: [String: Int]
+    /// Offer outcomes (`delivered`, `viewed`, `accepted`, `dismissed`) by the NBA model version of the
+    /// customer's champion/challenger group: the acceptance rates to compare two versions by.
+    public var outcomesByModel: [String: [String: Int]] = [:]
     /// Model files swapped in, and refused, since start.
     public var modelReloads: Int
     public var modelRefusals: Int
@@ -88,6 +91,7 @@ public struct MetricsSnapshot: Sendable, Equatable {
             "events_in": eventsIn, "events_per_s": eventsPerSecond.rounded(toPlaces: 1),
             "deadletter": deadLetter, "duplicates_dropped": duplicatesDropped,
             "recommendations": ["total": recommendations, "by_action": recommendationsByAction, "by_model": recommendationsByModel],
+            "outcomes": ["by_model": outcomesByModel],
             "customers": customers, "store_bytes": storeBytes,
             "consumer_lag": ["total": totalLag, "partitions": consumerLag],
             "latency_ms": latencyMs.mapValues { $0.rounded(toPlaces: 3) },
@@ -131,6 +135,10 @@ public struct MetricsSnapshot: Sendable, Equatable {
                latencyMs.sorted { $0.key < $1.key }.map { ("{\(inst),quantile=\"\($0.key)\"}", "\($0.value)") })
         metric("recommendations_by_model_total", "counter", "Decisions by NBA model version.",
                recommendationsByModel.sorted { $0.key < $1.key }.map { ("{\(inst),model=\"\($0.key)\"}", "\($0.value)") })
+        metric("offer_outcomes_total", "counter", "Offer outcomes by the NBA model version of the customer's group.",
+               outcomesByModel.sorted { $0.key < $1.key }.flatMap { model, counts in
+                   counts.sorted { $0.key < $1.key }.map { ("{\(inst),model=\"\(model)\",outcome=\"\($0.key)\"}", "\($0.value)") }
+               })
         metric("model_reloads_total", "counter", "Model files swapped in and refused.",
                [("{\(inst),result=\"swapped\"}", "\(modelReloads)"), ("{\(inst),result=\"refused\"}", "\(modelRefusals)")])
         metric("delivery_failures_total", "counter", "Outputs the broker refused for good.", [("{\(inst)}", "\(deliveryFailures)")])
@@ -252,6 +260,14 @@ final class MetricsRecorder: @unchecked Sendable {
         for (slot, name) in counterNames.models.all.enumerated() {
             byModel[name] = shards.reduce(0) { $0 + $1.counters.decisions(modelSlot: slot) }
         }
+        var outcomesByModel: [String: [String: Int]] = [:]
+        for (slot, name) in counterNames.models.all.enumerated() {
+            var counts: [String: Int] = [:]
+            for outcome in OfferOutcome.allCases {
+                counts[outcome.name] = shards.reduce(0) { $0 + $1.counters.outcomes(outcome, modelSlot: slot) }
+            }
+            if counts.values.contains(where: { $0 > 0 }) { outcomesByModel[name] = counts }
+        }
         let uptime = ContinuousClock.now - started
         return MetricsSnapshot(
             instance: config.instanceId,
@@ -269,6 +285,7 @@ final class MetricsRecorder: @unchecked Sendable {
             models: store.models.versions,
             deliveryFailures: deliveryFailures.load(ordering: .relaxed),
             recommendationsByModel: byModel,
+            outcomesByModel: outcomesByModel,
             modelReloads: store.reloads.load(ordering: .relaxed),
             modelRefusals: store.refusals.load(ordering: .relaxed),
             lateEvents: shards.reduce(0) { $0 + $1.counters.lateEvents.value },

@@ -43,8 +43,12 @@ final class ShardCounters: @unchecked Sendable {
     /// Decisions by action slot (see `CounterNames`; slot 0 is `none`) and by NBA model version.
     private let decisions: UnsafeMutablePointer<UnsafeAtomic<Int>.Storage>
     private let byModel: UnsafeMutablePointer<UnsafeAtomic<Int>.Storage>
+    /// Offer outcomes by model-version slot: `outcomes[slot * 4 + outcome]`.
+    private let outcomes: UnsafeMutablePointer<UnsafeAtomic<Int>.Storage>
 
     init() {
+        outcomes = .allocate(capacity: Self.maxModels * OfferOutcome.allCases.count)
+        outcomes.initialize(repeating: .init(0), count: Self.maxModels * OfferOutcome.allCases.count)
         decisions = .allocate(capacity: Self.maxActions + 1)
         decisions.initialize(repeating: .init(0), count: Self.maxActions + 1)
         byModel = .allocate(capacity: Self.maxModels)
@@ -56,6 +60,19 @@ final class ShardCounters: @unchecked Sendable {
         decisions.deallocate()
         byModel.deinitialize(count: Self.maxModels)
         byModel.deallocate()
+        outcomes.deinitialize(count: Self.maxModels * OfferOutcome.allCases.count)
+        outcomes.deallocate()
+    }
+
+    /// Counts an offer outcome toward a model-version slot. Shard thread only.
+    @inline(__always) func countOutcome(_ outcome: OfferOutcome, modelSlot: Int) {
+        let o = UnsafeAtomic<Int>(at: outcomes + min(modelSlot, Self.maxModels - 1) * OfferOutcome.allCases.count + outcome.rawValue)
+        o.store(o.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+    }
+
+    /// Offer outcomes counted toward a model-version slot.
+    func outcomes(_ outcome: OfferOutcome, modelSlot: Int) -> Int {
+        UnsafeAtomic<Int>(at: outcomes + modelSlot * OfferOutcome.allCases.count + outcome.rawValue).load(ordering: .relaxed)
     }
 
     /// Counts a decision. Shard thread only.

@@ -146,6 +146,10 @@ final class ShardWorker: @unchecked Sendable {
         case .updated:
             counters.eventsIn.add()
             env.trackers[trackerIndex]?.complete(offset: offset)
+        case .outcome(let outcome, let modelSlot):
+            counters.eventsIn.add()
+            counters.countOutcome(outcome, modelSlot: modelSlot)
+            env.trackers[trackerIndex]?.complete(offset: offset)
         case .decided(let json, let customer, let actionSlot, let modelSlot):
             counters.eventsIn.add()
             counters.countDecision(actionSlot: actionSlot, modelSlot: modelSlot)

@@ -48,7 +48,7 @@ private final class ShardUnderTest {
             case .invalid(let error): .invalid(error.code)
             case .misrouted: .misrouted
             case .duplicate: .duplicate
-            case .updated: .updated
+            case .updated, .outcome: .updated
             case .decided(let json, _, _, _): .decided(parse(json))
             }
         }

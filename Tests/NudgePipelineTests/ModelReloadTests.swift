@@ -81,4 +81,44 @@ struct ModelReloadTests {
         try FileManager.default.removeItem(atPath: "\(dir)/churn.challenger.json")
         #expect(throws: (any Error).self) { try ModelSet.load(directory: dir, features: repoFeatures) }
     }
+
+    /// Outcome events count toward the model version that decides for the customer (champion or
+    /// challenger, by the customer's stable group), so acceptance compares by version.
+    @Test func outcomesCountTowardTheModelThatDecidesForTheCustomer() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nudge-models-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        for f in ["churn.json", "nba.json"] { try FileManager.default.copyItem(atPath: "\(repoModels)/\(f)", toPath: "\(dir)/\(f)") }
+        try writeModel(from: "\(dir)/churn.json", to: "\(dir)/churn.challenger.json", version: "challenger")
+        try writeModel(from: "\(dir)/nba.json", to: "\(dir)/nba.challenger.json", version: "challenger")
+        let models = try ModelSet.load(directory: dir, features: repoFeatures, challengerShare: 0.3)
+        var config = PipelineConfig()
+        config.expectedCustomersPerShard = 1_024
+        let modelNames = CounterNames(capacity: 16)
+        let processor = EventProcessor(shardIndex: 0, shardCount: 1, config: config, models: ModelStore(models), features: repoFeatures,
+                                       counterNames: (CounterNames(capacity: 64, reserved: ["none"]), modelNames),
+                                       wallClock: { 1_800_000_000_000 })
+        var slotsSeen = Set<Int>()
+        var outcomes: [OfferOutcome] = []
+        for i in 0..<300 {
+            let customer = "c-\(i)"
+            let at = ISO8601Time.format(millis: 1_790_000_000_000 + Int64(i) * 1_000)
+            let add = track("Product Added", user: customer, id: "add-\(i)", at: at, properties: #"{"product_id":"p-1","price":25.0}"#)
+            guard case .decided(_, _, _, let decidedBy) = add.withUnsafeBytes({ processor.process($0, forwarded: true) }) else {
+                Issue.record("Product Added made no decision for \(customer)")
+                continue
+            }
+            let name = ["Offer Delivered", "Offer Viewed", "Offer Accepted", "Offer Dismissed"][i % 4]
+            let answer = track(name, user: customer, id: "out-\(i)", at: at, properties: #"{"recommendation_id":"r-1","action":"cart_reminder"}"#)
+            guard case .outcome(let outcome, let countedFor) = answer.withUnsafeBytes({ processor.process($0, forwarded: true) }) else {
+                Issue.record("\(name) was not counted as an outcome")
+                continue
+            }
+            #expect(countedFor == decidedBy, "\(customer): outcome counted for another model than the one deciding")
+            slotsSeen.insert(countedFor)
+            outcomes.append(outcome)
+        }
+        // Both groups are exercised, and each outcome event maps to its own kind.
+        #expect(Set(slotsSeen.map { modelNames.all[$0] }) == ["nba@challenger", models.nba.identity.description])
+        #expect(outcomes.count == 300 && OfferOutcome.allCases.allSatisfy { kind in outcomes.filter { $0 == kind }.count == 75 })
+    }
 }
