@@ -74,6 +74,10 @@ struct EngineOptions: ParsableArguments {
     var cartAbandonedAfter = 30.0
     @Option(help: "Days without any event after which Customer Silent fires for a known customer (0 = never).")
     var customerSilentAfter = 14.0
+    @Option(help: "Days without an event (event time) after which a customer moves to the compressed cold tier; keep it above 7 (the contact policy's look-back).")
+    var idleCustomerTtl = 30.0
+    @Option(help: "MiB of cold tier per shard; beyond it the customers idle longest are dropped (counted in metrics).")
+    var coldMemoryMb = 256
 
     func validate() throws {
         guard LateEventPolicy(rawValue: lateEvents) != nil else {
@@ -82,6 +86,12 @@ struct EngineOptions: ParsableArguments {
         // Ten years in each option's unit: beyond that the milliseconds would only be a typo.
         let limits = [("--allowed-lateness", allowedLateness, 3_650.0 * 86_400), ("--idle-partition-timeout", idlePartitionTimeout, 3_650.0 * 86_400),
                       ("--cart-abandoned-after", cartAbandonedAfter, 3_650.0 * 1_440), ("--customer-silent-after", customerSilentAfter, 3_650.0)]
+        guard idleCustomerTtl.isFinite && idleCustomerTtl > 0 && idleCustomerTtl <= 3_650 else {
+            throw ValidationError("--idle-customer-ttl \(idleCustomerTtl): use a number of days above 0, up to ten years")
+        }
+        guard coldMemoryMb >= 1 && coldMemoryMb <= 1 << 20 else {
+            throw ValidationError("--cold-memory-mb \(coldMemoryMb): use 1 to 1048576")
+        }
         for (name, value, limit) in limits where !(value.isFinite && value >= 0 && value <= limit) {
             throw ValidationError("\(name) \(value): use a number from 0 up to ten years")
         }
@@ -99,6 +109,8 @@ struct EngineOptions: ParsableArguments {
         c.eventTime.latePolicy = LateEventPolicy(rawValue: lateEvents) ?? .applyToCurrent
         c.eventTime.idlePartitionTimeout = .milliseconds(Int64(idlePartitionTimeout * 1000))
         c.eventTime.cartAbandonedAfter = cartAbandonedAfter > 0 ? .milliseconds(Int64(cartAbandonedAfter * 60_000)) : nil
+        c.idleCustomerTTL = .milliseconds(Int64(idleCustomerTtl * 86_400_000))
+        c.coldBytesPerShard = coldMemoryMb << 20
         c.eventTime.customerSilentAfter = customerSilentAfter > 0 ? .milliseconds(Int64(customerSilentAfter * 86_400_000)) : nil
         return c
     }

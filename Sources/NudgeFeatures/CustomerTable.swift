@@ -5,28 +5,40 @@ import Darwin
 #endif
 import NudgeEvents
 
-/// A customer's place in one ``CustomerTable``: valid only for the table that handed it out.
+/// A customer's place in one ``CustomerTable``: valid only for the table that handed it out, and only
+/// until its next ``CustomerTable/evictIdle(olderThanMillis:limit:onEvict:)``, which may free it for
+/// another customer.
 public struct CustomerSlot: Sendable, Hashable {
-    /// Position of the customer's record in the table's slab (dense, in order of first sight).
+    /// Position of the customer's record in the table's slab: dense, in order of first sight, until
+    /// eviction frees slots, which later customers reuse.
     public let index: Int32
 
     init(index: Int32) { self.index = index }
 }
 
-/// One shard's customers: identity index plus feature state, for a single writer.
+/// One shard's customers: identity index plus feature state, for a single writer, in two tiers.
 ///
 /// Each shard thread owns one table and makes every call on it, so it has no locks and is not `Sendable`.
-/// Memory is three growable buffers and nothing per customer:
+/// The **hot tier** is three growable buffers and nothing per customer:
 /// - the **slab**: one fixed-stride record per customer (``FeatureSet/bytesPerCustomer``): header
 ///   (newest event time, last channel, id location) then the packed feature state (see ``FeatureLayout``);
-/// - the **arena**: customer id bytes, appended once when a customer is first seen;
+/// - the **arena**: customer id bytes, written when a customer takes a slot;
 /// - the **index**: open addressing (linear probing, load ≤ 1/2) of 8-byte entries, the upper 32 bits of the
 ///   id's nudgeHash64 beside the slot, so a probe reads one word and compares id bytes only on a tag match.
 ///
-/// The hot path (``slot(for:)`` on a known customer, ``apply(_:to:)``, ``evaluate(_:atMillis:into:)``)
-/// does not allocate; creating a customer allocates only when a buffer grows. Slots are dense and stable,
-/// which leaves room for an identity merge (fold one record into another) and for snapshots (the slab and
-/// arena are contiguous; the index is rebuilt by hashing the ids again).
+/// The **cold tier** (``ColdCustomers``) holds customers idle past a TTL as LZ4-compressed records within a
+/// byte budget. ``evictIdle(olderThanMillis:limit:onEvict:)`` moves them there in small steps and frees
+/// their slots; ``slot(for:)`` and ``existingSlot(for:)`` bring one back on an index miss, bit for bit.
+/// Hot memory is bounded by the peak number of hot customers: freed slots are reused before the slab
+/// grows, an id written into a reused slot takes the old id's arena bytes when it fits, and the arena
+/// drops dead bytes whenever it would grow (see ``bytesUsed``). Deletion from the index is backward-shift,
+/// not tombstones, so the hot probe is unchanged and probe runs never lengthen with churn.
+///
+/// The hot path (``slot(for:)`` on a hot customer, ``apply(_:to:)``, ``evaluate(_:atMillis:into:)``)
+/// does not allocate and never looks at the cold tier; creating or restoring a customer allocates only
+/// when a buffer grows. Slots are dense and stable until the first eviction, which leaves room for an
+/// identity merge (fold one record into another) and for snapshots (the slab and arena are contiguous;
+/// the index is rebuilt by hashing the ids again).
 public final class CustomerTable {
     /// The features every record holds.
     public let features: FeatureSet
@@ -47,23 +59,47 @@ public final class CustomerTable {
     @exclusivity(unchecked) private var index: UnsafeMutablePointer<UInt64>
     @exclusivity(unchecked) private var indexCapacity: Int
     @exclusivity(unchecked) private var indexShift: UInt64
+    /// Slots handed out so far, hot or free: records below this are initialized.
+    @exclusivity(unchecked) private var slotsUsed = 0
+    /// Arena bytes no hot customer points to any more (evicted ids, tails of reused regions).
+    @exclusivity(unchecked) private var arenaDead = 0
+    /// The most recently freed slot, -1 for none. Free slots chain through their own records (see
+    /// ``FreeRecord``), so the free list costs no memory and never grows during a sweep.
+    @exclusivity(unchecked) private var freeHead = -1
+    /// Where the next ``evictIdle(olderThanMillis:limit:onEvict:)`` resumes its walk of the slab.
+    @exclusivity(unchecked) private var sweepCursor = 0
+    private let cold: ColdCustomers
+    private let codec: ColdRecordCodec
 
-    /// Number of customers in the table.
+    /// Number of customers in the hot tier (with a slot); ``coldCount`` more are evicted.
     @exclusivity(unchecked) public private(set) var count = 0
+    /// Customers moved to the cold tier, ever.
+    @exclusivity(unchecked) public private(set) var evictions = 0
+    /// Customers brought back from the cold tier, ever.
+    @exclusivity(unchecked) public private(set) var restores = 0
+    /// Cold records that failed to decompress on restore, ever (the customer started afresh). LZ4 reading
+    /// back what it wrote in this process cannot fail: anything but 0 is a bug.
+    @exclusivity(unchecked) public private(set) var restoreFailures = 0
 
     /// Empty index entry (slot bits all ones: no slot reaches 2^32 - 1).
     private static let vacant = UInt64.max
     /// Typical customer id length, for the arena's first size.
     private static let expectedIdBytes = 24
+    /// Cold budget when none is given: room for 524,288 idle customers (with the standard features a cold
+    /// customer costs about 110 bytes, all in).
+    public static let defaultColdBudgetBytes = 64 << 20
 
-    /// A table for `features`, sized for `expectedCustomers` before its first growth.
-    public init(features: FeatureSet, expectedCustomers: Int = 1 << 16) {
+    /// A table for `features`, sized for `expectedCustomers` before its first growth, whose cold tier
+    /// holds at most `coldBudgetBytes` (at least 4 KiB; see ``coldBytes``).
+    public init(features: FeatureSet, expectedCustomers: Int = 1 << 16, coldBudgetBytes: Int = defaultColdBudgetBytes) {
         self.features = features
         let layout = features.layout
         stride = layout.stride
         plan = CompiledPlan(layout)
         template = .allocate(byteCount: layout.stride, alignment: 16)
         UnsafeMutableRawBufferPointer(start: template, count: layout.stride).copyBytes(from: layout.template)
+        cold = ColdCustomers(budgetBytes: coldBudgetBytes)
+        codec = layout.template.withUnsafeBytes { ColdRecordCodec(template: $0) }
 
         let customers = min(max(expectedCustomers, 16), 1 << 30)
         slabCapacity = customers
@@ -86,15 +122,36 @@ public final class CustomerTable {
         indexBuffer.release()
     }
 
-    /// Bytes allocated for this table (slab, arena and index capacity, not just what is filled, plus the
-    /// compiled features): what the process really holds for it, the figure for memory limits and metrics.
+    /// Bytes allocated for the hot tier (slab, arena and index capacity, not just what is filled, the
+    /// compiled features and the cold codec's scratch and LZ4 state): what the process really holds for
+    /// it. The cold tier is ``coldBytes``; the figure for memory limits and metrics is the sum.
+    ///
+    /// Bounded by the peak number of hot customers: slab and index hold at most that many, and the arena,
+    /// which drops dead ids whenever it would grow, at most about four times their id bytes.
     public var bytesUsed: Int {
         slabCapacity * stride + arenaCapacity + indexCapacity * MemoryLayout<UInt64>.stride + stride + plan.bytes
+            + codec.bytesUsed
     }
+
+    /// Bytes the cold tier holds (entries, index, compressed records and ids), never more than its budget.
+    public var coldBytes: Int { cold.bytesUsed }
+
+    /// The cold tier's byte budget.
+    public var coldBudgetBytes: Int { cold.budgetBytes }
+
+    /// Number of customers in the cold tier.
+    public var coldCount: Int { cold.count }
+
+    /// Cold customers dropped, oldest first, to keep the cold tier within its budget, ever. A dropped
+    /// customer's history is gone: if they come back they start as a new customer.
+    public var coldDropped: Int { cold.dropped }
 
     // MARK: Identity
 
-    /// Finds or creates the slot of `customerId`. Copies the id bytes into the arena only on creation.
+    /// Finds, restores or creates the slot of `customerId`. A customer in the cold tier comes back with
+    /// their whole history; one the cold tier dropped, or never had, starts afresh. Copies the id bytes
+    /// into the arena only when the customer takes a slot. The cold tier is consulted only when the hot
+    /// index misses, so a hot customer costs what it did before tiers.
     ///
     /// Slot indexes are `Int32`: 2^31 customers in one shard would need hundreds of gigabytes first.
     public func slot(for customerId: RawText) -> CustomerSlot {
@@ -102,23 +159,57 @@ public final class CustomerTable {
         switch probe(customerId, hash: hash) {
         case .found(let slot):
             return slot
-        case .vacant(var position):
-            if (count + 1) * 2 > indexCapacity {
-                growIndex()
-                position = vacantPosition(for: hash)
-            }
-            return insert(customerId, hash: hash, at: position)
+        case .vacant(let position):
+            let coldEntry = cold.find(customerId.bytes, hash: hash)
+            return admit(customerId, hash: hash, at: position, from: coldEntry)
         }
     }
 
-    /// The slot of `customerId` if the table has seen it.
+    /// The slot of `customerId` if the table has seen it, restoring it from the cold tier if it is there
+    /// (never creating a customer).
     public func existingSlot(for customerId: RawText) -> CustomerSlot? {
-        if case .found(let slot) = probe(customerId, hash: nudgeHash64(customerId.bytes)) { return slot }
-        return nil
+        let hash = nudgeHash64(customerId.bytes)
+        switch probe(customerId, hash: hash) {
+        case .found(let slot):
+            return slot
+        case .vacant(let position):
+            guard let coldEntry = cold.find(customerId.bytes, hash: hash) else { return nil }
+            return admit(customerId, hash: hash, at: position, from: coldEntry)
+        }
+    }
+
+    // MARK: Tiers
+
+    /// Moves hot customers whose newest event is older than `cutoff` (ms; customers with no event count as
+    /// older than any cutoff) to the cold tier, freeing their slots, and returns how many moved.
+    ///
+    /// Examines at most `limit` slots, resuming where the previous call stopped and wrapping around, so a
+    /// call costs at most `limit` record reads (about 10 ns each) and `limit` evictions (about 0.6 µs each,
+    /// standard features, release build): call it between events with a small limit, e.g. 64.
+    ///
+    /// `onEvict` is called with each freed slot, for state the caller keeps per slot (clear it: the slot
+    /// will be reused for another customer). Slots held across this call may now belong to nobody or to
+    /// someone else; a freed slot reads as unknown and ignores events until it is reused.
+    @discardableResult
+    public func evictIdle(olderThanMillis cutoff: Int64, limit: Int, onEvict: (CustomerSlot) -> Void = { _ in }) -> Int {
+        guard slotsUsed > 0, limit > 0 else { return 0 }
+        var evicted = 0
+        for _ in 0..<min(limit, slotsUsed) {
+            if sweepCursor >= slotsUsed { sweepCursor = 0 }
+            let slot = sweepCursor
+            sweepCursor += 1
+            let record = slab + slot * stride
+            guard !isFree(record),
+                  record.load(fromByteOffset: CustomerRecord.newestMillis, as: Int64.self) < cutoff,
+                  evict(slot) else { continue }
+            evicted += 1
+            onEvict(CustomerSlot(index: Int32(slot)))
+        }
+        return evicted
     }
 
     /// The customer id stored for `slot` (cold path: builds a String); empty for a slot this table did not
-    /// hand out.
+    /// hand out or eviction freed.
     public func customerId(of slot: CustomerSlot) -> String {
         guard let record = record(of: slot) else { return "" }
         return String(decoding: idBytes(record), as: UTF8.self)
@@ -132,7 +223,7 @@ public final class CustomerTable {
     /// An out-of-order event lands in its own bucket while that bucket is still in the ring; older events
     /// are outside every window evaluated at or after the newest event, so they only affect lifetime state
     /// (lifetime aggregations, `last`, `timeSinceLast`, gauges). Gauges fold in arrival order. Times are
-    /// clamped to ±2^53 ms.
+    /// clamped to ±2^53 ms. Ignored for a slot this table did not hand out or eviction freed.
     public func apply(_ event: SegmentEvent, to slot: CustomerSlot) {
         guard let record = record(of: slot) else { return }
         let time = CustomerRecord.clampTime(event.timestampMillis)
@@ -165,8 +256,8 @@ public final class CustomerTable {
     ///
     /// Exact under the bucket semantics of ``FeatureWindow`` when `atMillis` is at or after the customer's
     /// newest event (the lead passes max(event time, ``newestEventMillis(of:)``)); at an earlier time,
-    /// buckets the rings have already dropped are missing. A slot this table did not hand out reads as
-    /// all missing values.
+    /// buckets the rings have already dropped are missing. A slot this table did not hand out, or one
+    /// eviction freed, reads as all missing values.
     public func evaluate(_ slot: CustomerSlot, atMillis: Int64, into output: UnsafeMutableBufferPointer<Double>) {
         let readers = plan.readers
         let written = min(output.count, readers.count)
@@ -246,11 +337,14 @@ public final class CustomerTable {
         }
     }
 
+    /// The record of `slot`, nil for a slot this table did not hand out or eviction freed (the channel byte
+    /// shares the cache line every caller reads next, so the check is nearly free).
     @inline(__always)
     private func record(of slot: CustomerSlot) -> UnsafeMutableRawPointer? {
         let index = Int(slot.index)
-        guard index >= 0, index < count else { return nil }
-        return slab + index * stride
+        guard index >= 0, index < slotsUsed else { return nil }
+        let record = slab + index * stride
+        return isFree(record) ? nil : record
     }
 
     private func idBytes(_ record: UnsafeRawPointer) -> UnsafeRawBufferPointer {
@@ -302,22 +396,107 @@ public final class CustomerTable {
         return memcmp(stored, candidate, length) == 0
     }
 
-    private func insert(_ id: RawText, hash: UInt64, at position: Int) -> CustomerSlot {
-        let length = id.bytes.count
-        reserveSlab(count + 1)
-        reserveArena(arenaUsed + length)
-        if length > 0, let source = id.bytes.baseAddress {
-            (arena + arenaUsed).copyMemory(from: source, byteCount: length)
+    /// Gives `id` a slot, filled from `coldEntry` if given (which then leaves the cold tier), else fresh;
+    /// `position` is the vacant index position its probe ended on. The cold path of ``slot(for:)``.
+    @inline(never)
+    private func admit(_ id: RawText, hash: UInt64, at position: Int, from coldEntry: ColdCustomers.Handle?) -> CustomerSlot {
+        var position = position
+        if (count + 1) * 2 > indexCapacity {
+            growIndex()
+            position = vacantPosition(for: hash)
         }
-        let slot = CustomerSlot(index: Int32(count))
-        let record = slab + count * stride
-        record.copyMemory(from: template, byteCount: stride)
-        record.storeBytes(of: Int64(arenaUsed), toByteOffset: CustomerRecord.idOffset, as: Int64.self)
-        record.storeBytes(of: UInt32(truncatingIfNeeded: length), toByteOffset: CustomerRecord.idLength, as: UInt32.self)
-        arenaUsed += length
-        index[position] = Self.entry(tag: hash, slot: slot.index)
+        let (slot, freedRegion) = takeSlot()
+        let record = slab + slot * stride
+        if let coldEntry {
+            if codec.decode(cold.payload(of: coldEntry), into: record) {
+                restores += 1
+            } else {
+                record.copyMemory(from: template, byteCount: stride)
+                restoreFailures += 1
+            }
+            cold.remove(coldEntry)
+        } else {
+            record.copyMemory(from: template, byteCount: stride)
+        }
+        place(id.bytes, in: slot, reusing: freedRegion)
+        index[position] = Self.entry(tag: hash, slot: Int32(slot))
         count += 1
-        return slot
+        return CustomerSlot(index: Int32(slot))
+    }
+
+    /// The most recently freed slot, with its old id's arena bytes, or a new slot at the end of the slab.
+    /// The record is unspecified until the caller fills it.
+    private func takeSlot() -> (slot: Int, freed: IdRegion?) {
+        if freeHead >= 0 {
+            let slot = freeHead
+            let record = slab + slot * stride
+            freeHead = FreeRecord.next(record)
+            return (slot, FreeRecord.region(record))
+        }
+        reserveSlab(slotsUsed + 1)
+        slotsUsed += 1
+        return (slotsUsed - 1, nil)
+    }
+
+    /// Writes `id` into the arena for `slot` (whose record is filled): into the old id bytes of the freed
+    /// slot it took when it fits there (ids are usually of one shape, so churn rarely leaves dead bytes),
+    /// else appended.
+    private func place(_ id: UnsafeRawBufferPointer, in slot: Int, reusing freed: IdRegion?) {
+        let length = id.count
+        let offset: Int
+        if let freed, freed.length >= length {
+            offset = freed.offset
+            arenaDead -= length
+        } else {
+            reserveArena(arenaUsed + length)
+            offset = arenaUsed
+            arenaUsed += length
+        }
+        if length > 0, let source = id.baseAddress { (arena + offset).copyMemory(from: source, byteCount: length) }
+        let record = slab + slot * stride
+        record.storeBytes(of: Int64(offset), toByteOffset: CustomerRecord.idOffset, as: Int64.self)
+        record.storeBytes(of: UInt32(truncatingIfNeeded: length), toByteOffset: CustomerRecord.idLength, as: UInt32.self)
+    }
+
+    /// Moves the hot customer at `slot` to the cold tier; false (nothing changes) only if LZ4 fails.
+    private func evict(_ slot: Int) -> Bool {
+        let record = slab + slot * stride
+        let id = idBytes(record)
+        let hash = nudgeHash64(id)
+        guard let payload = codec.encode(record) else { return false }
+        cold.insert(id: id, hash: hash, payload: payload)
+        removeFromIndex(slot: slot, hash: hash)
+        // Every byte of a free slot's id region is dead until an id reuses it.
+        arenaDead += id.count
+        FreeRecord.free(record, next: freeHead)
+        freeHead = slot
+        count -= 1
+        evictions += 1
+        return true
+    }
+
+    /// Deletes `slot`'s entry by backward shift: each later member of the probe run moves back into the hole
+    /// unless its home lies cyclically in (hole, member]. Homes come from hashing the ids again (runs are
+    /// short at load ≤ 1/2), which keeps entries at 8 bytes.
+    private func removeFromIndex(slot: Int, hash: UInt64) {
+        let mask = indexCapacity - 1
+        let target = UInt64(UInt32(slot))
+        var hole = home(hash)
+        while index[hole] != Self.vacant && index[hole] & 0xFFFF_FFFF != target { hole = (hole + 1) & mask }
+        guard index[hole] != Self.vacant else { return }
+        var next = hole
+        while true {
+            next = (next + 1) & mask
+            let entry = index[next]
+            if entry == Self.vacant { break }
+            let member = slab + Int(entry & 0xFFFF_FFFF) * stride
+            let wanted = home(nudgeHash64(idBytes(member)))
+            let stays = hole <= next ? (hole < wanted && wanted <= next) : (hole < wanted || wanted <= next)
+            if stays { continue }
+            index[hole] = entry
+            hole = next
+        }
+        index[hole] = Self.vacant
     }
 
     private static func indexCapacity(for customers: Int) -> Int {
@@ -335,7 +514,7 @@ public final class CustomerTable {
         indexBuffer = LargeBuffer(byteCount: indexCapacity * MemoryLayout<UInt64>.stride)
         index = indexBuffer.base.bindMemory(to: UInt64.self, capacity: indexCapacity)
         index.initialize(repeating: Self.vacant, count: indexCapacity)
-        for slot in 0..<count {
+        for slot in 0..<slotsUsed where !isFree(slab + slot * stride) {
             let hash = nudgeHash64(idBytes(slab + slot * stride))
             index[vacantPosition(for: hash)] = Self.entry(tag: hash, slot: Int32(slot))
         }
@@ -345,23 +524,56 @@ public final class CustomerTable {
         guard customers > slabCapacity else { return }
         let capacity = max(slabCapacity * 2, customers)
         let grown = LargeBuffer(byteCount: capacity * stride)
-        grown.base.copyMemory(from: slab, byteCount: count * stride)
+        grown.base.copyMemory(from: slab, byteCount: slotsUsed * stride)
         slabBuffer.release()
         slabBuffer = grown
         slab = grown.base
         slabCapacity = capacity
     }
 
+    /// Makes the arena at least `bytes` long. Without dead bytes it grows by copying; with them it is rebuilt
+    /// from the hot customers' ids (one pass over the slab, as costly as a copy of the slab's header lines),
+    /// at the same size when the live ids need at most half of it, else doubled. So the arena stays within
+    /// about four times the peak live id bytes, and rebuilds are amortized over the ids written since.
     private func reserveArena(_ bytes: Int) {
         guard bytes > arenaCapacity else { return }
-        let capacity = max(arenaCapacity * 2, bytes)
-        let grown = LargeBuffer(byteCount: capacity)
-        grown.base.copyMemory(from: arena, byteCount: arenaUsed)
-        arenaBuffer.release()
-        arenaBuffer = grown
-        arena = grown.base
-        arenaCapacity = capacity
+        guard arenaDead > 0 else {
+            let capacity = max(arenaCapacity * 2, bytes)
+            let grown = LargeBuffer(byteCount: capacity)
+            grown.base.copyMemory(from: arena, byteCount: arenaUsed)
+            replaceArena(grown, capacity: capacity, used: arenaUsed)
+            return
+        }
+        let needed = bytes - arenaDead
+        let capacity = needed * 2 <= arenaCapacity ? arenaCapacity : max(arenaCapacity * 2, needed)
+        let rebuilt = LargeBuffer(byteCount: capacity)
+        var used = 0
+        for slot in 0..<slotsUsed {
+            let record = slab + slot * stride
+            guard !isFree(record) else {
+                // A free slot's old id did not survive the rebuild.
+                FreeRecord.forgetRegion(record)
+                continue
+            }
+            let id = idBytes(record)
+            if let source = id.baseAddress, id.count > 0 { (rebuilt.base + used).copyMemory(from: source, byteCount: id.count) }
+            record.storeBytes(of: Int64(used), toByteOffset: CustomerRecord.idOffset, as: Int64.self)
+            used += id.count
+        }
+        replaceArena(rebuilt, capacity: capacity, used: used)
+        arenaDead = 0
     }
+
+    private func replaceArena(_ buffer: LargeBuffer, capacity: Int, used: Int) {
+        arenaBuffer.release()
+        arenaBuffer = buffer
+        arena = buffer.base
+        arenaCapacity = capacity
+        arenaUsed = used
+    }
+
+    @inline(__always)
+    private func isFree(_ record: UnsafeRawPointer) -> Bool { FreeRecord.isFree(record) }
 }
 
 /// A ``FeatureLayout`` copied into fixed buffers, plus evaluation scratch, owned by one table: the hot path

@@ -64,6 +64,7 @@ final class EventProcessor {
     private let featureNames: [String]
     // Per event: unchecked exclusivity keeps runtime access tracking off the hot path (one thread owns this).
     @exclusivity(unchecked) private var clock: ShardWatermark
+    private let idleTTLMillis: Int64
     private let timers: CustomerTimers
     private let latePolicy: LateEventPolicy
     private let latenessMillis: Int64
@@ -89,7 +90,9 @@ final class EventProcessor {
         self.shardIndex = shardIndex
         self.shardCount = shardCount
         decoder = SegmentDecoder(maxMessageBytes: config.maxMessageBytes)
-        table = CustomerTable(features: features, expectedCustomers: config.expectedCustomersPerShard)
+        table = CustomerTable(features: features, expectedCustomers: config.expectedCustomersPerShard,
+                              coldBudgetBytes: config.coldBytesPerShard)
+        idleTTLMillis = max(1, config.idleCustomerTTL.wholeMilliseconds)
         recent = RecentMessageIDs(horizon: config.duplicateHorizon)
         contacts.reserveCapacity(config.expectedCustomersPerShard)
         featureValues = .allocate(capacity: max(1, features.definitions.count))
@@ -128,7 +131,9 @@ final class EventProcessor {
     deinit { featureValues.deallocate() }
 
     /// Bytes of state this processor holds for its customers.
-    var stateBytes: Int { table.bytesUsed + contacts.capacity * MemoryLayout<ContactHistory>.stride + timers.bytesUsed }
+    var stateBytes: Int {
+        table.bytesUsed + table.coldBytes + contacts.capacity * MemoryLayout<ContactHistory>.stride + timers.bytesUsed
+    }
 
     /// The shard's event-time watermark (Unix ms; `Int64.min` until there is one).
     var watermarkMillis: Int64 { clock.millis }
@@ -240,6 +245,20 @@ final class EventProcessor {
 
     /// Makes room for `slot`'s contact history, as the customer takes it (so the growth is paid there, once).
     @inline(__always)
+    /// Moves up to `limit` slots' worth of customers idle past the TTL (against the watermark) to the cold
+    /// tier. Between events only: a slot is valid until the next sweep. A freed slot's contact history is
+    /// cleared so that whoever reuses it starts clean (a returning customer's contacts are older than the
+    /// policy's look-back, which the TTL exceeds).
+    @discardableResult
+    func sweepIdle(limit: Int = 64) -> Int {
+        guard clock.millis != .min else { return 0 }
+        let cutoff = clock.millis &- idleTTLMillis
+        return table.evictIdle(olderThanMillis: cutoff, limit: limit) { slot in
+            let i = Int(slot.index)
+            if i < contacts.count { contacts[i] = ContactHistory() }
+        }
+    }
+
     private func growContacts(to slot: CustomerSlot) {
         let slotIndex = Int(slot.index)
         if slotIndex >= contacts.count {

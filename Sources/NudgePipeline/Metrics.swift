@@ -50,6 +50,9 @@ public struct MetricsSnapshot: Sendable, Equatable {
     public var customers: Int
     /// Bytes of store state.
     public var storeBytes: Int
+    /// The cold tier: customers held (`customers` counts the hot tier), evictions and restores since start,
+    /// and customers dropped at the cold tier's memory budget.
+    public var cold: ColdTierFigures = ColdTierFigures()
     /// Messages not yet committed, per partition (`topic/partition`).
     public var consumerLag: [String: Int64]
     /// Event arrival to recommendation delivered, over the last interval: p50, p99, p999, max (ms).
@@ -93,6 +96,7 @@ public struct MetricsSnapshot: Sendable, Equatable {
             "recommendations": ["total": recommendations, "by_action": recommendationsByAction, "by_model": recommendationsByModel],
             "outcomes": ["by_model": outcomesByModel],
             "customers": customers, "store_bytes": storeBytes,
+            "cold": ["customers": cold.customers, "evictions": cold.evictions, "restores": cold.restores, "dropped": cold.dropped],
             "consumer_lag": ["total": totalLag, "partitions": consumerLag],
             "latency_ms": latencyMs.mapValues { $0.rounded(toPlaces: 3) },
             "models": models, "delivery_failures": deliveryFailures,
@@ -128,7 +132,11 @@ public struct MetricsSnapshot: Sendable, Equatable {
         metric("recommendations_total", "counter", "Decisions published, by action.",
                recommendationsByAction.sorted { $0.key < $1.key }.map { ("{\(inst),action=\"\($0.key)\"}", "\($0.value)") })
         metric("customers", "gauge", "Customers in the store.", [("{\(inst)}", "\(customers)")])
-        metric("store_bytes", "gauge", "Bytes of store state.", [("{\(inst)}", "\(storeBytes)")])
+        metric("store_bytes", "gauge", "Bytes of store state (hot and cold tiers).", [("{\(inst)}", "\(storeBytes)")])
+        metric("cold_customers", "gauge", "Customers in the LZ4 cold tier.", [("{\(inst)}", "\(cold.customers)")])
+        metric("cold_moves_total", "counter", "Customers moved to the cold tier and back, and dropped at its budget.",
+               [("{\(inst),move=\"evicted\"}", "\(cold.evictions)"), ("{\(inst),move=\"restored\"}", "\(cold.restores)"),
+                ("{\(inst),move=\"dropped\"}", "\(cold.dropped)")])
         metric("consumer_lag", "gauge", "Messages not yet committed, per partition.",
                consumerLag.sorted { $0.key < $1.key }.map { ("{\(inst),partition=\"\($0.key)\"}", "\($0.value)") })
         metric("latency_ms", "gauge", "Event arrival to recommendation delivered over the last interval.",
@@ -280,6 +288,10 @@ final class MetricsRecorder: @unchecked Sendable {
             recommendationsByAction: byAction,
             customers: shards.reduce(0) { $0 + $1.counters.customers.value },
             storeBytes: shards.reduce(0) { $0 + $1.counters.storeBytes.value },
+            cold: ColdTierFigures(customers: shards.reduce(0) { $0 + $1.counters.coldCustomers.value },
+                                  evictions: shards.reduce(0) { $0 + $1.counters.evictions.value },
+                                  restores: shards.reduce(0) { $0 + $1.counters.restores.value },
+                                  dropped: shards.reduce(0) { $0 + $1.counters.coldDropped.value }),
             consumerLag: Dictionary(uniqueKeysWithValues: lag.map { ("\($0.key.topic)/\($0.key.partition)", $0.value) }),
             latencyMs: ["p50": 0, "p99": 0, "p999": 0, "max": 0],
             models: store.models.versions,
@@ -300,4 +312,16 @@ final class MetricsRecorder: @unchecked Sendable {
                           TimerKind.customerSilent.wireName: shards.reduce(0) { $0 + $1.counters.timersFiredCustomerSilent.value }],
             timersDropped: shards.reduce(0) { $0 + $1.counters.timersDropped.value })
     }
+}
+
+/// The cold tier's figures in a metrics snapshot.
+public struct ColdTierFigures: Sendable, Equatable {
+    /// Customers held in the cold tier.
+    public var customers = 0
+    /// Moves to the cold tier since start.
+    public var evictions = 0
+    /// Moves back to the hot tier since start.
+    public var restores = 0
+    /// Customers dropped at the cold tier's memory budget since start.
+    public var dropped = 0
 }

@@ -54,6 +54,12 @@ public struct PipelineConfig: Sendable {
     public var modelCheckInterval: Duration = .seconds(2)
     /// Expected customers per shard (pre-sizing the store; it grows past this).
     public var expectedCustomersPerShard = 1 << 16
+    /// A customer with no event for this long (event time, measured against the shard's watermark) moves
+    /// from the hot tier to the LZ4 cold tier and comes back, history intact, on their next event. Keep it
+    /// above the contact policy's look-back (7 days): contact history stays in the hot tier. Default 30 days.
+    public var idleCustomerTTL: Duration = .seconds(30 * 86_400)
+    /// Memory for each shard's cold tier; beyond it the customers idle longest are dropped (counted).
+    public var coldBytesPerShard = 256 << 20
     /// Watermarks, allowed lateness and event-time timers.
     public var eventTime = EventTimeConfig()
 

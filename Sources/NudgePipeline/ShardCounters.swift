@@ -28,6 +28,11 @@ final class ShardCounters: @unchecked Sendable {
     let forwarded = OwnedCounter()
     let customers = OwnedCounter()
     let storeBytes = OwnedCounter()
+    /// The cold tier: customers held, moves out and back, and customers dropped at its memory budget.
+    let coldCustomers = OwnedCounter()
+    let evictions = OwnedCounter()
+    let restores = OwnedCounter()
+    let coldDropped = OwnedCounter()
     let sendFailures = OwnedCounter()
     /// Events older than the shard's watermark (applied at it, or dead-lettered, per the late policy).
     let lateEvents = OwnedCounter()

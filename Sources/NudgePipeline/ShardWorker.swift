@@ -111,6 +111,7 @@ final class ShardWorker: @unchecked Sendable {
             // One clock read per turn: the watermark moves, idle partitions drop out, due timers fire.
             let fired = processor.advance(wallMillis: wallClockMillis(), limit: Self.timersPerTurn) { publish($0) }
             var worked = fired == Self.timersPerTurn
+            processor.sweepIdle()
             while let w = forwards.pop() { process(w); worked = true }
             var n = 0
             while n < 256, let w = inbox.pop() { process(w); n += 1; worked = true }
@@ -120,6 +121,10 @@ final class ShardWorker: @unchecked Sendable {
                 continue
             }
             counters.storeBytes.set(processor.stateBytes)
+            counters.coldCustomers.set(processor.table.coldCount)
+            counters.evictions.set(processor.table.evictions)
+            counters.restores.set(processor.table.restores)
+            counters.coldDropped.set(processor.table.coldDropped)
             if stoppingFlag.withLock({ $0 }) && !inbox.hasValue && !forwards.hasValue && !inspections.hasPending { return }
             inbox.waitForValue(timeout: .milliseconds(200)) { [forwards, inspections] in forwards.hasValue || inspections.hasPending }
         }

@@ -43,8 +43,9 @@ final class TestShop {
     let table: CustomerTable
     let pool = TextPool()
 
-    init(_ features: FeatureSet = .standard, expectedCustomers: Int = 16) {
-        table = CustomerTable(features: features, expectedCustomers: expectedCustomers)
+    init(_ features: FeatureSet = .standard, expectedCustomers: Int = 16,
+         coldBudgetBytes: Int = CustomerTable.defaultColdBudgetBytes) {
+        table = CustomerTable(features: features, expectedCustomers: expectedCustomers, coldBudgetBytes: coldBudgetBytes)
     }
 
     func segmentEvent(_ event: TestEvent) -> SegmentEvent {

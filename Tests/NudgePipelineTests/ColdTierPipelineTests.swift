@@ -1,0 +1,53 @@
+import Foundation
+import NudgeEvents
+import NudgeFeatures
+import Testing
+@testable import NudgePipeline
+
+/// The shard moves customers idle past the TTL to the cold tier between events, and they come back with
+/// their history on their next event.
+@Suite("Cold tier in the shard")
+struct ColdTierPipelineTests {
+    private static let day: Int64 = 86_400_000
+    private static let t0: Int64 = 1_790_000_000_000
+
+    private func send(_ processor: EventProcessor, _ event: String, _ customer: String, at: Int64, id: String,
+                      properties: String = "{}") {
+        let bytes = track(event, user: customer, id: id, at: ISO8601Time.format(millis: at), properties: properties)
+        _ = bytes.withUnsafeBytes { processor.process($0, forwarded: true) }
+    }
+
+    @Test func idleCustomersGoColdAndComeBackWithTheirHistory() throws {
+        var config = PipelineConfig()
+        config.expectedCustomersPerShard = 1_024
+        config.idleCustomerTTL = .seconds(2 * 86_400)
+        config.eventTime.cartAbandonedAfter = nil
+        config.eventTime.customerSilentAfter = nil
+        let processor = EventProcessor(shardIndex: 0, shardCount: 1, config: config,
+                                       models: ModelStore(try ModelSet.load(directory: repoModels, features: repoFeatures)),
+                                       features: repoFeatures,
+                                       counterNames: (CounterNames(capacity: 64, reserved: ["none"]), CounterNames(capacity: 16)))
+        // c-quiet orders twice, then goes silent; c-busy keeps the shard's event time moving.
+        send(processor, "Order Completed", "c-quiet", at: Self.t0, id: "o-1", properties: #"{"revenue":40.0}"#)
+        send(processor, "Order Completed", "c-quiet", at: Self.t0 + 1_000, id: "o-2", properties: #"{"revenue":60.0}"#)
+        let before = try #require(processor.snapshot(of: Array("c-quiet".utf8), atMillis: Self.t0 + 10 * Self.day))
+        for d in 1...10 {
+            send(processor, "Product Viewed", "c-busy", at: Self.t0 + Int64(d) * Self.day, id: "v-\(d)")
+            _ = processor.advance(wallMillis: 1_800_000_000_000) { _ in }
+            processor.sweepIdle(limit: 1_024)
+        }
+        #expect(processor.table.coldCount == 1, "c-quiet, idle 10 days with a 2-day TTL, is in the cold tier")
+        #expect(processor.table.count == 1)
+        #expect(processor.table.evictions == 1)
+
+        // Back: the next event restores the whole history before it is applied.
+        send(processor, "Order Completed", "c-quiet", at: Self.t0 + 10 * Self.day, id: "o-3", properties: #"{"revenue":10.0}"#)
+        #expect(processor.table.restores == 1)
+        #expect(processor.table.coldCount == 0)
+        let after = try #require(processor.snapshot(of: Array("c-quiet".utf8), atMillis: Self.t0 + 10 * Self.day))
+        #expect(before[feature: "orders_lifetime"] == 2)
+        #expect(after[feature: "orders_lifetime"] == 3)
+        #expect(after[feature: "revenue_lifetime"] == 110)
+        #expect(after[feature: "orders_30d"] == 3)
+    }
+}
