@@ -183,8 +183,7 @@ final class EventProcessor {
             // Champion and challenger split customers by a stable hash, so the customer's group says which
             // model's offers this outcome answers (the version now loaded in that group: an outcome that
             // straddles a model swap counts toward the new version).
-            let useChallenger = challenger != nil && models.usesChallenger(customerHash: customer.hash64)
-            return .outcome(outcome, modelSlot: useChallenger ? challengerSlots.model : championSlots.model)
+            return .outcome(outcome, modelSlot: usesChallenger(customer.hash64) ? challengerSlots.model : championSlots.model)
         }
         guard DecisionTriggers.asksForDecision(event.kind) else { return .updated }
         let decided = decide(slot, customer: customer.bytes, customerHash: customer.hash64, at: event.timestampMillis,
@@ -229,7 +228,7 @@ final class EventProcessor {
         growContacts(to: slot)  // a timer's customer may just have been restored to a new slot
         let decideAt = max(at, table.newestEventMillis(of: slot))
         table.evaluate(slot, atMillis: decideAt, into: featureValues)
-        let useChallenger = challenger != nil && models.usesChallenger(customerHash: customerHash)
+        let useChallenger = usesChallenger(customerHash)
         let decider = useChallenger ? (challenger ?? champion) : champion
         let slots = useChallenger ? challengerSlots : championSlots
         let decision = decider.decide(features: UnsafeBufferPointer(featureValues), lastChannel: table.lastChannel(of: slot),
@@ -257,6 +256,11 @@ final class EventProcessor {
             let i = Int(slot.index)
             if i < contacts.count { contacts[i] = ContactHistory() }
         }
+    }
+
+    /// Whether the challenger models decide for the customer with this id hash (a stable split).
+    private func usesChallenger(_ customerHash: UInt64) -> Bool {
+        challenger != nil && models.usesChallenger(customerHash: customerHash)
     }
 
     private func growContacts(to slot: CustomerSlot) {
@@ -302,7 +306,7 @@ final class EventProcessor {
         let slotIndex = Int(slot.index)
         let history = slotIndex < contacts.count ? contacts[slotIndex] : ContactHistory()
         // Action indexes are the model's that decided: the challenger's for the customers it scores.
-        let useChallenger = challenger != nil && models.usesChallenger(customerHash: customerId.withUnsafeBytes { nudgeHash64($0) })
+        let useChallenger = usesChallenger(customerId.withUnsafeBytes { nudgeHash64($0) })
         let actions = (useChallenger ? (challenger ?? champion) : champion).nba.actions
         let kept = (0..<history.count).compactMap { history.contact(at: $0) }.sorted { $0.atMillis < $1.atMillis }
         let contactRecords = kept.map { contact in

@@ -265,11 +265,9 @@ final class MetricsRecorder: @unchecked Sendable {
             byAction[name] = shards.reduce(0) { $0 + $1.counters.decisions(slot: slot) }
         }
         var byModel: [String: Int] = [:]
-        for (slot, name) in counterNames.models.all.enumerated() {
-            byModel[name] = shards.reduce(0) { $0 + $1.counters.decisions(modelSlot: slot) }
-        }
         var outcomesByModel: [String: [String: Int]] = [:]
         for (slot, name) in counterNames.models.all.enumerated() {
+            byModel[name] = shards.reduce(0) { $0 + $1.counters.decisions(modelSlot: slot) }
             var counts: [String: Int] = [:]
             for outcome in OfferOutcome.allCases {
                 counts[outcome.name] = shards.reduce(0) { $0 + $1.counters.outcomes(outcome, modelSlot: slot) }

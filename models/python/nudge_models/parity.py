@@ -77,25 +77,24 @@ def main(argv=None) -> int:
     if not auc_diff <= args.auc_tolerance:
         failures.append(f"AUC differs by {auc_diff:.2e} > {args.auc_tolerance}")
 
-    service = _swift_scores(args.swift_scores)
-    mine = score(swift, rows.frame())
-    if len(service) != len(mine):
-        failures.append(f"swift scored {len(service)} rows, python selected {len(mine)}")
-    else:
+    def compare_scores(scores_path, model, label, count_failure, diff_failure):
+        """The service's scores (a CSV from nudge evaluate) against nudge_models.score on the same rows."""
+        service = _swift_scores(scores_path)
+        mine = score(model, rows.frame())
+        if len(service) != len(mine):
+            failures.append(count_failure.format(service=len(service), mine=len(mine)))
+            return
         diff = float(np.max(np.abs(service - mine))) if len(mine) else 0.0
-        print(f"swift model: nudge_models.score vs the service scorer, {len(mine)} rows: max |diff| = {diff:.3e}")
+        print(f"{label}, {len(mine)} rows: max |diff| = {diff:.3e}")
         if not diff <= args.score_tolerance:
-            failures.append(f"score() differs from the service by {diff:.3e}")
+            failures.append(diff_failure.format(diff=diff))
 
-    service = _swift_scores(args.python_model_swift_scores)
-    mine = score(python, rows.frame())
-    if len(service) != len(mine):
-        failures.append(f"swift scored {len(service)} rows of the python model, python selected {len(mine)}")
-    else:
-        diff = float(np.max(np.abs(service - mine))) if len(mine) else 0.0
-        print(f"sklearn model exported to Nudge: service scorer vs nudge_models.score, {len(mine)} rows: max |diff| = {diff:.3e}")
-        if not diff <= args.score_tolerance:
-            failures.append(f"the service scores the exported model differently by {diff:.3e}")
+    compare_scores(args.swift_scores, swift, "swift model: nudge_models.score vs the service scorer",
+                   "swift scored {service} rows, python selected {mine}", "score() differs from the service by {diff:.3e}")
+    compare_scores(args.python_model_swift_scores, python,
+                   "sklearn model exported to Nudge: service scorer vs nudge_models.score",
+                   "swift scored {service} rows of the python model, python selected {mine}",
+                   "the service scores the exported model differently by {diff:.3e}")
 
     for failure in failures:
         print("PARITY FAILURE:", failure, file=sys.stderr)
