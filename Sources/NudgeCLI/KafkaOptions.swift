@@ -40,6 +40,8 @@ struct TopicOptions: ParsableArguments {
     @Option(help: "Recommendations output topic.") var recommendationsTopic = "nba.recommendations"
     @Option(help: "Metrics output topic.") var metricsTopic = "nba.metrics"
     @Option(help: "Dead-letter output topic.") var deadletterTopic = "nba.deadletter"
+    @Option(help: "Identity topic between instances (internal; as many partitions as the input topics).")
+    var identityTopic = "nudge.identity"
 
     var names: TopicNames {
         var t = TopicNames()
@@ -49,6 +51,7 @@ struct TopicOptions: ParsableArguments {
         t.recommendations = recommendationsTopic
         t.metrics = metricsTopic
         t.deadLetter = deadletterTopic
+        t.identity = identityTopic
         return t
     }
 }
@@ -78,6 +81,9 @@ struct EngineOptions: ParsableArguments {
     var idleCustomerTtl = 30.0
     @Option(help: "MiB of cold tier per shard; beyond it the customers idle longest are dropped (counted in metrics).")
     var coldMemoryMb = 256
+    @Option(help: ArgumentHelp("The partitioner upstream producers key the input topics with: consistent (librdkafka's default) or murmur2 (Java's). Instances use it to find which of them owns a customer.",
+                               valueName: "consistent|murmur2"))
+    var keyPartitioner = KeyPartitioner.consistent.rawValue
 
     func validate() throws {
         guard LateEventPolicy(rawValue: lateEvents) != nil else {
@@ -88,6 +94,9 @@ struct EngineOptions: ParsableArguments {
                       ("--cart-abandoned-after", cartAbandonedAfter, 3_650.0 * 1_440), ("--customer-silent-after", customerSilentAfter, 3_650.0)]
         guard idleCustomerTtl.isFinite && idleCustomerTtl > 0 && idleCustomerTtl <= 3_650 else {
             throw ValidationError("--idle-customer-ttl \(idleCustomerTtl): use a number of days above 0, up to ten years")
+        }
+        guard KeyPartitioner(rawValue: keyPartitioner) != nil else {
+            throw ValidationError("--key-partitioner \(keyPartitioner): use consistent or murmur2")
         }
         guard coldMemoryMb >= 1 && coldMemoryMb <= 1 << 20 else {
             throw ValidationError("--cold-memory-mb \(coldMemoryMb): use 1 to 1048576")
@@ -111,6 +120,7 @@ struct EngineOptions: ParsableArguments {
         c.eventTime.cartAbandonedAfter = cartAbandonedAfter > 0 ? .milliseconds(Int64(cartAbandonedAfter * 60_000)) : nil
         c.idleCustomerTTL = .milliseconds(Int64(idleCustomerTtl * 86_400_000))
         c.coldBytesPerShard = coldMemoryMb << 20
+        c.keyPartitioner = KeyPartitioner(rawValue: keyPartitioner) ?? .consistent
         c.eventTime.customerSilentAfter = customerSilentAfter > 0 ? .milliseconds(Int64(customerSilentAfter * 86_400_000)) : nil
         return c
     }

@@ -111,3 +111,14 @@ public struct ContactHistory: Sendable, Equatable {
         return true
     }
 }
+
+extension ContactHistory {
+    /// Adds another history's contacts (identity stitching: what was sent to the anonymous visitor counts
+    /// toward the known customer's caps); when more than ``capacity`` result, the newest are kept.
+    public mutating func absorb(_ other: ContactHistory) {
+        for i in 0..<other.count {
+            guard let contact = other.contact(at: i) else { continue }
+            record(atMillis: contact.atMillis, channel: contact.channel, action: contact.action)
+        }
+    }
+}

@@ -36,9 +36,9 @@ public struct CustomerSlot: Sendable, Hashable {
 ///
 /// The hot path (``slot(for:)`` on a hot customer, ``apply(_:to:)``, ``evaluate(_:atMillis:into:)``)
 /// does not allocate and never looks at the cold tier; creating or restoring a customer allocates only
-/// when a buffer grows. Slots are dense and stable until the first eviction, which leaves room for an
-/// identity merge (fold one record into another) and for snapshots (the slab and arena are contiguous;
-/// the index is rebuilt by hashing the ids again).
+/// when a buffer grows. Identity stitching lifts a customer out whole (``detach(_:)``) and folds them into
+/// another (``merge(_:into:)``). The slab and arena are contiguous and the index is rebuilt by hashing the
+/// ids again, which keeps a later snapshot a matter of compressing two buffers.
 public final class CustomerTable {
     /// The features every record holds.
     public let features: FeatureSet
@@ -206,6 +206,64 @@ public final class CustomerTable {
             onEvict(CustomerSlot(index: Int32(slot)))
         }
         return evicted
+    }
+
+    // MARK: Identity
+
+    /// Removes `customerId` from the table, hot or cold, and returns their whole state, to merge into
+    /// another customer (see ``merge(_:into:)``); nil when the table does not hold them. A hot customer's
+    /// slot is freed and returned: clear what the caller keeps per slot, as after
+    /// ``evictIdle(olderThanMillis:limit:onEvict:)``. Cold path (allocates the copy).
+    public func detach(_ customerId: RawText) -> (customer: DetachedCustomer, freedSlot: CustomerSlot?)? {
+        let hash = nudgeHash64(customerId.bytes)
+        switch probe(customerId, hash: hash) {
+        case .found(let slot):
+            let slotIndex = Int(slot.index)
+            let record = slab + slotIndex * stride
+            let copy = [UInt8](UnsafeRawBufferPointer(start: record, count: stride))
+            let id = idBytes(record)
+            removeFromIndex(slot: slotIndex, hash: hash)
+            arenaDead += id.count
+            FreeRecord.free(record, next: freeHead)
+            freeHead = slotIndex
+            count -= 1
+            return (DetachedCustomer(record: copy), slot)
+        case .vacant:
+            guard let coldEntry = cold.find(customerId.bytes, hash: hash) else { return nil }
+            var copy = [UInt8](repeating: 0, count: stride)
+            let decoded = copy.withUnsafeMutableBytes { bytes in
+                bytes.baseAddress.map { codec.decode(cold.payload(of: coldEntry), into: $0) } ?? false
+            }
+            cold.remove(coldEntry)
+            guard decoded else {
+                restoreFailures += 1
+                return nil
+            }
+            return (DetachedCustomer(record: copy), nil)
+        }
+    }
+
+    /// Folds a detached customer's state into the customer at `slot` (see ``RecordMerge`` for the rules per
+    /// aggregation): afterwards the customer's features are those of both customers' events together.
+    /// Ignored for a slot this table did not hand out or eviction freed, or state of another layout.
+    public func merge(_ detached: DetachedCustomer, into slot: CustomerSlot) {
+        guard let target = record(of: slot), detached.record.count == stride else { return }
+        var source = detached.record
+        source.withUnsafeMutableBytes { bytes in
+            guard let source = bytes.baseAddress else { return }
+            let sourceNewest = source.load(fromByteOffset: CustomerRecord.newestMillis, as: Int64.self)
+            let targetNewest = target.load(fromByteOffset: CustomerRecord.newestMillis, as: Int64.self)
+            let newest = max(sourceNewest, targetNewest)
+            if targetNewest != .min && newest > targetNewest { advanceRings(target, from: targetNewest, to: newest) }
+            if sourceNewest != .min && newest > sourceNewest { advanceRings(source, from: sourceNewest, to: newest) }
+            for ring in 0..<plan.rings.count { RecordMerge.combineRing(plan.rings[ring], source, into: target) }
+            for updater in 0..<plan.updaters.count { RecordMerge.combineScalar(plan.updaters[updater], source, into: target) }
+            if sourceNewest > targetNewest {
+                target.storeBytes(of: sourceNewest, toByteOffset: CustomerRecord.newestMillis, as: Int64.self)
+                target.storeBytes(of: source.load(fromByteOffset: CustomerRecord.channel, as: UInt8.self),
+                                  toByteOffset: CustomerRecord.channel, as: UInt8.self)
+            }
+        }
     }
 
     /// The customer id stored for `slot` (cold path: builds a String); empty for a slot this table did not

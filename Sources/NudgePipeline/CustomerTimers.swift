@@ -1,6 +1,16 @@
 import NudgeEvents
 import NudgeFeatures
 
+/// A customer's cart as the timers see it: what an identity merge carries from one customer to another.
+struct CartState: Sendable {
+    /// Items in the cart (adds minus removes, emptied by an order).
+    var items: Int32
+    /// Event time of the latest `Product Added`; `Int64.min` for none.
+    var lastAdd: Int64
+    /// Event time of the latest checkout or order (or the add a firing used up); `Int64.min` for none.
+    var settled: Int64
+}
+
 /// A timer that came due: which one, and its deadline (the event time it fires at).
 struct DueTimer {
     /// Which timer.
@@ -180,6 +190,31 @@ final class CustomerTimers {
         if silent, let silentDelay, newestAfter.addingSaturating(silentDelay) > watermark {
             schedule(r, .customerSilent, at: newestAfter.addingSaturating(silentDelay))
         }
+        freeIfIdle(r)
+    }
+
+    /// Takes the cart of customer `id` away (identity stitching moves an anonymous visitor's cart to the
+    /// known customer, see ``adoptCart(_:customer:watermark:)``): its timer is cancelled here. Nil when the
+    /// customer has no cart state.
+    func detachCart(customer id: UnsafeRawBufferPointer) -> CartState? {
+        guard cartDelay != nil, let r = record(of: id, create: false) else { return nil }
+        let cart = CartState(items: records[r].cartItems, lastAdd: records[r].lastAdd, settled: records[r].cartSettled)
+        records[r].cartItems = 0
+        records[r].lastAdd = .min
+        records[r].cartSettled = .min
+        freeIfIdle(r)
+        return cart.items == 0 && cart.lastAdd == .min && cart.settled == .min ? nil : cart
+    }
+
+    /// Folds a cart taken from another identity into customer `id`'s: items add, and the latest add and
+    /// settle win, so a checkout by either identity newer than every add settles the merged cart, and the
+    /// timer is (re)armed from the merged state.
+    func adoptCart(_ cart: CartState, customer id: UnsafeRawBufferPointer, watermark: Int64) {
+        guard cartDelay != nil, let r = record(of: id, create: true) else { return }
+        records[r].cartItems = Int32(clamping: Int64(records[r].cartItems) + Int64(cart.items))
+        records[r].lastAdd = max(records[r].lastAdd, cart.lastAdd)
+        records[r].cartSettled = max(records[r].cartSettled, cart.settled)
+        scheduleCart(r, watermark: watermark)
         freeIfIdle(r)
     }
 

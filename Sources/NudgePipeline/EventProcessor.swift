@@ -3,12 +3,31 @@ import NudgeEvents
 import NudgeFeatures
 import NudgeModels
 
+/// How a message reached a shard.
+enum EventRoute: UInt8 {
+    /// From the consumer, by the Kafka key: its customer may live on another shard.
+    case consumed
+    /// From another shard that found its customer is this one's: never routed again.
+    case forwarded
+    /// From the shard of its anonymous id, which links the id to a customer of this shard: already checked for
+    /// duplicates there; the link resolves it here.
+    case aliased
+    /// From the identity topic: another instance's identity change, or an event it relayed (see
+    /// ``IdentityWire``).
+    case relayed
+}
+
 /// What handling one message came to.
 enum EventOutcome {
     /// Not a valid event: dead-letter it with this error.
     case invalid(DecodeError)
-    /// Its customer lives on another shard: route the message there.
+    /// Its customer lives on another shard: route the message there (``EventRoute/forwarded``).
     case misrouted(owner: Int)
+    /// Its anonymous id is linked to a customer of another shard: route it there (``EventRoute/aliased``).
+    case aliased(owner: Int)
+    /// Its anonymous id is linked to a customer of another instance: it is in ``EventProcessor/outbox``, bound
+    /// for the identity topic, and its offset is done when that message is delivered.
+    case relayed
     /// Its message id was seen recently: dropped.
     case duplicate
     /// Features updated; the event asks for no decision.
@@ -42,7 +61,7 @@ struct TimerDecision {
 /// the service runs. Single-threaded: each shard thread owns one; nothing here allocates per event once
 /// warm (new customers aside).
 ///
-/// Time moves in two ways: ``process(_:forwarded:partition:)`` folds each event's time into its partition's
+/// Time moves in two ways: ``process(_:route:partition:)`` folds each event's time into its partition's
 /// clock (O(1)), and ``advance(wallMillis:limit:publish:)``, called between batches, recomputes the watermark
 /// and fires what it passed. An event older than the watermark is late: counted, then handled by the
 /// configured ``LateEventPolicy``.
@@ -53,6 +72,19 @@ struct TimerDecision {
 /// repeated by a replay carries the same `recommendation_id` (customer, timer, deadline), so channels can
 /// drop it. Timers armed by events committed before a crash are lost with the rest of the in-memory state
 /// until state snapshots (roadmap item 6) persist them.
+///
+/// **Identity.** An event with both ids (an `identify`, or any event of a logged-in visitor) links its
+/// `anonymousId` to its `userId`. The customer's shard keeps the link and, unless it also owns the anonymous
+/// id, sends ``IdentityChange/Kind/link`` to the shard that does. That shard routes the id's later events to
+/// the customer from then on (``EventOutcome/aliased(owner:)``) and hands over everything it holds under the
+/// anonymous id (features, cart timer, contacts) in one ``IdentityChange/Kind/merge``, which the customer's
+/// shard folds in (``CustomerTable/merge(_:into:)``). Both messages travel behind the events their sender
+/// forwarded before, so no event is counted twice or lost; events of either id still in flight when the link
+/// is made land in the customer either way, since merging is order-free (gauges aside: they add). Linking an
+/// anonymous id again to another customer re-routes it from then on (its history stays with the first); the
+/// routing shard drops links unused for the idle-customer TTL or beyond its capacity, and tells the
+/// customer's shard (``IdentityChange/Kind/unlink``). Messages leave through ``outbox``, which the owner
+/// drains after each call, so the processor stays single-threaded and testable without threads.
 final class EventProcessor {
     let shardIndex: Int
     let shardCount: Int
@@ -84,9 +116,30 @@ final class EventProcessor {
     private var challengerSlots: (actions: [Int], model: Int) = ([], 0)
     private var writer = RecommendationWriter()
     private let wallClock: () -> Int64
+    private let links: IdentityLinks
+    /// Identity messages for other shards, oldest first: deliver each to `shard`'s forwards queue (behind
+    /// anything this shard forwarded there before), or to the identity topic when `shard` is
+    /// ``otherInstance``, and empty the list.
+    var outbox: [(shard: Int, change: IdentityChange)] = []
+    /// The outbox's destination for a change whose id lives on another instance.
+    static let otherInstance = -1
+    /// Which customers this instance owns; nil when it owns them all (one instance, tests, benchmarks).
+    private let ownership: InstanceOwnership?
+    /// The customer id a link resolved an anonymous event to (reused buffer).
+    private var resolvedId: UnsafeMutableRawBufferPointer
+    /// The number of the last link this shard made for one of its customers.
+    private var linkGeneration: UInt64 = 0
+    /// The cutoff of the last expiry pass over the links.
+    private var linkSweepCutoff = Int64.min
+    /// Identity merges folded into this shard's customers.
+    private(set) var identityMerges = 0
+    /// Events that came here as aliased but found no link (not expected: counted, applied to the anonymous id).
+    private(set) var identityMisses = 0
 
     init(shardIndex: Int, shardCount: Int, config: PipelineConfig, models store: ModelStore, features: FeatureSet,
-         counterNames: (actions: CounterNames, models: CounterNames), wallClock: @escaping () -> Int64 = wallClockMillis) {
+         counterNames: (actions: CounterNames, models: CounterNames), ownership: InstanceOwnership? = nil,
+         wallClock: @escaping () -> Int64 = wallClockMillis) {
+        self.ownership = ownership
         self.shardIndex = shardIndex
         self.shardCount = shardCount
         decoder = SegmentDecoder(maxMessageBytes: config.maxMessageBytes)
@@ -111,6 +164,8 @@ final class EventProcessor {
         models = store.models
         (champion, challenger) = models.makeDeciders()
         self.wallClock = wallClock
+        links = IdentityLinks(capacity: config.identityLinksPerShard)
+        resolvedId = .allocate(byteCount: 256, alignment: 8)
         refreshModels()
     }
 
@@ -128,12 +183,21 @@ final class EventProcessor {
         if let c = models.challenger { challengerSlots = slots(c.nba) }
     }
 
-    deinit { featureValues.deallocate() }
+    deinit {
+        featureValues.deallocate()
+        resolvedId.deallocate()
+    }
 
     /// Bytes of state this processor holds for its customers.
     var stateBytes: Int {
         table.bytesUsed + table.coldBytes + contacts.capacity * MemoryLayout<ContactHistory>.stride + timers.bytesUsed
+            + links.bytesUsed
     }
+
+    /// Identity links this shard holds (routing or resolving).
+    var identityLinks: Int { links.count }
+    /// Identity links dropped at the capacity or expired.
+    var identityLinksForgotten: Int { links.dropped + links.expired }
 
     /// The shard's event-time watermark (Unix ms; `Int64.min` until there is one).
     var watermarkMillis: Int64 { clock.millis }
@@ -152,17 +216,40 @@ final class EventProcessor {
     }
 
     /// Handles one message value from source partition slot `partition` (the pipeline's offset-tracker
-    /// index; any small number for callers without Kafka). `forwarded` messages were already routed and
-    /// are never re-routed.
-    func process(_ bytes: UnsafeRawBufferPointer, forwarded: Bool, partition: Int = 0) -> EventOutcome {
+    /// index; any small number for callers without Kafka), which reached the shard by `route`.
+    func process(_ bytes: UnsafeRawBufferPointer, route: EventRoute, partition: Int = 0) -> EventOutcome {
         var event: SegmentEvent
         do { event = try decoder.decode(bytes) } catch { return .invalid(error) }
-        let customer = event.customerId
-        if shardCount > 1 && !forwarded {
-            let owner = Int(customer.hash64 % UInt64(shardCount))
+        var customer = event.customerId
+        if shardCount > 1 && route == .consumed {
+            let owner = owner(of: customer.hash64)
             if owner != shardIndex { return .misrouted(owner: owner) }
         }
-        guard recent.insert(event.messageId) else { return .duplicate }
+        if route != .aliased {
+            guard recent.insert(event.messageId) else { return .duplicate }
+        }
+        var known = !event.userId.isEmpty
+        if !known && (route == .aliased || !links.isEmpty) {
+            if let link = links.link(of: customer.bytes, hash: customer.hash64),
+               route == .aliased || !expire(link, atMillis: event.timestampMillis) {
+                // The routing shard judged expiry by this event's own time already: an aliased event is resolved.
+                links.touch(link, atMillis: event.timestampMillis)
+                if let ownership, !links[link].withIds({ _, user in ownership.owns(user) }) {
+                    let change = links[link].withIds { anonymous, user in
+                        IdentityChange(.event(Array(bytes)), anonymous: Array(anonymous), user: Array(user),
+                                       atMillis: event.timestampMillis, generation: links[link].generation)
+                    }
+                    outbox.append((Self.otherInstance, change))
+                    return .relayed
+                }
+                let owner = owner(of: links[link].userHash)
+                if owner != shardIndex { return .aliased(owner: owner) }
+                customer = resolve(links[link])
+                known = true
+            } else if route == .aliased {
+                identityMisses += 1
+            }
+        }
         clock.observe(partition: partition, eventMillis: event.timestampMillis)
         if clock.isLate(event.timestampMillis) {
             lateEvents += 1
@@ -177,8 +264,11 @@ final class EventProcessor {
         table.apply(event, to: slot)
         // The store's newest time after the event: the larger of the two (its ±2^53 ms clamp lies beyond any
         // four-digit ISO-8601 year).
-        timers.observe(customer: customer.bytes, kind: event.kind, at: event.timestampMillis, known: !event.userId.isEmpty,
+        timers.observe(customer: customer.bytes, kind: event.kind, at: event.timestampMillis, known: known,
                        newestBefore: newestBefore, newestAfter: max(newestBefore, event.timestampMillis), watermark: clock.millis)
+        if !event.userId.isEmpty && !event.anonymousId.isEmpty {
+            link(anonymous: event.anonymousId, to: event.userId, atMillis: event.timestampMillis)
+        }
         if let outcome = OfferOutcome(event.kind) {
             // Champion and challenger split customers by a stable hash, so the customer's group says which
             // model's offers this outcome answers (the version now loaded in that group: an outcome that
@@ -189,6 +279,118 @@ final class EventProcessor {
         let decided = decide(slot, customer: customer.bytes, customerHash: customer.hash64, at: event.timestampMillis,
                              trigger: .event(event.kind, messageId: event.messageId.bytes))
         return .decided(json: decided.json, customer: customer.bytes, actionSlot: decided.actionSlot, modelSlot: decided.modelSlot)
+    }
+
+    // MARK: Identity
+
+    /// The shard that owns the customer whose id hashes to `hash` (the consumer's routing).
+    @inline(__always)
+    private func owner(of hash: UInt64) -> Int { shardCount > 1 ? Int(hash % UInt64(shardCount)) : 0 }
+
+    /// Whether the customer with this id lives on this instance.
+    @inline(__always)
+    private func owns(_ id: UnsafeRawBufferPointer) -> Bool { ownership?.owns(id) ?? true }
+
+    /// The link's customer id, copied into `resolvedId` (valid until the next call).
+    private func resolve(_ link: IdentityLink) -> RawText {
+        link.withIds { _, user in
+            if user.count > resolvedId.count {
+                resolvedId.deallocate()
+                resolvedId = .allocate(byteCount: user.count, alignment: 8)
+            }
+            resolvedId.copyMemory(from: user)
+            return RawText(UnsafeRawBufferPointer(rebasing: resolvedId[..<user.count]))
+        }
+    }
+
+    /// An event of customer `user` (this shard's) carried anonymous id `anonymous`: link them, unless they
+    /// already are (the usual case: a logged-in visitor sends both ids on every event).
+    private func link(anonymous: RawText, to user: RawText, atMillis: Int64) {
+        let hash = anonymous.hash64
+        // Only anonymous events keep a link alive (the anonymous id's shard sees those, not these).
+        if let known = links.link(of: anonymous.bytes, hash: hash), links[known].isUser(user.bytes), !expire(known, atMillis: atMillis) {
+            return
+        }
+        linkGeneration += 1
+        let anonymousOwner = owns(anonymous.bytes) ? owner(of: hash) : Self.otherInstance
+        if anonymousOwner == shardIndex {
+            adopt(anonymous: anonymous.bytes, user: user.bytes, atMillis: atMillis, generation: linkGeneration)
+        } else {
+            // Resolve the id here at once: the routing shard forwards its events only after it has the link.
+            links.set(IdentityLink(anonymous: anonymous.bytes, user: user.bytes, routes: false, atMillis: atMillis, generation: linkGeneration),
+                      forget: forget)
+            outbox.append((anonymousOwner, IdentityChange(.link, anonymous: Array(anonymous.bytes), user: Array(user.bytes),
+                                                          atMillis: atMillis, generation: linkGeneration)))
+        }
+    }
+
+    /// On the anonymous id's shard: route the id to `user` from now on, and hand its history over.
+    private func adopt(anonymous: UnsafeRawBufferPointer, user: UnsafeRawBufferPointer, atMillis: Int64, generation: UInt64) {
+        if let known = links.link(of: anonymous, hash: nudgeHash64(anonymous)), links[known].routes, links[known].isUser(user),
+           links[known].generation == generation {
+            return
+        }
+        let link = IdentityLink(anonymous: anonymous, user: user, routes: true, atMillis: atMillis, generation: generation)
+        let replaced = links.set(link, forget: forget)
+        if let replaced, replaced.routes { forget(replaced) }
+        let detached = table.detach(RawText(anonymous))
+        var handedContacts = ContactHistory()
+        if let freed = detached?.freedSlot, Int(freed.index) < contacts.count {
+            handedContacts = contacts[Int(freed.index)]
+            contacts[Int(freed.index)] = ContactHistory()
+        }
+        let cart = timers.detachCart(customer: anonymous)
+        guard detached != nil || cart != nil || handedContacts.count > 0 else { return }
+        let userOwner = owns(user) ? owner(of: nudgeHash64(user)) : Self.otherInstance
+        if userOwner == shardIndex {
+            absorb(features: detached?.customer, cart: cart, contacts: handedContacts, into: user)
+        } else {
+            outbox.append((userOwner, IdentityChange(.merge(features: detached?.customer, cart: cart, contacts: handedContacts),
+                                                     anonymous: Array(anonymous), user: Array(user), atMillis: atMillis,
+                                                     generation: generation)))
+        }
+    }
+
+    /// On the customer's shard: fold an anonymous id's history into `user`.
+    private func absorb(features: DetachedCustomer?, cart: CartState?, contacts handed: ContactHistory, into user: UnsafeRawBufferPointer) {
+        let slot = table.slot(for: RawText(user))
+        growContacts(to: slot)
+        if let features { table.merge(features, into: slot) }
+        contacts[Int(slot.index)].absorb(handed)
+        if let cart { timers.adoptCart(cart, customer: user, watermark: clock.millis) }
+        identityMerges += 1
+    }
+
+    /// Whether the link at `index` has gone unused longer than the idle TTL before `atMillis` (see
+    /// ``IdentityLink/isExpired(atMillis:ttlMillis:)``); if so it is removed, and forgotten by the customer's
+    /// shard. The anonymous id is a new visitor from then on, as `nudge dataset` replays it.
+    private func expire(_ index: IdentityLinks.Index, atMillis: Int64) -> Bool {
+        guard links[index].isExpired(atMillis: atMillis, ttlMillis: idleTTLMillis) else { return false }
+        let link = links.remove(at: index)
+        if link.routes { forget(link) }
+        return true
+    }
+
+    /// A routing link is gone here: the customer's shard, if another, forgets it too.
+    private func forget(_ link: IdentityLink) {
+        let userOwner = link.withIds { _, user in owns(user) } ? owner(of: link.userHash) : Self.otherInstance
+        guard userOwner != shardIndex else { return }
+        outbox.append((userOwner, IdentityChange(.unlink, anonymous: link.anonymous, user: link.user, atMillis: link.lastUsedMillis,
+                                                 generation: link.generation)))
+    }
+
+    /// Handles a message another shard sent (see ``outbox``).
+    func handle(_ change: IdentityChange) {
+        change.anonymous.withUnsafeBytes { anonymous in
+            change.user.withUnsafeBytes { user in
+                switch change.kind {
+                case .link: adopt(anonymous: anonymous, user: user, atMillis: change.atMillis, generation: change.generation)
+                case .merge(let features, let cart, let handed): absorb(features: features, cart: cart, contacts: handed, into: user)
+                case .unlink: links.removeResolving(anonymous: anonymous, user: user, generation: change.generation)
+                case .event: break  // events come through process(_:route:partition:)
+                }
+            }
+        }
     }
 
     /// Moves the shard's clocks to wall time `wallMillis`: recomputes the watermark (idle partitions drop
@@ -242,16 +444,22 @@ final class EventProcessor {
         return (json, actionSlot, slots.model)
     }
 
-    /// Makes room for `slot`'s contact history, as the customer takes it (so the growth is paid there, once).
-    @inline(__always)
     /// Moves up to `limit` slots' worth of customers idle past the TTL (against the watermark) to the cold
-    /// tier. Between events only: a slot is valid until the next sweep. A freed slot's contact history is
+    /// tier, and forgets identity links unused as long. Between events only: a slot is valid until the next
+    /// sweep. A freed slot's contact history is
     /// cleared so that whoever reuses it starts clean (a returning customer's contacts are older than the
     /// policy's look-back, which the TTL exceeds).
     @discardableResult
     func sweepIdle(limit: Int = 64) -> Int {
         guard clock.millis != .min else { return 0 }
         let cutoff = clock.millis &- idleTTLMillis
+        // Links: once per minute of event time is plenty for a TTL of days. A further allowed lateness of
+        // margin, so that no event in lateness could still have found the link alive.
+        let linkCutoff = cutoff &- latenessMillis
+        if links.routing > 0 && linkCutoff >= linkSweepCutoff &+ 60_000 {
+            linkSweepCutoff = linkCutoff
+            links.expire(before: linkCutoff, limit: limit, forget: forget)
+        }
         return table.evictIdle(olderThanMillis: cutoff, limit: limit) { slot in
             let i = Int(slot.index)
             if i < contacts.count { contacts[i] = ContactHistory() }
@@ -263,6 +471,8 @@ final class EventProcessor {
         challenger != nil && models.usesChallenger(customerHash: customerHash)
     }
 
+    /// Makes room for `slot`'s contact history, as the customer takes it (so the growth is paid there, once).
+    @inline(__always)
     private func growContacts(to slot: CustomerSlot) {
         let slotIndex = Int(slot.index)
         if slotIndex >= contacts.count {

@@ -91,7 +91,7 @@ public enum InProcessBenchmark {
         var timerDecisions = 0
         let start = ContinuousClock.now
         arena.forEachValue { i, value in
-            if case .decided(let json, _, _, _) = processor.process(value, forwarded: true) {
+            if case .decided(let json, _, _, _) = processor.process(value, route: .forwarded) {
                 decisions += 1
                 sink &+= json.count
             }
@@ -121,7 +121,7 @@ public enum InProcessBenchmark {
             message.removeAll(keepingCapacity: true)
             message.append(contentsOf: #"{"type":"page","messageId":"warm-\#(n)","userId":"c-\#(n)","#.utf8)
             message.append(contentsOf: #""timestamp":"2026-09-20T00:00:00.000Z","channel":"web","properties":{}}"#.utf8)
-            _ = message.withUnsafeBytes { processor.process($0, forwarded: true) }
+            _ = message.withUnsafeBytes { processor.process($0, route: .forwarded) }
         }
     }
 }

@@ -79,6 +79,8 @@ public struct MetricsSnapshot: Sendable, Equatable {
     public var timersFired: [String: Int] = [:]
     /// Timers refused at the per-shard capacity, or due for a customer no longer in the store.
     public var timersDropped: Int = 0
+    /// Identity stitching: links held, histories merged, links forgotten, messages between shards.
+    public var identity = IdentityFigures()
 
     /// Recommendations in total.
     public var recommendations: Int { recommendationsByAction.values.reduce(0, +) }
@@ -112,6 +114,8 @@ public struct MetricsSnapshot: Sendable, Equatable {
                 },
             ] as [String: Any],
             "timers": ["scheduled": timersScheduled, "fired": timersFired, "dropped": timersDropped] as [String: Any],
+            "identity": ["links": identity.links, "merges": identity.merges, "forgotten": identity.forgotten,
+                         "messages": identity.messages, "misses": identity.misses],
         ]
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
         return Array(data)
@@ -160,6 +164,10 @@ public struct MetricsSnapshot: Sendable, Equatable {
                timersFired.sorted { $0.key < $1.key }.map { ("{\(inst),timer=\"\($0.key)\"}", "\($0.value)") })
         metric("timers_dropped_total", "counter", "Timers refused at capacity or due for a customer no longer stored.",
                [("{\(inst)}", "\(timersDropped)")])
+        metric("identity_links", "gauge", "Identity links (anonymousId to userId) held by the shards.", [("{\(inst)}", "\(identity.links)")])
+        metric("identity_merges_total", "counter", "Anonymous histories merged into known customers.", [("{\(inst)}", "\(identity.merges)")])
+        metric("identity_links_forgotten_total", "counter", "Identity links expired or dropped at capacity.",
+               [("{\(inst)}", "\(identity.forgotten)")])
         metric("model_info", "gauge", "Loaded model versions.",
                models.sorted { $0.key < $1.key }.map { ("{\(inst),model=\"\($0.key)\",version=\"\($0.value)\"}", "1") })
         return out
@@ -308,8 +316,27 @@ final class MetricsRecorder: @unchecked Sendable {
             timersScheduled: shards.reduce(0) { $0 + $1.counters.timersScheduled.value },
             timersFired: [TimerKind.cartAbandoned.wireName: shards.reduce(0) { $0 + $1.counters.timersFiredCartAbandoned.value },
                           TimerKind.customerSilent.wireName: shards.reduce(0) { $0 + $1.counters.timersFiredCustomerSilent.value }],
-            timersDropped: shards.reduce(0) { $0 + $1.counters.timersDropped.value })
+            timersDropped: shards.reduce(0) { $0 + $1.counters.timersDropped.value },
+            identity: IdentityFigures(links: shards.reduce(0) { $0 + $1.counters.identityLinks.value },
+                                      merges: shards.reduce(0) { $0 + $1.counters.identityMerges.value },
+                                      forgotten: shards.reduce(0) { $0 + $1.counters.identityLinksForgotten.value },
+                                      messages: shards.reduce(0) { $0 + $1.counters.identityMessages.value },
+                                      misses: shards.reduce(0) { $0 + $1.counters.identityMisses.value }))
     }
+}
+
+/// Identity stitching's figures in a metrics snapshot.
+public struct IdentityFigures: Sendable, Equatable {
+    /// Links held by the shards (a link between two shards is held by both).
+    public var links = 0
+    /// Anonymous histories folded into known customers since start.
+    public var merges = 0
+    /// Links expired after the idle TTL or dropped at the per-shard capacity since start.
+    public var forgotten = 0
+    /// Identity messages sent between shards since start.
+    public var messages = 0
+    /// Aliased events that found no link (not expected; applied to the anonymous id).
+    public var misses = 0
 }
 
 /// The cold tier's figures in a metrics snapshot.

@@ -40,6 +40,9 @@ public final class Pipeline: @unchecked Sendable {
     private var lastTopic: OpaquePointer?
     private var lastPartition: Int32 = -1
     private var lastTracker = -1
+    private var lastRoute = EventRoute.consumed
+    /// Offset trackers of identity-topic partitions (their messages are routed as ``EventRoute/relayed``).
+    private var identityTrackers = Set<Int>()
     private var rebalanceListener: PipelineRebalanceListener?
 
     /// Connects to Kafka (`kafka` carries `bootstrap.servers` and any client property) and prepares
@@ -65,6 +68,9 @@ public final class Pipeline: @unchecked Sendable {
         // Let the fetcher batch: a Fetch response carries one batch per partition (KAFKA-NOTES).
         consumerConfig.setDefault("fetch.wait.max.ms", "10")
         consumerConfig.setDefault("queued.max.messages.kbytes", "65536")
+        // Co-partitioning: the range assignor gives each instance the same partition numbers of every topic
+        // (of equal partition counts), so the identity topic's partition p reaches the owner of input partition p.
+        consumerConfig.setDefault("partition.assignment.strategy", "range")
         consumer = try KafkaConsumer(config: consumerConfig, logger: logger)
         env = ShardEnvironment(config: config, producer: producer, trackers: trackers, models: modelStore,
                                counterNames: counterNames, features: features, logger: logger)
@@ -77,13 +83,32 @@ public final class Pipeline: @unchecked Sendable {
         let listener = PipelineRebalanceListener(pipeline: self)
         rebalanceListener = listener
         consumer.setRebalanceListener(listener)
-        try consumer.subscribe(config.topics.inputs)
+        checkIdentityTopic()
+        try consumer.subscribe(config.topics.inputs + [config.topics.identity])
         for shard in env.shards { shard.start() }
         shardsRunning.store(true, ordering: .releasing)
         consumerThread = BlockingThread(name: "nudge-consumer") { [self] in consumeLoop() }
         metricsThread = BlockingThread(name: "nudge-metrics") { [self] in metricsLoop() }
         modelWatcher?.start()
         logger.info("nudge started: \(config.shards) shard(s), consuming \(config.topics.inputs.joined(separator: ", ")), librdkafka \(librdkafkaVersion)")
+    }
+
+    /// Learns the input partition count, which places customers on instances, and warns when the identity
+    /// topic cannot carry identity changes between instances (missing, or with another partition count).
+    private func checkIdentityTopic() {
+        let topics = config.topics
+        guard let inputs = try? consumer.partitions(of: topics.clickstream) else {
+            logger.warning("could not read \(topics.clickstream)'s partitions: identity links stay within this instance until it can")
+            return
+        }
+        env.ownership.setPartitionCount(inputs.count)
+        let identity = (try? consumer.partitions(of: topics.identity))?.count ?? 0
+        if identity != inputs.count {
+            logger.warning("""
+                topic \(topics.identity) has \(identity) partitions, \(topics.clickstream) \(inputs.count): create it with \(inputs.count) \
+                partitions, or identity links between customers on different instances will not reach them
+                """)
+        }
     }
 
     /// Live counters with the rate and latency of the last closed metrics interval.
@@ -152,7 +177,7 @@ public final class Pipeline: @unchecked Sendable {
                 }
                 let key = message.key
                 let shard = key.isEmpty ? Int(UInt64(message.partition) % shardCount) : Int(nudgeHash64(key) % shardCount)
-                let work = ShardWork(message: message, tracker: Int32(trackerIndex), forwarded: false)
+                let work = ShardWork.event(message, tracker: Int32(trackerIndex), route: lastRoute)
                 let inbox = env.shards[shard].inbox
                 while !inbox.tryPush(work) { sched_yield() }
             }
@@ -175,6 +200,7 @@ public final class Pipeline: @unchecked Sendable {
         lastTopic = message.topicIdentity
         lastPartition = message.partition
         lastTracker = index
+        lastRoute = identityTrackers.contains(index) ? .relayed : .consumed
         return index
     }
 
@@ -220,6 +246,12 @@ public final class Pipeline: @unchecked Sendable {
                 continue
             }
             trackerByPartition[tp] = index
+            if tp.topic == config.topics.identity {
+                identityTrackers.insert(index)  // no event time of its own: not in the watermarks
+                continue
+            }
+            identityTrackers.remove(index)
+            if tp.topic == config.topics.clickstream { env.ownership.set(tp.partition, owned: true) }
             // Before any of its messages is queued, so shards count it from the start.
             env.assignments.assign(index)
         }
@@ -232,6 +264,7 @@ public final class Pipeline: @unchecked Sendable {
         commitFinished(synchronous: true)
         for tp in partitions {
             guard let index = trackerByPartition.removeValue(forKey: tp) else { continue }
+            if tp.topic == config.topics.clickstream { env.ownership.set(tp.partition, owned: false) }
             env.assignments.revoke(index)
             // Reuse the index only if nothing in flight can still name it.
             if trackers[index]?.pending == 0 { trackers.remove(index) }

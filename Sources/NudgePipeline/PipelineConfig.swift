@@ -1,4 +1,5 @@
 import Foundation
+import NudgeKafka
 
 /// Topic names; every one is configurable (contract defaults).
 public struct TopicNames: Sendable, Equatable, Codable {
@@ -14,6 +15,8 @@ public struct TopicNames: Sendable, Equatable, Codable {
     public var metrics = "nba.metrics"
     /// Dead letters out.
     public var deadLetter = "nba.deadletter"
+    /// Identity changes between instances (internal): as many partitions as the input topics.
+    public var identity = "nudge.identity"
 
     /// The contract's default names.
     public init() {}
@@ -60,6 +63,13 @@ public struct PipelineConfig: Sendable {
     public var idleCustomerTTL: Duration = .seconds(30 * 86_400)
     /// Memory for each shard's cold tier; beyond it the customers idle longest are dropped (counted).
     public var coldBytesPerShard = 256 << 20
+    /// Identity links (anonymousId → userId) each shard routes at most; past it the oldest in line is
+    /// forgotten (counted) and that anonymous id's later events start a new visitor. Links also expire with
+    /// ``idleCustomerTTL``.
+    public var identityLinksPerShard = 1 << 18
+    /// The partitioner the upstream producers key the input topics with: which instance owns a customer
+    /// depends on it (librdkafka's default; `.murmur2` for Java producers).
+    public var keyPartitioner = KeyPartitioner.consistent
     /// Watermarks, allowed lateness and event-time timers.
     public var eventTime = EventTimeConfig()
 

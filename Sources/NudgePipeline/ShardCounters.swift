@@ -44,6 +44,13 @@ final class ShardCounters: @unchecked Sendable {
     let timersFiredCartAbandoned = OwnedCounter()
     let timersFiredCustomerSilent = OwnedCounter()
     let timersDropped = OwnedCounter()
+    /// Identity: links held, merges folded in, links forgotten (expired or at capacity), messages sent to
+    /// other shards, and aliased events that found no link.
+    let identityLinks = OwnedCounter()
+    let identityMerges = OwnedCounter()
+    let identityLinksForgotten = OwnedCounter()
+    let identityMessages = OwnedCounter()
+    let identityMisses = OwnedCounter()
     static let maxModels = 16
     /// Decisions by action slot (see `CounterNames`; slot 0 is `none`) and by NBA model version.
     private let decisions: UnsafeMutablePointer<UnsafeAtomic<Int>.Storage>

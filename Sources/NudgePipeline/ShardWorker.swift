@@ -4,14 +4,13 @@ import NudgeEvents
 import NudgeFeatures
 import NudgeKafka
 
-/// One consumed message on its way through a shard.
-struct ShardWork: BitwiseCopyable {
-    /// The consumed message (released by the shard that finishes with it).
-    var message: KafkaMessage
-    /// Index of the partition's offset tracker.
-    var tracker: Int32
-    /// Set once another shard has routed this message to its owner: it is never routed again.
-    var forwarded: Bool
+/// What a shard's queues carry.
+enum ShardWork: BitwiseCopyable {
+    /// A consumed message (released by the shard that finishes with it), the index of its partition's offset
+    /// tracker, and how it reached the shard.
+    case event(KafkaMessage, tracker: Int32, route: EventRoute)
+    /// An identity message from another shard (retained by the sender, released by the receiver).
+    case identity(Unmanaged<IdentityChange>)
 }
 
 /// What every shard shares: read-only after start, or thread-safe.
@@ -22,6 +21,10 @@ final class ShardEnvironment: @unchecked Sendable {
     let producer: KafkaProducer
     let recommendations: ProducerTopic
     let deadLetters: ProducerTopic
+    /// The identity topic, and which customers this instance owns (see ``InstanceOwnership``).
+    let identity: ProducerTopic
+    let ownership: InstanceOwnership
+    let identityFingerprint: UInt64
     let trackers: TrackerTable
     let models: ModelStore
     let counterNames: (actions: CounterNames, models: CounterNames)
@@ -38,6 +41,9 @@ final class ShardEnvironment: @unchecked Sendable {
         self.producer = producer
         recommendations = producer.topic(config.topics.recommendations)
         deadLetters = producer.topic(config.topics.deadLetter)
+        identity = producer.topic(config.topics.identity)
+        ownership = InstanceOwnership(partitioner: config.keyPartitioner)
+        identityFingerprint = IdentityWire.fingerprint(of: features)
         self.trackers = trackers
         self.models = models
         self.features = features
@@ -79,7 +85,8 @@ final class ShardWorker: @unchecked Sendable {
         // The thread sleeps on its inbox: a queued inspection wakes it there.
         inspections = InspectionMailbox(shard: index, capacity: Self.inspectionCapacity) { inbox.wakeConsumer() }
         processor = EventProcessor(shardIndex: index, shardCount: env.config.shards, config: env.config,
-                                   models: env.models, features: env.features, counterNames: env.counterNames)
+                                   models: env.models, features: env.features, counterNames: env.counterNames,
+                                   ownership: env.ownership)
     }
 
     /// Starts the shard's thread.
@@ -112,9 +119,10 @@ final class ShardWorker: @unchecked Sendable {
             let fired = processor.advance(wallMillis: wallClockMillis(), limit: Self.timersPerTurn) { publish($0) }
             var worked = fired == Self.timersPerTurn
             processor.sweepIdle()
-            while let w = forwards.pop() { process(w); worked = true }
+            sendIdentityChanges(source: nil)
+            while let w = forwards.pop() { handle(w); worked = true }
             var n = 0
-            while n < 256, let w = inbox.pop() { process(w); n += 1; worked = true }
+            while n < 256, let w = inbox.pop() { handle(w); n += 1; worked = true }
             publishEventTime()
             if worked {
                 counters.customers.set(processor.table.count)
@@ -130,11 +138,67 @@ final class ShardWorker: @unchecked Sendable {
         }
     }
 
-    private func process(_ work: ShardWork) {
-        let message = work.message
-        let trackerIndex = Int(work.tracker)
+    private func handle(_ work: ShardWork) {
+        switch work {
+        case .event(let message, let tracker, let route):
+            process(message, tracker: tracker, route: route)
+        case .identity(let change):
+            processor.handle(change.takeRetainedValue())
+            sendIdentityChanges(source: nil)
+        }
+    }
+
+    /// Delivers the processor's identity messages: to a shard of this instance behind what this shard
+    /// forwarded there before, or to the identity topic on the partition of the id whose owner must receive
+    /// it. A relayed event (``IdentityChange/Kind/event``) carries `source`'s offset: done when delivered.
+    @inline(__always)
+    private func sendIdentityChanges(source: (tracker: Int, offset: Int64)?) {
+        guard !processor.outbox.isEmpty else { return }
+        let changes = processor.outbox
+        processor.outbox.removeAll(keepingCapacity: true)
+        for (shard, change) in changes {
+            counters.identityMessages.add()
+            guard shard == EventProcessor.otherInstance else {
+                forward(.identity(Unmanaged.passRetained(change)), to: shard)
+                continue
+            }
+            var token = DeliveryToken.none
+            if case .event = change.kind, let source { token = DeliveryToken.make(tracker: source.tracker, offset: source.offset, recommendation: false) }
+            let key = change.key
+            let partition = key.withUnsafeBytes { env.ownership.partitioner.partition(of: $0, count: Int32(env.ownership.partitionCount)) }
+            do {
+                try env.producer.send(to: env.identity, key: key, value: IdentityWire.encode(change, fingerprint: env.identityFingerprint),
+                                      partition: partition, token: token)
+            } catch {
+                counters.sendFailures.add()
+                env.logger.error("identity message not sent to \(env.config.topics.identity): \(error)")
+            }
+        }
+    }
+
+    /// The outcome of a consumed message: an event, or a message from the identity topic (another instance's
+    /// identity change, or an event it relayed to a customer of ours).
+    private func outcome(of message: KafkaMessage, route: EventRoute, partition: Int) -> EventOutcome {
+        guard route == .relayed else { return processor.process(message.value, route: route, partition: partition) }
+        let change: IdentityChange
+        do throws(IdentityWire.Malformed) {
+            change = try IdentityWire.decode(message.value, fingerprint: env.identityFingerprint)
+        } catch {
+            return .invalid(DecodeError(.invalidJSON, error.description))
+        }
+        if case .event(let value) = change.kind {
+            // Its watermark is its source partition's, on the instance that read it: no partition here.
+            return value.withUnsafeBytes { processor.process($0, route: .aliased, partition: -1) }
+        }
+        processor.handle(change)
+        return .updated
+    }
+
+    private func process(_ message: KafkaMessage, tracker: Int32, route: EventRoute) {
+        let trackerIndex = Int(tracker)
         let offset = message.offset
-        switch processor.process(message.value, forwarded: work.forwarded, partition: trackerIndex) {
+        defer { sendIdentityChanges(source: (trackerIndex, offset)) }
+        switch outcome(of: message, route: route, partition: trackerIndex) {
         case .invalid(let error):
             counters.eventsIn.add()
             deadLetter(message, error, trackerIndex: trackerIndex)
@@ -142,8 +206,17 @@ final class ShardWorker: @unchecked Sendable {
             // The key did not name the customer the event is about (or was empty): hand the
             // message to the shard that owns the customer, so each customer has one writer.
             counters.forwarded.add()
-            forward(ShardWork(message: message, tracker: work.tracker, forwarded: true), to: owner)
+            forward(.event(message, tracker: tracker, route: .forwarded), to: owner)
             return  // the owner releases it
+        case .aliased(let owner):
+            // An anonymous id linked to another shard's customer: the customer's shard resolves it.
+            counters.forwarded.add()
+            forward(.event(message, tracker: tracker, route: .aliased), to: owner)
+            return
+        case .relayed:
+            // Bound for the customer's instance (the outbox holds a copy); the offset waits for that delivery.
+            counters.eventsIn.add()
+            counters.forwarded.add()
         case .duplicate:
             counters.eventsIn.add()
             counters.duplicates.add()
@@ -205,6 +278,10 @@ final class ShardWorker: @unchecked Sendable {
         counters.timersFiredCartAbandoned.set(processor.timersFired(.cartAbandoned))
         counters.timersFiredCustomerSilent.set(processor.timersFired(.customerSilent))
         counters.timersDropped.set(processor.timersDropped)
+        counters.identityLinks.set(processor.identityLinks)
+        counters.identityMerges.set(processor.identityMerges)
+        counters.identityLinksForgotten.set(processor.identityLinksForgotten)
+        counters.identityMisses.set(processor.identityMisses)
     }
 
     private func forward(_ work: ShardWork, to owner: Int) {
@@ -212,7 +289,7 @@ final class ShardWorker: @unchecked Sendable {
         while !target.tryPush(work) {
             // While the owner is full, keep draining our own forwards so two shards forwarding to
             // each other can never wait on each other.
-            if let mine = forwards.pop() { process(mine) } else { sched_yield() }
+            if let mine = forwards.pop() { handle(mine) } else { sched_yield() }
         }
         // The owner sleeps on its inbox, not on its forwards.
         env.shards[owner].inbox.wakeConsumer()

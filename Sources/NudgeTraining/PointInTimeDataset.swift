@@ -24,6 +24,9 @@ public struct DatasetConfig: Sendable {
     public var maxMessageBytes = SegmentDecoder.defaultMaxMessageBytes
     /// Expected customers, to size the feature store up front (it grows past this).
     public var expectedCustomers = 1 << 16
+    /// An identity link unused this long (event time) no longer resolves its anonymous id: the service's
+    /// `--idle-customer-ttl` (30 days), which must match for the dataset to equal what the service saw.
+    public var identityLinkTTLMillis: Int64 = 30 * DatasetConfig.dayMillis
 
     /// One day in milliseconds.
     public static let dayMillis: Int64 = 86_400_000
@@ -150,6 +153,8 @@ public final class PointInTimeDatasetBuilder {
     private let table: CustomerTable
     private var recent: RecentMessageIDs
     private let featureValues: UnsafeMutableBufferPointer<Double>
+    /// Identity links, as one shard of the service keeps them (it routes and resolves every link).
+    private let links = IdentityLinks(capacity: Int(Int32.max))
 
     /// Slots by index (the table hands them out densely, in order of first sight).
     private var slots: [CustomerSlot] = []
@@ -223,7 +228,18 @@ public final class PointInTimeDatasetBuilder {
         if let lastSnapshot, time <= lastSnapshot { statistics.missedBySnapshot += 1 }
         watermark = max(watermark, time)
 
-        let slot = table.slot(for: event.customerId)
+        // Identity as the service stitches it: an anonymous id linked to a customer is that customer.
+        let customer = event.customerId
+        var resolvedId: [UInt8] = []
+        if event.userId.isEmpty, let link = links.link(of: customer.bytes, hash: customer.hash64) {
+            if links[link].isExpired(atMillis: time, ttlMillis: config.identityLinkTTLMillis) {
+                links.remove(at: link)
+            } else {
+                links.touch(link, atMillis: time)
+                resolvedId = links[link].user
+            }
+        }
+        let slot = resolvedId.isEmpty ? table.slot(for: customer) : resolvedId.withUnsafeBytes { table.slot(for: RawText($0)) }
         let index = Int(slot.index)
         if index == slots.count {
             slots.append(slot)
@@ -248,6 +264,27 @@ public final class PointInTimeDatasetBuilder {
         }
         table.apply(event, to: slot)
         statistics.applied += 1
+        if !event.userId.isEmpty && !event.anonymousId.isEmpty { link(event.anonymousId, to: event.userId, atMillis: time) }
+    }
+
+    /// The service's identity link on one shard: the anonymous id's history (features and orders) becomes the
+    /// customer's, and its later events are the customer's, unless the link already holds.
+    private func link(_ anonymous: RawText, to user: RawText, atMillis: Int64) {
+        if let known = links.link(of: anonymous.bytes, hash: anonymous.hash64), links[known].isUser(user.bytes),
+           !links[known].isExpired(atMillis: atMillis, ttlMillis: config.identityLinkTTLMillis) {
+            return
+        }
+        links.set(IdentityLink(anonymous: anonymous.bytes, user: user.bytes, routes: true, atMillis: atMillis, generation: 0)) { _ in }
+        guard let (detached, freed) = table.detach(anonymous) else { return }
+        let target = table.slot(for: user)
+        table.merge(detached, into: target)
+        if let freed {
+            // The freed slot will be someone else's: its orders are the customer's now.
+            let from = Int(freed.index)
+            orderTimes[Int(target.index)] += orderTimes[from]
+            orderTimes[from] = []
+            known[from] = false
+        }
     }
 
     /// Labels the rows, drops those whose outcome the history cannot tell yet, and returns the dataset.
@@ -343,7 +380,7 @@ public final class PointInTimeDatasetBuilder {
         let at = max(time, table.newestEventMillis(of: slot))
         table.evaluate(slot, atMillis: at, into: featureValues)
         let width = config.features.count
-        let row = OfferRow(customerId: event.customerId.string, deliveredMillis: time,
+        let row = OfferRow(customerId: table.customerId(of: slot), deliveredMillis: time,
                            recommendationId: event.recommendationId.string, action: event.action.string,
                            channel: event.channel.wireName,
                            features: Array(UnsafeBufferPointer(rebasing: featureValues[0..<width])),

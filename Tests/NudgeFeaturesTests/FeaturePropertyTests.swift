@@ -155,10 +155,18 @@ import Testing
 
     /// Compares every feature of `customer` at `time`; returns false on the first mismatch (recorded).
     static func check(_ shop: TestShop, _ customer: String, events: [TestEvent], at time: Int64, seed: UInt64) -> Bool {
+        check(shop, customer, history: History(events: events), at: time, seed: seed)
+    }
+
+    /// Compares every feature of `customer` at `time` with the reference over `history`.
+    static func check(_ shop: TestShop, _ customer: String, history: History, at time: Int64, seed: UInt64) -> Bool {
         let actual = shop.values(customer, at: time)
+        let events = history.all
         for (position, definition) in shop.table.features.definitions.enumerated() {
-            let expected = ReferenceFeatures.value(position, of: shop.table.features, events: events, at: time)
-            let tolerance = ReferenceFeatures.tolerance(definition, events: events, at: time)
+            let expected = ReferenceFeatures.value(position, of: shop.table.features, history: history, at: time)
+            var tolerance = ReferenceFeatures.tolerance(definition, events: events, at: time, merged: history.isMerged)
+            // Derived features carry a merged lifetime sum's rounding along.
+            if history.isMerged, case .derived = definition.aggregation { tolerance = 1e-12 * abs(expected) }
             guard abs(actual[position] - expected) <= tolerance else {
                 Issue.record("seed \(seed), \(customer), \(definition.name) at \(time): got \(actual[position]), expected \(expected) (\(events.count) events)")
                 return false
@@ -197,5 +205,54 @@ import Testing
             guard Self.check(shop, customer, events: events, at: time, seed: seed) else { return }
         }
         #expect(shop.table.count == history.count)
+    }
+
+    /// Identity links at the table: an anonymous visitor's history detached and merged into a customer, later
+    /// events of the visitor applied to the customer; relinking an id moves only its later events.
+    @Test("Merged customers equal the reference over every linked history", arguments: 1...40)
+    func identityLinksMatchReference(seed: Int) {
+        let seed = UInt64(seed) + 10_000
+        var stream = Stream(seed: seed)
+        let shop = TestShop(Self.extended)
+        let visitors = (0..<Int.random(in: 1...12, using: &stream.random)).map { "anon-\(seed)-\($0)" }
+        var linkedTo: [String: String] = [:]
+        var histories: [String: History] = [:]
+        var previous: TestEvent?
+        for _ in 0..<Int.random(in: 100...1_500, using: &stream.random) {
+            if Double.random(in: 0..<1, using: &stream.random) < 0.03,
+               let visitor = visitors.randomElement(using: &stream.random),
+               let customer = stream.customers.randomElement(using: &stream.random) {
+                if let (detached, _) = shop.table.detach(shop.pool.text(visitor)) {
+                    shop.table.merge(detached, into: shop.table.slot(for: shop.pool.text(customer)))
+                }
+                if let absorbed = histories.removeValue(forKey: visitor) {
+                    histories[customer] = History(merging: absorbed, into: histories[customer] ?? History())
+                }
+                linkedTo[visitor] = customer
+                continue
+            }
+            var event = stream.next()
+            if Bool.random(using: &stream.random), let visitor = visitors.randomElement(using: &stream.random) {
+                event.customer = visitor
+            }
+            if let previous, Double.random(in: 0..<1, using: &stream.random) < 0.1 {
+                // A twin under another identity: equal times across a later merge (ties go to the target).
+                (event.kind, event.time) = (previous.kind, previous.time)
+            }
+            previous = event
+            event.customer = linkedTo[event.customer] ?? event.customer
+            shop.send(event)
+            histories[event.customer, default: History()].events.append(event)
+            guard Double.random(in: 0..<1, using: &stream.random) < 0.1,
+                  let customer = histories.keys.sorted().randomElement(using: &stream.random),
+                  let history = histories[customer], let newest = history.all.map(\.time).max() else { continue }
+            guard Self.check(shop, customer, history: history, at: stream.evaluationTime(after: newest), seed: seed) else { return }
+        }
+        for (customer, history) in histories.sorted(by: { $0.key < $1.key }) {
+            guard let newest = history.all.map(\.time).max() else { continue }
+            guard Self.check(shop, customer, history: history, at: stream.evaluationTime(after: newest), seed: seed) else { return }
+        }
+        #expect(shop.table.count == histories.count)
+        for visitor in linkedTo.keys { #expect(shop.slot(visitor) == nil, "seed \(seed): \(visitor) still has a record after its link") }
     }
 }

@@ -2,6 +2,45 @@ import Foundation
 import NudgeEvents
 import NudgeFeatures
 
+/// A customer's raw history: their events in arrival order, after the histories merged into them by identity
+/// links (a merge puts the absorbed history first: on equal times its events count as the earlier arrivals).
+struct History {
+    /// One identity link: `source` (the anonymous visitor's history) folded into `target` (the customer's).
+    final class Merge {
+        let source: History
+        let target: History
+        init(source: History, target: History) {
+            self.source = source
+            self.target = target
+        }
+    }
+
+    var merge: Merge?
+    var events: [TestEvent] = []
+
+    init(events: [TestEvent] = []) { self.events = events }
+
+    /// `source` merged into `target`; later events follow.
+    init(merging source: History, into target: History) { merge = Merge(source: source, target: target) }
+
+    /// Every event: merged histories (source, then target), then the events since.
+    var all: [TestEvent] { (merge.map { $0.source.all + $0.target.all } ?? []) + events }
+
+    var isMerged: Bool { merge != nil }
+
+    /// A gauge's level: histories merged add their levels (nil: the gauge never saw an event), then the
+    /// events since fold in arrival order with `step`.
+    func gaugeLevel(_ step: (Int?, TestEvent) -> Int?) -> Int? {
+        var level: Int?
+        if let merge {
+            let (a, b) = (merge.source.gaugeLevel(step), merge.target.gaugeLevel(step))
+            level = a == nil && b == nil ? nil : (a ?? 0) + (b ?? 0)
+        }
+        for event in events { level = step(level, event) }
+        return level
+    }
+}
+
 /// The slow, obviously correct model of a feature: recomputed from a customer's raw event list (in arrival
 /// order) with the documented semantics, no rings, no layout, no hashing tricks beyond the documented
 /// distinct-count bitmap.
@@ -82,6 +121,12 @@ enum ReferenceFeatures {
 
     /// Value of the feature at `position` of `set` over `events` (one customer, arrival order) at `time`.
     static func value(_ position: Int, of set: FeatureSet, events: [TestEvent], at time: Int64) -> Double {
+        value(position, of: set, history: History(events: events), at: time)
+    }
+
+    /// Value of the feature at `position` of `set` over a customer's history at `time`.
+    static func value(_ position: Int, of set: FeatureSet, history: History, at time: Int64) -> Double {
+        let events = history.all
         let definition = set.definitions[position]
         let cap = definition.cap ?? .infinity
         let missing = definition.missingValue
@@ -125,24 +170,26 @@ enum ReferenceFeatures {
                   Self.inWindow(definition.window, event: newest, at: time) else { return missing }
             return min(Double(max(time - newest, 0)) / 86_400_000, cap)
         case .openCount(let closes):
-            var level: Int?
-            for event in events where accepts(definition, event) {
-                if definition.filter.kinds.contains(event.kind) { level = (level ?? 0) + 1 }
-                else if closes.contains(event.kind) { level = max((level ?? 0) - 1, 0) }
+            let level = history.gaugeLevel { level, event in
+                guard accepts(definition, event) else { return level }
+                if definition.filter.kinds.contains(event.kind) { return (level ?? 0) + 1 }
+                if closes.contains(event.kind) { return max((level ?? 0) - 1, 0) }
+                return level
             }
             return level.map { min(Double($0), cap) } ?? missing
         case .netCount(let removes, let resets):
-            var level: Int?
-            for event in events where accepts(definition, event) {
-                if definition.filter.kinds.contains(event.kind) { level = (level ?? 0) + 1 }
-                else if removes.contains(event.kind) { level = max((level ?? 0) - 1, 0) }
-                else if resets.contains(event.kind) { level = 0 }
+            let level = history.gaugeLevel { level, event in
+                guard accepts(definition, event) else { return level }
+                if definition.filter.kinds.contains(event.kind) { return (level ?? 0) + 1 }
+                if removes.contains(event.kind) { return max((level ?? 0) - 1, 0) }
+                if resets.contains(event.kind) { return 0 }
+                return level
             }
             return level.map { min(Double($0), cap) } ?? missing
         case .derived(let expression):
             let result = evaluate(expression) { name in
                 guard let index = set.index(of: name) else { return .nan }
-                return value(index, of: set, events: events, at: time)
+                return value(index, of: set, history: history, at: time)
             }
             return result.isFinite ? min(result, cap) : missing
         }
@@ -177,8 +224,21 @@ enum ReferenceFeatures {
     /// How far a CustomerTable value may be from the reference: windowed sums and averages live in Float32
     /// buckets, so each value is rounded to 24 bits and each bucket add rounds again; 1e-5 of the absolute
     /// values summed bounds that for hundreds of adds per bucket. Everything else must match exactly.
-    static func tolerance(_ definition: FeatureDefinition, events: [TestEvent], at time: Int64) -> Double {
-        guard !definition.window.isLifetime else { return 0 }
+    ///
+    /// A merged history adds its parts' lifetime sums in another order than one customer's events would:
+    /// there, lifetime sums and averages may differ by rounding (1e-12 of the magnitudes).
+    static func tolerance(_ definition: FeatureDefinition, events: [TestEvent], at time: Int64, merged: Bool = false) -> Double {
+        if definition.window.isLifetime {
+            guard merged else { return 0 }
+            switch definition.aggregation {
+            case .sum, .average: break
+            default: return 0
+            }
+            let field: NumberField = if case .average(let averaged) = definition.aggregation { averaged } else { .amount }
+            let magnitude = events.filter { matches(definition, $0) }.map { number(field, of: $0) }.filter(\.isFinite)
+                .reduce(0.0) { $0 + abs($1) }
+            return 1e-12 * magnitude + 1e-12
+        }
         let field: NumberField
         switch definition.aggregation {
         case .sum: field = .amount

@@ -14,7 +14,7 @@ struct ColdTierPipelineTests {
     private func send(_ processor: EventProcessor, _ event: String, _ customer: String, at: Int64, id: String,
                       properties: String = "{}") {
         let bytes = track(event, user: customer, id: id, at: ISO8601Time.format(millis: at), properties: properties)
-        _ = bytes.withUnsafeBytes { processor.process($0, forwarded: true) }
+        _ = bytes.withUnsafeBytes { processor.process($0, route: .forwarded) }
     }
 
     @Test func idleCustomersGoColdAndComeBackWithTheirHistory() throws {

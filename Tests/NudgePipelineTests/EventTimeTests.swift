@@ -44,9 +44,9 @@ private final class ShardUnderTest {
         let bytes = track(event, user: user, anonymous: anonymous, id: "m-\(ids)", at: ISO8601Time.format(millis: at),
                           properties: #"{"product_id":"p-1","price":25.0}"#)
         return bytes.withUnsafeBytes { value in
-            switch processor.process(value, forwarded: true, partition: partition) {
+            switch processor.process(value, route: .forwarded, partition: partition) {
             case .invalid(let error): .invalid(error.code)
-            case .misrouted: .misrouted
+            case .misrouted, .aliased, .relayed: .misrouted
             case .duplicate: .duplicate
             case .updated, .outcome: .updated
             case .decided(let json, _, _, _): .decided(parse(json))

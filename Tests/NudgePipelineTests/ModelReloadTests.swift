@@ -24,7 +24,7 @@ struct ModelReloadTests {
         for f in ["churn.json", "nba.json"] { try FileManager.default.copyItem(atPath: "\(repoModels)/\(f)", toPath: "\(dir)/\(f)") }
         let cluster = try KafkaMockCluster(brokers: 1, logger: testLogger)
         let topics = TopicNames()
-        for t in topics.inputs + topics.outputs { try cluster.createTopic(t, partitions: 1) }
+        for t in topics.inputs + [topics.identity] + topics.outputs { try cluster.createTopic(t, partitions: 1) }
         var config = PipelineConfig()
         config.shards = 1
         config.groupId = "reload"
@@ -103,13 +103,13 @@ struct ModelReloadTests {
             let customer = "c-\(i)"
             let at = ISO8601Time.format(millis: 1_790_000_000_000 + Int64(i) * 1_000)
             let add = track("Product Added", user: customer, id: "add-\(i)", at: at, properties: #"{"product_id":"p-1","price":25.0}"#)
-            guard case .decided(_, _, _, let decidedBy) = add.withUnsafeBytes({ processor.process($0, forwarded: true) }) else {
+            guard case .decided(_, _, _, let decidedBy) = add.withUnsafeBytes({ processor.process($0, route: .forwarded) }) else {
                 Issue.record("Product Added made no decision for \(customer)")
                 continue
             }
             let name = ["Offer Delivered", "Offer Viewed", "Offer Accepted", "Offer Dismissed"][i % 4]
             let answer = track(name, user: customer, id: "out-\(i)", at: at, properties: #"{"recommendation_id":"r-1","action":"cart_reminder"}"#)
-            guard case .outcome(let outcome, let countedFor) = answer.withUnsafeBytes({ processor.process($0, forwarded: true) }) else {
+            guard case .outcome(let outcome, let countedFor) = answer.withUnsafeBytes({ processor.process($0, route: .forwarded) }) else {
                 Issue.record("\(name) was not counted as an outcome")
                 continue
             }

@@ -9,7 +9,7 @@ struct PipelineEndToEndTests {
     @Test func knownStreamGivesExpectedOutputs() throws {
         let cluster = try KafkaMockCluster(brokers: 1, logger: testLogger)
         let topics = TopicNames()
-        for t in topics.inputs { try cluster.createTopic(t, partitions: 3) }
+        for t in topics.inputs + [topics.identity] { try cluster.createTopic(t, partitions: 3) }
         for t in topics.outputs { try cluster.createTopic(t, partitions: 1) }
         let bootstrap = cluster.bootstrapServers
 

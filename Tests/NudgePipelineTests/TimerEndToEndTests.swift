@@ -13,7 +13,7 @@ struct TimerEndToEndTests {
     @Test func cartAbandonedFiresThroughAnIdlePartitionAndNotAfterACheckout() async throws {
         let cluster = try KafkaMockCluster(brokers: 1, logger: testLogger)
         let topics = TopicNames()
-        for t in topics.inputs { try cluster.createTopic(t, partitions: 1) }
+        for t in topics.inputs + [topics.identity] { try cluster.createTopic(t, partitions: 1) }
         for t in topics.outputs { try cluster.createTopic(t, partitions: 1) }
         let bootstrap = cluster.bootstrapServers
 
@@ -95,7 +95,7 @@ struct TimerEndToEndTests {
     @Test func lateEventsAreDeadLetteredWithTheirCode() async throws {
         let cluster = try KafkaMockCluster(brokers: 1, logger: testLogger)
         let topics = TopicNames()
-        for t in topics.inputs { try cluster.createTopic(t, partitions: 1) }
+        for t in topics.inputs + [topics.identity] { try cluster.createTopic(t, partitions: 1) }
         for t in topics.outputs { try cluster.createTopic(t, partitions: 1) }
         let bootstrap = cluster.bootstrapServers
         let late = track("Product Viewed", user: "c-1", id: "late-1", at: "2026-11-20T07:00:00.000Z")

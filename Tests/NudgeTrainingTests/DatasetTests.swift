@@ -148,7 +148,10 @@ struct DatasetTests {
         var messages: [[UInt8]] = []
         for _ in 0..<25_000 { messages.append(Array(generator.next().value)) }
 
-        let builder = PointInTimeDatasetBuilder(config: DatasetConfig())
+        // Identity links never expire here, so that the reference below can stitch with a plain dictionary.
+        var config = DatasetConfig()
+        config.identityLinkTTLMillis = Int64.max / 4
+        let builder = PointInTimeDatasetBuilder(config: config)
         for message in messages { message.withUnsafeBytes { builder.consume($0) } }
         let dataset = builder.finish()
         let cutoffs = Set(dataset.churnRows.map(\.cutoffMillis)).sorted()
@@ -156,18 +159,33 @@ struct DatasetTests {
         #expect(dataset.statistics.outOfOrder > 0)
         #expect(dataset.statistics.duplicates > 0)
 
+        // Identity, the plain way: an anonymous id seen with a userId is that customer from then on, and its
+        // history is the customer's.
+        var linkedTo: [String: String] = [:]
+        func customer(of event: SegmentEvent) -> String {
+            event.userId.isEmpty ? linkedTo[event.anonymousId.string] ?? event.anonymousId.string : event.userId.string
+        }
+        var links: [(messageIndex: Int, anonymous: String, user: String)] = []
         // Orders (deduplicated) by customer, for the labels.
         var orders: [String: [Int64]] = [:]
         do {
             let decoder = SegmentDecoder()
             var recent = RecentMessageIDs(horizon: 1 << 20)
-            for message in messages {
+            for (index, message) in messages.enumerated() {
                 message.withUnsafeBytes { bytes in
                     guard let event = try? decoder.decode(bytes), recent.insert(event.messageId) else { return }
-                    if event.kind == .orderCompleted { orders[event.customerId.string, default: []].append(event.timestampMillis) }
+                    let id = customer(of: event)
+                    if event.kind == .orderCompleted { orders[id, default: []].append(event.timestampMillis) }
+                    let (anonymous, user) = (event.anonymousId.string, event.userId.string)
+                    if !user.isEmpty, !anonymous.isEmpty, linkedTo[anonymous] != user {
+                        linkedTo[anonymous] = user
+                        links.append((index, anonymous, user))
+                        orders[user, default: []] += orders.removeValue(forKey: anonymous) ?? []
+                    }
                 }
             }
         }
+        #expect(!links.isEmpty, "the stream should link anonymous visitors to customers")
 
         let width = FeatureSet.standard.count
         var output = [Double](repeating: 0, count: width)
@@ -177,14 +195,24 @@ struct DatasetTests {
             let table = CustomerTable(features: .standard, expectedCustomers: 1024)
             var newest: [String: Int64] = [:]
             var known: Set<String> = []
+            linkedTo = [:]
             for message in messages {
                 let passed: Bool = message.withUnsafeBytes { bytes in
                     guard let event = try? decoder.decode(bytes), recent.insert(event.messageId) else { return false }
                     if event.timestampMillis > cutoff { return true }
-                    let id = event.customerId.string
+                    let id = customer(of: event)
                     newest[id] = max(newest[id] ?? .min, event.timestampMillis)
                     if !event.userId.isEmpty { known.insert(id) }
-                    table.apply(event, to: table.slot(for: event.customerId))
+                    var idBytes = Array(id.utf8)
+                    idBytes.withUnsafeMutableBytes { table.apply(event, to: table.slot(for: RawText(UnsafeRawBufferPointer($0)))) }
+                    let (anonymous, user) = (event.anonymousId.string, event.userId.string)
+                    if !user.isEmpty, !anonymous.isEmpty, linkedTo[anonymous] != user {
+                        linkedTo[anonymous] = user
+                        if let (detached, _) = table.detach(event.anonymousId) {
+                            table.merge(detached, into: table.slot(for: event.userId))
+                        }
+                        if let anonymousNewest = newest.removeValue(forKey: anonymous) { newest[user] = max(newest[user] ?? .min, anonymousNewest) }
+                    }
                     return false
                 }
                 if passed { break }

@@ -1,0 +1,97 @@
+/// A customer's whole feature state lifted out of a ``CustomerTable`` by ``CustomerTable/detach(_:)``, to be
+/// folded into another customer with ``CustomerTable/merge(_:into:)`` (identity stitching: an anonymous
+/// visitor's history becomes the known customer's). A plain value: it may cross threads to the shard that
+/// owns the other customer, and only a table with the same ``FeatureSet`` can merge it.
+public struct DetachedCustomer: Sendable {
+    /// The record bytes (the layout's stride); the id fields of the header are meaningless here.
+    public let record: [UInt8]
+
+    /// State as bytes from another process (the identity topic): merged only if it has the table's stride.
+    public init(record: [UInt8]) { self.record = record }
+
+    /// Newest event time in the detached state; `Int64.min` if it had no event.
+    public var newestEventMillis: Int64 {
+        record.withUnsafeBytes { $0.load(fromByteOffset: CustomerRecord.newestMillis, as: Int64.self) }
+    }
+}
+
+/// How two records of one layout fold into one, aggregation by aggregation, so that the result is what the
+/// table would hold had it seen both customers' events as one customer's:
+/// - rings: both are first advanced to the newer of the two newest times (buckets that leave the ring are
+///   outside every window read from then on); then counts add (saturating, as a bucket does), sums add,
+///   minima and maxima take the extreme, distinct-count bitmaps OR;
+/// - lifetime counts and sums add, minima and maxima take the extreme, bitmaps OR, "ever matched" bits OR;
+/// - `last` and latest times take the newer; on equal times the target's stays (the source's events count
+///   as the earlier arrivals);
+/// - gauges (open and net counts) add: open tickets and cart items of both identities;
+/// - header: the newer newest time and its channel (ties: the target's).
+enum RecordMerge {
+    /// Folds the ring cells of `source` into `target`; both rings already advanced to the same head.
+    static func combineRing(_ ring: BucketRing, _ source: UnsafeRawPointer, into target: UnsafeMutableRawPointer) {
+        let count = Int(ring.length)
+        let width = ring.cell.width
+        let from = source + ring.offset
+        let to = target + ring.offset
+        for position in 0..<count {
+            let offset = position * width
+            switch ring.cell {
+            case .count8:
+                let sum = UInt16(to.load(fromByteOffset: offset, as: UInt8.self)) + UInt16(from.load(fromByteOffset: offset, as: UInt8.self))
+                to.storeBytes(of: UInt8(min(sum, 255)), toByteOffset: offset, as: UInt8.self)
+            case .count16:
+                let sum = UInt32(to.load(fromByteOffset: offset, as: UInt16.self)) + UInt32(from.load(fromByteOffset: offset, as: UInt16.self))
+                to.storeBytes(of: UInt16(min(sum, 65_535)), toByteOffset: offset, as: UInt16.self)
+            case .sum32:
+                to.storeBytes(of: to.load(fromByteOffset: offset, as: Float32.self) + from.load(fromByteOffset: offset, as: Float32.self),
+                              toByteOffset: offset, as: Float32.self)
+            case .min32:
+                to.storeBytes(of: min(to.load(fromByteOffset: offset, as: Float32.self), from.load(fromByteOffset: offset, as: Float32.self)),
+                              toByteOffset: offset, as: Float32.self)
+            case .max32:
+                to.storeBytes(of: max(to.load(fromByteOffset: offset, as: Float32.self), from.load(fromByteOffset: offset, as: Float32.self)),
+                              toByteOffset: offset, as: Float32.self)
+            case .bits64:
+                to.storeBytes(of: to.load(fromByteOffset: offset, as: UInt64.self) | from.load(fromByteOffset: offset, as: UInt64.self),
+                              toByteOffset: offset, as: UInt64.self)
+            }
+        }
+    }
+
+    /// Folds the scalar state of `updater` (if it owns scalar state) and its "ever matched" bit.
+    static func combineScalar(_ updater: StateUpdater, _ source: UnsafeRawPointer, into target: UnsafeMutableRawPointer) {
+        if updater.seen.mask != 0 && updater.seen.isSet(source) { updater.seen.set(target) }
+        let offset = updater.offset
+        switch updater.operation {
+        case .ringCount8, .ringCount16, .ringFiniteCount, .ringSum, .ringMinimum, .ringMaximum, .ringBits:
+            return  // rings are combined whole
+        case .lifetimeCount, .lifetimeFiniteCount:
+            let sum = UInt64(target.load(fromByteOffset: offset, as: UInt32.self)) + UInt64(source.load(fromByteOffset: offset, as: UInt32.self))
+            target.storeBytes(of: UInt32(min(sum, UInt64(UInt32.max))), toByteOffset: offset, as: UInt32.self)
+        case .lifetimeSum:
+            let (a, b) = (target.load(fromByteOffset: offset, as: Double.self), source.load(fromByteOffset: offset, as: Double.self))
+            if !b.isNaN { target.storeBytes(of: (a.isNaN ? 0 : a) + b, toByteOffset: offset, as: Double.self) }
+        case .lifetimeMinimum:
+            let (a, b) = (target.load(fromByteOffset: offset, as: Double.self), source.load(fromByteOffset: offset, as: Double.self))
+            if !b.isNaN, a.isNaN || b < a { target.storeBytes(of: b, toByteOffset: offset, as: Double.self) }
+        case .lifetimeMaximum:
+            let (a, b) = (target.load(fromByteOffset: offset, as: Double.self), source.load(fromByteOffset: offset, as: Double.self))
+            if !b.isNaN, a.isNaN || b > a { target.storeBytes(of: b, toByteOffset: offset, as: Double.self) }
+        case .lifetimeBits:
+            target.storeBytes(of: target.load(fromByteOffset: offset, as: UInt64.self) | source.load(fromByteOffset: offset, as: UInt64.self),
+                              toByteOffset: offset, as: UInt64.self)
+        case .last:
+            if source.load(fromByteOffset: offset, as: Int64.self) > target.load(fromByteOffset: offset, as: Int64.self) {
+                (target + offset).copyMemory(from: source + offset, byteCount: 16)
+            }
+        case .latestTime:
+            let (a, b) = (target.load(fromByteOffset: offset, as: Int64.self), source.load(fromByteOffset: offset, as: Int64.self))
+            target.storeBytes(of: max(a, b), toByteOffset: offset, as: Int64.self)
+        case .gauge:
+            let a = target.load(fromByteOffset: offset, as: UInt16.self)
+            let b = source.load(fromByteOffset: offset, as: UInt16.self)
+            guard b != StateUpdater.gaugeNever else { return }
+            let level = (a == StateUpdater.gaugeNever ? 0 : UInt32(a)) + UInt32(b)
+            target.storeBytes(of: UInt16(min(level, UInt32(StateUpdater.gaugeLimit))), toByteOffset: offset, as: UInt16.self)
+        }
+    }
+}

@@ -1,0 +1,91 @@
+import Foundation
+import NudgeEvents
+import NudgeFeatures
+import NudgeKafka
+import NudgePipeline
+import Testing
+
+/// Two instances in one group, each with one of two partitions: a visitor's events land on one instance, the
+/// customer's on the other, and the identity topic carries the link, the history and later events across.
+@Suite("Identity stitching across instances", .serialized)
+struct IdentityAcrossInstancesTests {
+    @Test func visitorOnOneInstanceBecomesCustomerOnTheOther() async throws {
+        let cluster = try KafkaMockCluster(brokers: 1, logger: testLogger)
+        let topics = TopicNames()
+        for t in topics.inputs + [topics.identity] { try cluster.createTopic(t, partitions: 2) }
+        for t in topics.outputs { try cluster.createTopic(t, partitions: 1) }
+        let bootstrap = cluster.bootstrapServers
+
+        // A visitor and a customer whose keys land on different partitions (librdkafka's default partitioner).
+        func partition(_ id: String) -> Int32 { Array(id.utf8).withUnsafeBytes { KeyPartitioner.consistent.partition(of: $0, count: 2) } }
+        let user = "u-1"
+        let visitor = try #require((0..<100).map { "a-\($0)" }.first { partition($0) != partition(user) })
+
+        func start(_ name: String) throws -> Pipeline {
+            var config = PipelineConfig()
+            config.shards = 2
+            config.groupId = "two-instances"
+            config.instanceId = name
+            config.commitInterval = .milliseconds(200)
+            let pipeline = try Pipeline(config: config, kafka: KafkaConfig(["bootstrap.servers": bootstrap]),
+                                        models: try ModelSet.load(directory: repoModels, features: repoFeatures),
+                                        features: repoFeatures, logger: testLogger)
+            try pipeline.start()
+            return pipeline
+        }
+        let first = try start("first")
+        let second = try start("second")
+        defer {
+            first.stop()
+            second.stop()
+        }
+        // Both in the group, with one partition each, before any event (state does not move on a rebalance).
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !(first.isReady && second.isReady) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        try #require(first.isReady && second.isReady)
+        try await Task.sleep(for: .seconds(4))
+
+        func view(_ id: String, _ n: Int, at second: Int) -> (topic: String, key: String, value: [UInt8]) {
+            (topics.clickstream, id, track("Product Viewed", user: nil, anonymous: id, id: "v-\(n)", at: "2026-11-20T10:00:\(String(format: "%02d", second)).000Z",
+                                           properties: #"{"product_id":"p-1","price":20.0}"#))
+        }
+        try produceAll(bootstrap: bootstrap, [view(visitor, 1, at: 1), view(visitor, 2, at: 2)])
+        try produceAll(bootstrap: bootstrap, [
+            (topics.clickstream, user, track("Signed In", user: user, anonymous: visitor, id: "s-1", at: "2026-11-20T10:00:03.000Z")),
+        ])
+
+        let at = Array("2026-11-20T10:01:00.000Z".utf8).withUnsafeBytes { ISO8601Time.parseMillis($0) } ?? 0
+        func views(_ id: String) async throws -> Double? {
+            for pipeline in [first, second] {
+                if let snapshot = try await pipeline.inspect(customer: id, atMillis: at) {
+                    return snapshot.features.first { $0.name == "views_24h" }?.value
+                }
+            }
+            return nil
+        }
+        func waitFor(_ id: String, views expected: Double) async throws -> Bool {
+            let until = ContinuousClock.now + .seconds(30)
+            while ContinuousClock.now < until {
+                if try await views(id) == expected { return true }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            return false
+        }
+        // The visitor's two views moved to the customer's instance, and the visitor is gone from its own.
+        let merged = try await waitFor(user, views: 2)
+        #expect(merged, "the customer's views should count the visitor's two")
+        let visitorLeft = try await views(visitor)
+        #expect(visitorLeft == nil)
+
+        // A later anonymous view (logged out on the same device) lands in the customer, across instances.
+        try produceAll(bootstrap: bootstrap, [view(visitor, 3, at: 30)])
+        let relayed = try await waitFor(user, views: 3)
+        #expect(relayed, "the later anonymous view should reach the customer")
+        let visitorAfter = try await views(visitor)
+        #expect(visitorAfter == nil)
+        // It went through the identity topic: the link (to the visitor's instance), the history (to the
+        // customer's), the later view (relayed to the customer's).
+        let crossed = try readAll(bootstrap: bootstrap, topics: [topics.identity], timeout: .seconds(10)) { $0.count >= 3 }
+        #expect(crossed.map(\.key).sorted() == [visitor, user, user].sorted())
+    }
+}
