@@ -60,11 +60,12 @@ public struct IdentityLink: Sendable {
 /// so they are bounded by the other shards' capacities. Lookups by anonymous id cost one hash probe and
 /// allocate nothing; making a link allocates its ids (identify events are rare next to the clickstream).
 public final class IdentityLinks {
-    private var links: [UInt64: IdentityLink] = [:]
+    // One owner thread (a shard): unchecked exclusivity keeps runtime access tracking off the lookups.
+    @exclusivity(unchecked) private var links: [UInt64: IdentityLink] = [:]
     /// Anonymous-id hashes of routing links, oldest first; entries whose link has gone or no longer routes
     /// are skipped on the way out.
-    private var order: [UInt64] = []
-    private var orderHead = 0
+    @exclusivity(unchecked) private var order: [UInt64] = []
+    @exclusivity(unchecked) private var orderHead = 0
     /// Position of a link, valid until the next change.
     public typealias Index = Dictionary<UInt64, IdentityLink>.Index
 
@@ -96,7 +97,10 @@ public final class IdentityLinks {
     }
 
     /// The link at `index` (from ``link(of:hash:)``, valid until the next change).
-    public subscript(index: Index) -> IdentityLink { links.values[index] }
+    public subscript(index: Index) -> IdentityLink {
+        // Read in place: a copy would retain and release the ids on every event that carries both ids.
+        _read { yield links.values[index] }
+    }
 
     /// Notes that the link at `index` resolved an event at `atMillis`.
     @inline(__always)

@@ -26,34 +26,25 @@ public struct DetachedCustomer: Sendable {
 /// - gauges (open and net counts) add: open tickets and cart items of both identities;
 /// - header: the newer newest time and its channel (ties: the target's).
 enum RecordMerge {
-    /// Folds the ring cells of `source` into `target`; both rings already advanced to the same head.
+    /// Folds the ring cells of `source` into `target`; both rings already advanced to the same head. One loop
+    /// per cell kind: the kind is the ring's, not the bucket's.
     static func combineRing(_ ring: BucketRing, _ source: UnsafeRawPointer, into target: UnsafeMutableRawPointer) {
         let count = Int(ring.length)
-        let width = ring.cell.width
         let from = source + ring.offset
         let to = target + ring.offset
-        for position in 0..<count {
-            let offset = position * width
-            switch ring.cell {
-            case .count8:
-                let sum = UInt16(to.load(fromByteOffset: offset, as: UInt8.self)) + UInt16(from.load(fromByteOffset: offset, as: UInt8.self))
-                to.storeBytes(of: UInt8(min(sum, 255)), toByteOffset: offset, as: UInt8.self)
-            case .count16:
-                let sum = UInt32(to.load(fromByteOffset: offset, as: UInt16.self)) + UInt32(from.load(fromByteOffset: offset, as: UInt16.self))
-                to.storeBytes(of: UInt16(min(sum, 65_535)), toByteOffset: offset, as: UInt16.self)
-            case .sum32:
-                to.storeBytes(of: to.load(fromByteOffset: offset, as: Float32.self) + from.load(fromByteOffset: offset, as: Float32.self),
-                              toByteOffset: offset, as: Float32.self)
-            case .min32:
-                to.storeBytes(of: min(to.load(fromByteOffset: offset, as: Float32.self), from.load(fromByteOffset: offset, as: Float32.self)),
-                              toByteOffset: offset, as: Float32.self)
-            case .max32:
-                to.storeBytes(of: max(to.load(fromByteOffset: offset, as: Float32.self), from.load(fromByteOffset: offset, as: Float32.self)),
-                              toByteOffset: offset, as: Float32.self)
-            case .bits64:
-                to.storeBytes(of: to.load(fromByteOffset: offset, as: UInt64.self) | from.load(fromByteOffset: offset, as: UInt64.self),
-                              toByteOffset: offset, as: UInt64.self)
+        func fold<T: BitwiseCopyable>(_ type: T.Type, _ combine: (T, T) -> T) {
+            for offset in stride(from: 0, to: count * MemoryLayout<T>.stride, by: MemoryLayout<T>.stride) {
+                to.storeBytes(of: combine(to.load(fromByteOffset: offset, as: T.self), from.load(fromByteOffset: offset, as: T.self)),
+                              toByteOffset: offset, as: T.self)
             }
+        }
+        switch ring.cell {
+        case .count8: fold(UInt8.self) { let (sum, over) = $0.addingReportingOverflow($1); return over ? .max : sum }
+        case .count16: fold(UInt16.self) { let (sum, over) = $0.addingReportingOverflow($1); return over ? .max : sum }
+        case .sum32: fold(Float32.self) { $0 + $1 }
+        case .min32: fold(Float32.self) { min($0, $1) }
+        case .max32: fold(Float32.self) { max($0, $1) }
+        case .bits64: fold(UInt64.self) { $0 | $1 }
         }
     }
 
