@@ -139,6 +139,91 @@ struct ConcurrencyStressTests {
         #expect(totals.allSatisfy { $0.wrongOwner == 0 })
     }
 
+    @Test func identityLinksBetweenShardThreads() throws {
+        // Shard threads, each owning an EventProcessor, exchange events and identity messages (links, merges,
+        // unlinks, aliased events) through BoundedQueues as the pipeline's shards do, IdentityChanges passed
+        // retained. However the threads interleave, every event lands once: totals equal one processor's.
+        let shardCount = 4
+        var stream = IdentityStream(seed: 7)
+        let messages = (0..<6_000).map { _ in stream.next() }
+        let oracle = try ShardCluster(shards: 1)
+        for (bytes, key) in messages { oracle.consume(bytes, key: key) }
+
+        enum Item: BitwiseCopyable {
+            case event(Int32, EventRoute)
+            case identity(Unmanaged<IdentityChange>)
+        }
+        let config = {
+            var config = PipelineConfig()
+            config.expectedCustomersPerShard = 256
+            config.eventTime.allowedLateness = .seconds(10 * 365 * 86_400)
+            return config
+        }()
+        let models = ModelStore(try ModelSet.load(directory: repoModels, features: repoFeatures))
+        let inboxes = (0..<shardCount).map { _ in BoundedQueue<Item>(capacity: 256) }
+        let forwards = (0..<shardCount).map { _ in BoundedQueue<Item>(capacity: 256) }
+        let inFlight = Locked(0)  // items queued or being handled: 0 means every shard is final
+        let stop = Locked(false)
+        let totals = Locked([String: Double]())
+        let ids = stream.users + stream.visitors
+        let at = stream.clock + 3_600_000
+        @Sendable func owner(_ id: String) -> Int { Int(Array(id.utf8).withUnsafeBytes { nudgeHash64($0) } % UInt64(shardCount)) }
+        let shards = (0..<shardCount).map { s in
+            BlockingThread(name: "shard-\(s)") {
+                let processor = EventProcessor(shardIndex: s, shardCount: shardCount, config: config, models: models,
+                                               features: repoFeatures,
+                                               counterNames: (CounterNames(capacity: 64, reserved: ["none"]), CounterNames(capacity: 16)),
+                                               wallClock: { 1_800_000_000_000 })
+                func send(_ item: Item, to target: Int) {
+                    inFlight.withLock { $0 += 1 }
+                    while !forwards[target].tryPush(item) { sched_yield() }
+                }
+                while true {
+                    let item = forwards[s].pop() ?? inboxes[s].pop()
+                    guard let item else {
+                        if stop.withLock({ $0 }) && !inboxes[s].hasValue && !forwards[s].hasValue { break }
+                        inboxes[s].waitForValue(timeout: .milliseconds(5)) { forwards[s].hasValue }
+                        continue
+                    }
+                    switch item {
+                    case .event(let index, let route):
+                        switch messages[Int(index)].bytes.withUnsafeBytes({ processor.process($0, route: route) }) {
+                        case .misrouted(let target): send(.event(index, .forwarded), to: target)
+                        case .aliased(let target): send(.event(index, .aliased), to: target)
+                        default: break
+                        }
+                    case .identity(let change):
+                        processor.handle(change.takeRetainedValue())
+                    }
+                    for (target, change) in processor.outbox { send(.identity(Unmanaged.passRetained(change)), to: target) }
+                    processor.outbox.removeAll()
+                    inFlight.withLock { $0 -= 1 }  // after what it caused was counted
+                }
+                // Every queue is empty and nothing is in flight: this shard's customers are final.
+                var mine: [String: Double] = [:]
+                for id in ids where owner(id) == s {
+                    guard let snapshot = processor.snapshot(of: Array(id.utf8), atMillis: at) else { continue }
+                    for feature in snapshot.features where ["orders_lifetime", "revenue_lifetime", "views_24h"].contains(feature.name) {
+                        mine[feature.name, default: 0] += max(0, feature.value)
+                    }
+                }
+                totals.withLock { $0.merge(mine, uniquingKeysWith: +) }
+            }
+        }
+        for (index, message) in messages.enumerated() {
+            inFlight.withLock { $0 += 1 }
+            while !inboxes[owner(message.key)].tryPush(.event(Int32(index), .consumed)) { sched_yield() }
+        }
+        while inFlight.withLock({ $0 }) > 0 { usleep(1_000) }
+        stop.withLock { $0 = true }
+        shards.forEach { $0.join() }
+        let got = totals.withLock { $0 }
+        for feature in ["orders_lifetime", "revenue_lifetime", "views_24h"] {
+            let expected = ids.reduce(0.0) { $0 + max(0, oracle.features($1, at: at)?[feature] ?? 0) }
+            #expect(abs((got[feature] ?? 0) - expected) <= 1e-6 * max(1, expected), "\(feature): \(got[feature] ?? 0), one shard \(expected)")
+        }
+    }
+
     @Test func inspectionsWakeTheSleepingOwnerAndAreAnsweredOnce() async {
         // An owner thread sleeps on its inbox, as a shard does, while readers queue inspections in its
         // mailbox and a burst of events comes in. Every inspection must wake it: the owner sleeps up to 10 s, so a

@@ -14,7 +14,7 @@ private let t0: Int64 = 1_795_168_800_000
 /// and a forwards queue (from other shards: misrouted and aliased events, identity messages), both FIFO. A
 /// step takes the next item of one queue; `interleaved` picks the queue at random (any order the threads
 /// could produce), otherwise everything is delivered as soon as it is sent.
-private final class ShardCluster {
+final class ShardCluster {
     enum Item {
         case event([UInt8], EventRoute)
         case identity(IdentityChange)
@@ -100,7 +100,7 @@ private final class ShardCluster {
 
 /// A random clickstream of visitors and customers: anonymous browsing, logins (events with both ids,
 /// `identify` among them), re-used anonymous ids (a shared device), duplicates and out-of-order times.
-private struct IdentityStream {
+struct IdentityStream {
     var random: Xoshiro256StarStar
     let users: [String]
     let visitors: [String]
@@ -171,7 +171,7 @@ private struct IdentityStream {
         }.map(\.name))
     }()
 
-    fileprivate static func compare(_ cluster: ShardCluster, with oracle: ShardCluster, ids: [String], at time: Int64,
+    static func compare(_ cluster: ShardCluster, with oracle: ShardCluster, ids: [String], at time: Int64,
                         only names: Set<String>?, seed: UInt64) -> Bool {
         for id in ids {
             let expected = oracle.features(id, at: time)
