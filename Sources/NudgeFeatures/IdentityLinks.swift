@@ -16,6 +16,8 @@ public struct IdentityLink: Sendable {
     /// Which link this is, as numbered by the customer's shard when it made it: an unlink names it, so that a
     /// late unlink of an earlier link between the same two ids cannot remove a newer one.
     public let generation: UInt64
+    /// The link's place in its set's line (see ``IdentityLinks``): entries of earlier places are stale.
+    var place: UInt64 = 0
 
     /// A link from `anonymous` to `user`, made or last used at `atMillis`.
     public init(anonymous: UnsafeRawBufferPointer, user: UnsafeRawBufferPointer, routes: Bool, atMillis: Int64, generation: UInt64) {
@@ -54,18 +56,20 @@ public struct IdentityLink: Sendable {
 /// that id's later events to the customer) or the customer (it resolves the id when those events arrive),
 /// or both.
 ///
-/// **Bounds.** Links the shard routes are at most `capacity`; past it the oldest by last use goes (counted
-/// in ``dropped``), and ``expire(before:limit:forget:)`` drops those unused since a cutoff (the idle-customer
-/// TTL, on event time). Links a shard only resolves are dropped when the routing shard says it forgot them,
-/// so they are bounded by the other shards' capacities. Lookups by anonymous id cost one hash probe and
+/// **Bounds.** Links the shard routes are at most `capacity`; past it the first in line goes (counted in
+/// ``dropped``). The line is in order of making, except that ``expire(before:limit:forget:)``, which drops
+/// those unused since a cutoff (the idle-customer TTL, on event time), sends a link still in use to the back. Links a shard only resolves are dropped when the
+/// routing shard says it forgot them, so they are bounded by the other shards' capacities, and expire by the
+/// same TTL (a routing instance that restarted forgot them without saying so). Lookups by anonymous id cost one hash probe and
 /// allocate nothing; making a link allocates its ids (identify events are rare next to the clickstream).
 public final class IdentityLinks {
     // One owner thread (a shard): unchecked exclusivity keeps runtime access tracking off the lookups.
     @exclusivity(unchecked) private var links: [UInt64: IdentityLink] = [:]
-    /// Anonymous-id hashes of routing links, oldest first; entries whose link has gone or no longer routes
-    /// are skipped on the way out.
-    @exclusivity(unchecked) private var order: [UInt64] = []
+    /// Links in line, first first: anonymous-id hash and place. An entry whose link has gone or has a later
+    /// place (re-made, or sent to the back) is stale and skipped on the way out.
+    @exclusivity(unchecked) private var order: [(hash: UInt64, place: UInt64)] = []
     @exclusivity(unchecked) private var orderHead = 0
+    @exclusivity(unchecked) private var places: UInt64 = 0
     /// Position of a link, valid until the next change.
     public typealias Index = Dictionary<UInt64, IdentityLink>.Index
 
@@ -113,11 +117,14 @@ public final class IdentityLinks {
     @discardableResult
     public func set(_ link: IdentityLink, forget: (IdentityLink) -> Void) -> IdentityLink? {
         let hash = link.withIds { anonymous, _ in nudgeHash64(anonymous) }
+        var link = link
+        places += 1
+        link.place = places
         let replaced = links.updateValue(link, forKey: hash)
         if replaced?.routes == true { routing -= 1 }
+        order.append((hash, places))  // resolving links too: they expire as well
         if link.routes {
             routing += 1
-            order.append(hash)
             while routing > capacity, let oldest = popOldest() {
                 dropped += 1
                 forget(oldest)
@@ -150,24 +157,29 @@ public final class IdentityLinks {
         return link
     }
 
-    /// Drops routing links unused since before `cutoff` (event time), examining at most `limit` of the oldest;
-    /// each goes to `forget`. A link still in use goes to the back of the line. Memory only: call it with a
+    /// Drops links unused since before `cutoff` (event time), examining at most `limit` of the oldest; each
+    /// routing one goes to `forget`. A link still in use goes to the back of the line. Memory only: call it with a
     /// cutoff no event can still be older than (the watermark minus the TTL), so that the links it drops are
     /// ones ``IdentityLink/isExpired(atMillis:ttlMillis:)`` would refuse anyway.
     public func expire(before cutoff: Int64, limit: Int, forget: (IdentityLink) -> Void) {
         var examined = 0
         while examined < limit, orderHead < order.count {
             examined += 1
-            let hash = order[orderHead]
+            let (hash, place) = order[orderHead]
             orderHead += 1
-            guard let link = links[hash], link.routes else { continue }
+            guard let link = links[hash], link.place == place else { continue }
             if link.lastUsedMillis < cutoff {
                 links[hash] = nil
+                // A resolving link goes quietly: its routing shard forgets it by the same rule (or lost it
+                // in a restart, which is why resolving links expire at all).
+                guard link.routes else { continue }
                 routing -= 1
                 expired += 1
                 forget(link)
             } else {
-                order.append(hash)
+                places += 1
+                links[hash]?.place = places
+                order.append((hash, places))
             }
         }
         compactOrder()
@@ -176,9 +188,9 @@ public final class IdentityLinks {
     /// The oldest routing link, removed.
     private func popOldest() -> IdentityLink? {
         while orderHead < order.count {
-            let hash = order[orderHead]
+            let (hash, place) = order[orderHead]
             orderHead += 1
-            guard let link = links[hash], link.routes else { continue }
+            guard let link = links[hash], link.routes, link.place == place else { continue }
             links[hash] = nil
             routing -= 1
             compactOrder()
@@ -192,10 +204,9 @@ public final class IdentityLinks {
         guard orderHead > 1024, orderHead * 2 > order.count else { return }
         order.removeFirst(orderHead)
         orderHead = 0
-        if order.count > 4 * max(routing, 256) {
-            // Re-made links leave duplicates behind; keep one entry per routing link.
-            var seen = Set<UInt64>()
-            order = order.filter { links[$0]?.routes == true && seen.insert($0).inserted }
+        if order.count > 4 * max(links.count, 256) {
+            // Re-made links leave stale entries behind; keep the live one of each routing link.
+            order = order.filter { entry in links[entry.hash].map { $0.place == entry.place } ?? false }
         }
     }
 }

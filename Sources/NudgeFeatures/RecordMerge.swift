@@ -1,3 +1,5 @@
+import NudgeEvents
+
 /// A customer's whole feature state lifted out of a ``CustomerTable`` by ``CustomerTable/detach(_:)``, to be
 /// folded into another customer with ``CustomerTable/merge(_:into:)`` (identity stitching: an anonymous
 /// visitor's history becomes the known customer's). A plain value: it may cross threads to the shard that
@@ -6,8 +8,20 @@ public struct DetachedCustomer: Sendable {
     /// The record bytes (the layout's stride); the id fields of the header are meaningless here.
     public let record: [UInt8]
 
-    /// State as bytes from another process (the identity topic): merged only if it has the table's stride.
-    public init(record: [UInt8]) { self.record = record }
+    /// State as bytes from another process (the identity topic), or nil when its header is not one a table
+    /// writes: a channel byte that is no channel (it could mark the target's slot free), or a newest time
+    /// beyond the ±2^53 ms clamp. A record of another stride is ignored by ``CustomerTable/merge(_:into:)``.
+    public init?(validating record: [UInt8]) {
+        guard record.count >= CustomerRecord.headerSize else { return nil }
+        let (newest, channel) = record.withUnsafeBytes {
+            ($0.loadUnaligned(fromByteOffset: CustomerRecord.newestMillis, as: Int64.self), $0[CustomerRecord.channel])
+        }
+        guard newest == .min || (-CustomerRecord.timeLimit...CustomerRecord.timeLimit).contains(newest),
+              channel == CustomerRecord.noChannel || Channel(rawValue: channel) != nil else { return nil }
+        self.record = record
+    }
+
+    init(record: [UInt8]) { self.record = record }
 
     /// Newest event time in the detached state; `Int64.min` if it had no event.
     public var newestEventMillis: Int64 {

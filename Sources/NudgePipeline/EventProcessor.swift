@@ -123,6 +123,8 @@ final class EventProcessor {
     var outbox: [(shard: Int, change: IdentityChange)] = []
     /// The outbox's destination for a change whose id lives on another instance.
     static let otherInstance = -1
+    /// How often (event time) a link another instance routes is said again while its customer is active.
+    static let relinkEveryMillis: Int64 = 3_600_000
     /// Which customers this instance owns; nil when it owns them all (one instance, tests, benchmarks).
     private let ownership: InstanceOwnership?
     /// The customer id a link resolved an anonymous event to (reused buffer).
@@ -266,7 +268,7 @@ final class EventProcessor {
         // four-digit ISO-8601 year).
         timers.observe(customer: customer.bytes, kind: event.kind, at: event.timestampMillis, known: known,
                        newestBefore: newestBefore, newestAfter: max(newestBefore, event.timestampMillis), watermark: clock.millis)
-        if !event.userId.isEmpty && !event.anonymousId.isEmpty {
+        if !event.userId.isEmpty && !event.anonymousId.isEmpty && !event.anonymousId.bytes.elementsEqual(event.userId.bytes) {
             link(anonymous: event.anonymousId, to: event.userId, atMillis: event.timestampMillis)
         }
         if let outcome = OfferOutcome(event.kind) {
@@ -309,6 +311,13 @@ final class EventProcessor {
         let hash = anonymous.hash64
         // Only anonymous events keep a link alive (the anonymous id's shard sees those, not these).
         if let known = links.link(of: anonymous.bytes, hash: hash), links[known].isUser(user.bytes), !expire(known, atMillis: atMillis) {
+            // Another instance routes the id; it may have restarted without the link since (state is in memory):
+            // say it again now and then (the same link again is no change there).
+            if !links[known].routes && !owns(anonymous.bytes) && atMillis > links[known].lastUsedMillis &+ Self.relinkEveryMillis {
+                links.touch(known, atMillis: atMillis)
+                outbox.append((Self.otherInstance, IdentityChange(.link, anonymous: Array(anonymous.bytes), user: Array(user.bytes),
+                                                                  atMillis: atMillis, generation: links[known].generation)))
+            }
             return
         }
         linkGeneration += 1
@@ -456,7 +465,7 @@ final class EventProcessor {
         // Links: once per minute of event time is plenty for a TTL of days. A further allowed lateness of
         // margin, so that no event in lateness could still have found the link alive.
         let linkCutoff = cutoff &- latenessMillis
-        if links.routing > 0 && linkCutoff >= linkSweepCutoff &+ 60_000 {
+        if !links.isEmpty && linkCutoff >= linkSweepCutoff &+ 60_000 {
             linkSweepCutoff = linkCutoff
             links.expire(before: linkCutoff, limit: limit, forget: forget)
         }

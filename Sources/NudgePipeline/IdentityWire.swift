@@ -87,20 +87,27 @@ enum IdentityWire {
             let written = try u64()
             let record = try bytes()
             let hasCart = try u8() != 0
-            let cart = CartState(items: Int32(bitPattern: try u32()), lastAdd: Int64(bitPattern: try u64()),
-                                 settled: Int64(bitPattern: try u64()))
+            // Clamped as the timers keep them: items never negative, times within ±2^53 ms.
+            let items = max(0, Int32(bitPattern: try u32()))
+            let cart = CartState(items: items, lastAdd: Self.clampTime(Int64(bitPattern: try u64())),
+                                 settled: Self.clampTime(Int64(bitPattern: try u64())))
             var contacts = ContactHistory()
             for _ in 0..<min(Int(try u8()), ContactHistory.capacity) {
                 let time = Int64(bitPattern: try u64())
                 let channel = Channel(rawValue: try u8()) ?? .other
                 contacts.record(atMillis: time, channel: channel, action: try u8())
             }
-            let features = record.isEmpty || written != fingerprint ? nil : DetachedCustomer(record: record)
+            let features = record.isEmpty || written != fingerprint ? nil : DetachedCustomer(validating: record)
             kind = .merge(features: features, cart: hasCart ? cart : nil, contacts: contacts)
         default:
             throw Malformed(description: "unknown identity message kind \(kindCode)")
         }
         return IdentityChange(kind, anonymous: anonymous, user: user, atMillis: atMillis, generation: generation)
+    }
+
+    /// A time as the timers compare them: `Int64.min` (none) kept, anything else within ±2^53 ms.
+    static func clampTime(_ millis: Int64) -> Int64 {
+        millis == .min ? .min : min(max(millis, -(1 << 53)), 1 << 53)
     }
 
     /// A fingerprint of a feature layout: its features' names and the record size. Instances must run the same

@@ -75,6 +75,9 @@ final class ShardWorker: @unchecked Sendable {
     private let stoppingFlag = Locked(false)
     /// ``PartitionAssignments/version`` last synced into the processor (shard thread only).
     private var assignmentsSeen: UInt64 = 0
+    /// Work for other shards whose forwards queue was full, by shard (shard thread only).
+    private var held: [[ShardWork]] = []
+    private var heldCount = 0
 
     init(index: Int, env: ShardEnvironment) {
         self.index = index
@@ -110,6 +113,7 @@ final class ShardWorker: @unchecked Sendable {
     }
 
     private func run() {
+        held = Array(repeating: [], count: env.shards.count)
         while true {
             // Between events: the one writer reads its own state, so the snapshot is consistent without a lock.
             inspections.answerPending(limit: Self.inspectionsPerTurn) { processor.snapshot(of: $0, atMillis: $1) }
@@ -120,6 +124,7 @@ final class ShardWorker: @unchecked Sendable {
             var worked = fired == Self.timersPerTurn
             processor.sweepIdle()
             sendIdentityChanges(source: nil)
+            if sendHeld() { worked = true }
             while let w = forwards.pop() { handle(w); worked = true }
             var n = 0
             while n < 256, let w = inbox.pop() { handle(w); n += 1; worked = true }
@@ -133,8 +138,11 @@ final class ShardWorker: @unchecked Sendable {
             counters.evictions.set(processor.table.evictions)
             counters.restores.set(processor.table.restores)
             counters.coldDropped.set(processor.table.coldDropped)
-            if stoppingFlag.withLock({ $0 }) && !inbox.hasValue && !forwards.hasValue && !inspections.hasPending { return }
-            inbox.waitForValue(timeout: .milliseconds(200)) { [forwards, inspections] in forwards.hasValue || inspections.hasPending }
+            if stoppingFlag.withLock({ $0 }) && heldCount == 0 && !inbox.hasValue && !forwards.hasValue && !inspections.hasPending { return }
+            // Work held for a full shard is retried soon, not after a full sleep.
+            inbox.waitForValue(timeout: .milliseconds(heldCount > 0 ? 1 : 200)) { [forwards, inspections] in
+                forwards.hasValue || inspections.hasPending
+            }
         }
     }
 
@@ -178,30 +186,32 @@ final class ShardWorker: @unchecked Sendable {
 
     /// The outcome of a consumed message: an event, or a message from the identity topic (another instance's
     /// identity change, or an event it relayed to a customer of ours).
-    private func outcome(of message: KafkaMessage, route: EventRoute, partition: Int) -> EventOutcome {
-        guard route == .relayed else { return processor.process(message.value, route: route, partition: partition) }
+    /// A relayed event that is dead-lettered goes out as the original event (`relayedEvent`), not its wrapper.
+    private func outcome(of message: KafkaMessage, route: EventRoute, partition: Int) -> (EventOutcome, relayedEvent: [UInt8]?) {
+        guard route == .relayed else { return (processor.process(message.value, route: route, partition: partition), nil) }
         let change: IdentityChange
         do throws(IdentityWire.Malformed) {
             change = try IdentityWire.decode(message.value, fingerprint: env.identityFingerprint)
         } catch {
-            return .invalid(DecodeError(.invalidJSON, error.description))
+            return (.invalid(DecodeError(.invalidJSON, error.description)), nil)
         }
         if case .event(let value) = change.kind {
             // Its watermark is its source partition's, on the instance that read it: no partition here.
-            return value.withUnsafeBytes { processor.process($0, route: .aliased, partition: -1) }
+            return (value.withUnsafeBytes { processor.process($0, route: .aliased, partition: -1) }, value)
         }
         processor.handle(change)
-        return .updated
+        return (.updated, nil)
     }
 
     private func process(_ message: KafkaMessage, tracker: Int32, route: EventRoute) {
         let trackerIndex = Int(tracker)
         let offset = message.offset
         defer { sendIdentityChanges(source: (trackerIndex, offset)) }
-        switch outcome(of: message, route: route, partition: trackerIndex) {
+        let (outcome, relayedEvent) = outcome(of: message, route: route, partition: trackerIndex)
+        switch outcome {
         case .invalid(let error):
             counters.eventsIn.add()
-            deadLetter(message, error, trackerIndex: trackerIndex)
+            deadLetter(message, error, trackerIndex: trackerIndex, value: relayedEvent)
         case .misrouted(let owner):
             // The key did not name the customer the event is about (or was empty): hand the
             // message to the shard that owns the customer, so each customer has one writer.
@@ -211,7 +221,8 @@ final class ShardWorker: @unchecked Sendable {
         case .aliased(let owner):
             // An anonymous id linked to another shard's customer: the customer's shard resolves it.
             counters.forwarded.add()
-            forward(.event(message, tracker: tracker, route: .aliased), to: owner)
+            // A relayed message stays wrapped (the next shard unwraps it again); never re-checked for duplicates.
+            forward(.event(message, tracker: tracker, route: route == .relayed ? .relayed : .aliased), to: owner)
             return
         case .relayed:
             // Bound for the customer's instance (the outbox holds a copy); the offset waits for that delivery.
@@ -284,18 +295,38 @@ final class ShardWorker: @unchecked Sendable {
         counters.identityMisses.set(processor.identityMisses)
     }
 
+    /// Sends work to another shard's forwards queue, in order: behind anything held for that shard. A full
+    /// queue never blocks this thread (two shards forwarding to each other could wait on each other, and
+    /// handling our own queue meanwhile could forward again, without bound): the work is held and sent
+    /// between events (``sendHeld()``).
     private func forward(_ work: ShardWork, to owner: Int) {
-        let target = env.shards[owner].forwards
-        while !target.tryPush(work) {
-            // While the owner is full, keep draining our own forwards so two shards forwarding to
-            // each other can never wait on each other.
-            if let mine = forwards.pop() { handle(mine) } else { sched_yield() }
+        if held[owner].isEmpty && env.shards[owner].forwards.tryPush(work) {
+            // The owner sleeps on its inbox, not on its forwards.
+            env.shards[owner].inbox.wakeConsumer()
+            return
         }
-        // The owner sleeps on its inbox, not on its forwards.
-        env.shards[owner].inbox.wakeConsumer()
+        held[owner].append(work)
+        heldCount += 1
     }
 
-    private func deadLetter(_ message: KafkaMessage, _ error: DecodeError, trackerIndex: Int) {
+    /// Sends what ``forward(_:to:)`` held while queues were full, in order per shard; true if any went.
+    private func sendHeld() -> Bool {
+        guard heldCount > 0 else { return false }
+        var sent = 0
+        for owner in held.indices where !held[owner].isEmpty {
+            let target = env.shards[owner].forwards
+            var n = 0
+            while n < held[owner].count && target.tryPush(held[owner][n]) { n += 1 }
+            guard n > 0 else { continue }
+            held[owner].removeFirst(n)
+            sent += n
+            env.shards[owner].inbox.wakeConsumer()
+        }
+        heldCount -= sent
+        return sent > 0
+    }
+
+    private func deadLetter(_ message: KafkaMessage, _ error: DecodeError, trackerIndex: Int, value: [UInt8]? = nil) {
         counters.deadLetters.add()
         var headers = KafkaHeaders()
         headers.add("x-error", error.code.rawValue)
@@ -303,9 +334,13 @@ final class ShardWorker: @unchecked Sendable {
         headers.add("x-source-topic", message.topic)
         headers.add("x-source-partition", String(message.partition))
         headers.add("x-source-offset", String(message.offset))
+        let token = DeliveryToken.make(tracker: trackerIndex, offset: message.offset, recommendation: false)
         do {
-            try env.producer.send(to: env.deadLetters, key: message.key, value: message.value, headers: headers,
-                                  token: DeliveryToken.make(tracker: trackerIndex, offset: message.offset, recommendation: false))
+            if let value {
+                try env.producer.send(to: env.deadLetters, key: Array(message.key), value: value, headers: headers, token: token)
+            } else {
+                try env.producer.send(to: env.deadLetters, key: message.key, value: message.value, headers: headers, token: token)
+            }
         } catch {
             counters.sendFailures.add()
             env.logger.error("dead letter not sent: \(error)")

@@ -171,9 +171,17 @@ public final class PointInTimeDatasetBuilder {
 
     private struct PendingChurn {
         var slot: Int32
+        /// The slot's ``slotGeneration`` when the row was taken: another one means its customer was folded
+        /// into another by an identity link (see ``folded``) and the slot may hold someone else now.
+        var generation: UInt32
         var cutoff: Int64
         var features: [Double]
     }
+    /// Per slot: bumped each time an identity link folds the slot's customer into another.
+    private var slotGeneration: [UInt32] = []
+    /// Where a folded customer went, by old slot and generation, and who they were: their rows keep their own
+    /// id and take their labels from the customer that now holds their orders.
+    private var folded: [UInt64: (slot: Int32, generation: UInt32, customerId: String)] = [:]
     private var pendingChurn: [PendingChurn] = []
 
     private struct PendingOffer {
@@ -245,6 +253,7 @@ public final class PointInTimeDatasetBuilder {
             slots.append(slot)
             known.append(false)
             orderTimes.append([])
+            slotGeneration.append(0)
         }
         if !event.userId.isEmpty && !known[index] {
             known[index] = true
@@ -264,7 +273,9 @@ public final class PointInTimeDatasetBuilder {
         }
         table.apply(event, to: slot)
         statistics.applied += 1
-        if !event.userId.isEmpty && !event.anonymousId.isEmpty { link(event.anonymousId, to: event.userId, atMillis: time) }
+        if !event.userId.isEmpty && !event.anonymousId.isEmpty && !event.anonymousId.bytes.elementsEqual(event.userId.bytes) {
+            link(event.anonymousId, to: event.userId, atMillis: time)
+        }
     }
 
     /// The service's identity link on one shard: the anonymous id's history (features and orders) becomes the
@@ -279,11 +290,14 @@ public final class PointInTimeDatasetBuilder {
         let target = table.slot(for: user)
         table.merge(detached, into: target)
         if let freed {
-            // The freed slot will be someone else's: its orders are the customer's now.
+            // The freed slot will be someone else's: its orders are the customer's now, and rows already
+            // taken for it (it may have been a known customer too) follow it there.
             let from = Int(freed.index)
             orderTimes[Int(target.index)] += orderTimes[from]
             orderTimes[from] = []
             known[from] = false
+            folded[Self.foldKey(freed.index, slotGeneration[from])] = (target.index, slotGeneration[Int(target.index)], anonymous.string)
+            slotGeneration[from] &+= 1
         }
     }
 
@@ -298,10 +312,16 @@ public final class PointInTimeDatasetBuilder {
         var churnRows: [ChurnRow] = []
         churnRows.reserveCapacity(pendingChurn.count)
         for pending in pendingChurn where pending.cutoff + config.horizonMillis <= watermark {
-            let orders = orderTimes[Int(pending.slot)]
+            // Follow folds to the slot that holds the row's customer's orders now.
+            var (slot, generation, customerId) = (pending.slot, pending.generation, String?.none)
+            while slotGeneration[Int(slot)] != generation, let next = folded[Self.foldKey(slot, generation)] {
+                customerId = customerId ?? next.customerId
+                (slot, generation) = (next.slot, next.generation)
+            }
+            let orders = orderTimes[Int(slot)]
             let next = Self.firstIndex(in: orders, after: pending.cutoff)
             let ordered = next < orders.count && orders[next] <= pending.cutoff + config.horizonMillis
-            churnRows.append(ChurnRow(customerId: table.customerId(of: slots[Int(pending.slot)]),
+            churnRows.append(ChurnRow(customerId: customerId ?? table.customerId(of: slots[Int(pending.slot)]),
                                       cutoffMillis: pending.cutoff, features: pending.features, churned: !ordered))
         }
         stats.censoredCutoffs = snapshots.filter { $0 + config.horizonMillis > watermark }.count
@@ -361,7 +381,7 @@ public final class PointInTimeDatasetBuilder {
             let newest = table.newestEventMillis(of: slot)
             guard newest != .min, newest > activeSince else { continue }
             table.evaluate(slot, atMillis: cutoff, into: featureValues)
-            pendingChurn.append(PendingChurn(slot: slot.index, cutoff: cutoff,
+            pendingChurn.append(PendingChurn(slot: slot.index, generation: slotGeneration[index], cutoff: cutoff,
                                              features: Array(UnsafeBufferPointer(rebasing: featureValues[0..<width]))))
         }
     }
@@ -389,6 +409,8 @@ public final class PointInTimeDatasetBuilder {
     }
 
     // MARK: Helpers
+
+    static func foldKey(_ slot: Int32, _ generation: UInt32) -> UInt64 { UInt64(UInt32(bitPattern: slot)) << 32 | UInt64(generation) }
 
     /// Index of the first element of sorted `values` greater than `time` (binary search).
     static func firstIndex(in values: [Int64], after time: Int64) -> Int {

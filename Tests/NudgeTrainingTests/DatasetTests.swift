@@ -31,6 +31,30 @@ struct DatasetTests {
         return h
     }
 
+    @Test func identifyFoldsTheVisitorIntoTheCustomerAndKeepsRowsAndLabels() throws {
+        var h = History()
+        h.anonymousPage("anon-1", at: Self.t1 - 2 * Time.day)
+        h.track("Product Viewed", "x", at: Self.t1 - Time.day)
+        h.order("x", at: Self.t1 + Time.day)                         // x's label at T1: ordered
+        // An identify naming the customer as its own visitor is no link (it must not fold x into x).
+        h.identify("x", anonymousId: "x", at: Self.t1 + 2 * Time.day)
+        h.identify("w", anonymousId: "anon-1", at: Self.t1 + 3 * Time.day)
+        // A known id later used as an anonymous id: x folds into w, and x's row at T1 keeps x's id and label.
+        h.identify("w", anonymousId: "x", at: Self.t1 + 4 * Time.day)
+        h.track("Product Viewed", "v", at: Self.t1 + 5 * Time.day)   // takes x's freed slot
+        h.track("Product Viewed", "z", at: Self.t1 + 40 * Time.day)
+        var config = DatasetConfig()
+        config.firstCutoffMillis = Self.t1
+        let dataset = replay(h.lines, config: config)
+        let x1 = try #require(dataset.churnRows.first { $0.customerId == "x" && $0.cutoffMillis == Self.t1 })
+        #expect(x1.churned == false)
+        #expect(!dataset.churnRows.contains { $0.customerId == "v" && $0.cutoffMillis == Self.t1 })
+        // w holds both visitors' history at the next cutoff: anon-1's page, x's view and order.
+        let w2 = try #require(dataset.churnRows.first { $0.customerId == "w" && $0.cutoffMillis == Self.t1 + 7 * Time.day })
+        #expect(Self.feature(w2, "orders_30d") == 1)
+        #expect(Self.feature(w2, "sessions_7d") == 0)  // both visits were more than 7 days before
+    }
+
     @Test func featuresAreAsOfTheCutoffAndLabelsFromAfterIt() throws {
         let dataset = replay(Self.history().lines, config: DatasetConfig())
         let rows = dataset.churnRows

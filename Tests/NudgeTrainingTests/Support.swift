@@ -40,6 +40,12 @@ struct History {
               properties: #"{"recommendation_id":"\#(recommendation)","action":"\#(action)"}"#)
     }
 
+    /// An `identify` linking `anonymousId` to `customer`.
+    mutating func identify(_ customer: String, anonymousId: String, at time: Int64) {
+        counter += 1
+        lines.append(#"{"type":"identify","messageId":"m-\#(counter)","userId":"\#(customer)","anonymousId":"\#(anonymousId)","timestamp":"\#(ISO8601Time.format(millis: time))","channel":"web"}"#)
+    }
+
     /// A raw line (malformed input, duplicates).
     mutating func raw(_ line: String) { lines.append(line) }
 }

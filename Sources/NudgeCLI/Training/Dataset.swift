@@ -29,6 +29,8 @@ extension Nudge {
         @Option(help: "First cutoff (ISO date or time); overrides --warmup.") var firstCutoff: String?
         @Option(help: "Customers get a row at T when active within this long before T.") var activeWindow = "30d"
         @Option(help: "An offer is accepted when Offer Accepted comes within this long after delivery.") var acceptWindow = "7d"
+        @Option(help: "The service's --idle-customer-ttl: an identity link unused this long no longer stitches, here as there.")
+        var idleCustomerTtl = "30d"
         @Option(help: "Models directory, where features.json is looked for.") var models = "models"
         @OptionGroup var featureFile: FeatureFileOption
 
@@ -40,6 +42,7 @@ extension Nudge {
             config.warmupMillis = try duration(warmup, "warmup")
             config.activeWindowMillis = try duration(activeWindow, "active-window")
             config.acceptWindowMillis = try duration(acceptWindow, "accept-window")
+            config.identityLinkTTLMillis = try duration(idleCustomerTtl, "idle-customer-ttl")
             if let firstCutoff {
                 guard let millis = DurationText.parseInstant(firstCutoff) else {
                     throw ValidationError(TrainingError.option(name: "first-cutoff", value: firstCutoff,

@@ -1,0 +1,82 @@
+import NudgeDecisions
+import NudgeEvents
+@testable import NudgeFeatures
+@testable import NudgePipeline
+import Testing
+
+/// The identity topic's messages: what one instance writes, another reads back; hostile bytes are refused
+/// or clamped, never trusted into the store.
+@Suite struct IdentityWireTests {
+    static let fingerprint = IdentityWire.fingerprint(of: .standard)
+
+    /// A real detached record: a visitor's views, lifted out of a table.
+    static func record() throws -> DetachedCustomer {
+        let table = CustomerTable(features: .standard, expectedCustomers: 16)
+        var event = SegmentEvent()
+        event.kind = .productViewed
+        event.timestampMillis = 1_790_000_000_000
+        let id: [UInt8] = Array("a-1".utf8)
+        return try id.withUnsafeBytes { raw in
+            event.anonymousId = RawText(raw)
+            table.apply(event, to: table.slot(for: event.customerId))
+            return try #require(table.detach(RawText(raw))?.customer)
+        }
+    }
+
+    @Test func everyKindRoundTrips() throws {
+        var contacts = ContactHistory()
+        contacts.record(atMillis: 1_790_000_000_000, channel: .email, action: 2)
+        let merge = IdentityChange(.merge(features: try Self.record(), cart: CartState(items: 2, lastAdd: 5, settled: .min), contacts: contacts),
+                                   anonymous: Array("a-1".utf8), user: Array("u-1".utf8), atMillis: 42, generation: 7)
+        let decoded = try IdentityWire.encode(merge, fingerprint: Self.fingerprint).withUnsafeBytes {
+            try IdentityWire.decode($0, fingerprint: Self.fingerprint)
+        }
+        #expect(decoded.anonymous == merge.anonymous && decoded.user == merge.user)
+        #expect(decoded.atMillis == 42 && decoded.generation == 7 && decoded.key == Array("u-1".utf8))
+        guard case .merge(let features, let cart, let handed) = decoded.kind else { Issue.record("not a merge"); return }
+        #expect(features?.record == (try Self.record()).record)
+        #expect(cart?.items == 2 && cart?.lastAdd == 5 && cart?.settled == .min)
+        #expect(handed == contacts)
+
+        for kind: IdentityChange.Kind in [.link, .unlink, .event(Array(#"{"type":"page"}"#.utf8))] {
+            let change = IdentityChange(kind, anonymous: Array("a-1".utf8), user: Array("u-1".utf8), atMillis: 1, generation: 2)
+            let back = try IdentityWire.encode(change, fingerprint: Self.fingerprint).withUnsafeBytes {
+                try IdentityWire.decode($0, fingerprint: Self.fingerprint)
+            }
+            #expect(back.key == change.key)
+            if case .event(let bytes) = kind, case .event(let got) = back.kind { #expect(got == bytes) }
+        }
+    }
+
+    @Test func truncatedOrForeignBytesAreRefused() throws {
+        let link = IdentityWire.encode(IdentityChange(.link, anonymous: Array("a-1".utf8), user: Array("u-1".utf8), atMillis: 1, generation: 1),
+                                       fingerprint: Self.fingerprint)
+        for cut in 0..<link.count {
+            #expect(throws: IdentityWire.Malformed.self) {
+                try Array(link[..<cut]).withUnsafeBytes { _ = try IdentityWire.decode($0, fingerprint: Self.fingerprint) }
+            }
+        }
+        #expect(throws: IdentityWire.Malformed.self) {
+            try Array(#"{"type":"track"}"#.utf8).withUnsafeBytes { _ = try IdentityWire.decode($0, fingerprint: Self.fingerprint) }
+        }
+    }
+
+    @Test func hostileFieldsAreClampedOrDropped() throws {
+        var record = try Self.record().record
+        record[20] = 0xFE  // the free-slot marker as a channel
+        let cart = CartState(items: Int32.min, lastAdd: .max, settled: .min + 1)
+        let bytes = IdentityWire.encode(IdentityChange(.merge(features: DetachedCustomer(record: record), cart: cart, contacts: ContactHistory()),
+                                                       anonymous: [], user: Array("u-1".utf8), atMillis: 0, generation: 0),
+                                        fingerprint: Self.fingerprint)
+        let back = try bytes.withUnsafeBytes { try IdentityWire.decode($0, fingerprint: Self.fingerprint) }
+        guard case .merge(let features, let got, _) = back.kind else { Issue.record("not a merge"); return }
+        #expect(features == nil, "a record whose channel byte is no channel is not merged")
+        #expect(got?.items == 0 && got?.lastAdd == 1 << 53 && got?.settled == -(1 << 53))
+        // Another feature layout: the features do not merge, the rest does.
+        let other = try IdentityWire.encode(IdentityChange(.merge(features: try Self.record(), cart: nil, contacts: ContactHistory()),
+                                                           anonymous: [], user: Array("u-1".utf8), atMillis: 0, generation: 0),
+                                            fingerprint: Self.fingerprint &+ 1).withUnsafeBytes { try IdentityWire.decode($0, fingerprint: Self.fingerprint) }
+        guard case .merge(let dropped, _, _) = other.kind else { Issue.record("not a merge"); return }
+        #expect(dropped == nil)
+    }
+}
