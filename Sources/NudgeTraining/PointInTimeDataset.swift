@@ -289,7 +289,7 @@ public final class PointInTimeDatasetBuilder {
         guard let (detached, freed) = table.detach(anonymous) else { return }
         let target = table.slot(for: user)
         table.merge(detached, into: target)
-        if let freed {
+        if let freed, freed.index != target.index {
             // The freed slot will be someone else's: its orders are the customer's now, and rows already
             // taken for it (it may have been a known customer too) follow it there.
             let from = Int(freed.index)
