@@ -61,7 +61,7 @@ extension Nudge {
             groupConfig.gracefulShutdownSignals = [.sigterm, .sigint]
             try await ServiceGroup(configuration: groupConfig).run()
             let final = pipeline.snapshot()
-            print("\nstopped: \(final.eventsIn) events in, \(final.recommendations) decisions published, \(final.deadLetter) dead letters, \(final.duplicatesDropped) duplicates dropped.")
+            print("\nstopped: \(final.eventsIn) events in, \(final.recommendations) decisions published, \(final.deadLetter) dead letters, \(final.duplicatesDropped) duplicates dropped, \(final.identity.merges) anonymous visitors merged into customers.")
             withExtendedLifetime(cluster) {}
         }
     }
