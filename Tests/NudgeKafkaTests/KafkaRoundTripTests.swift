@@ -104,6 +104,7 @@ struct KafkaRoundTripTests {
 
     @Test func propertiesFileParses() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("nudge-kafka-\(UUID()).properties").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
         try "# comment\nsecurity.protocol = SASL_SSL\nsasl.mechanism=PLAIN\n\n".write(toFile: path, atomically: true, encoding: .utf8)
         let config = try KafkaConfig.load(file: path)
         #expect(config["security.protocol"] == "SASL_SSL")

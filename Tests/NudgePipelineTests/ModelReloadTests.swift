@@ -21,6 +21,7 @@ struct ModelReloadTests {
     @Test func validFileSwapsInvalidFileIsRefusedAndOldKeepsServing() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nudge-models-\(UUID())").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         for f in ["churn.json", "nba.json"] { try FileManager.default.copyItem(atPath: "\(repoModels)/\(f)", toPath: "\(dir)/\(f)") }
         let cluster = try KafkaMockCluster(brokers: 1, logger: testLogger)
         let topics = TopicNames()
@@ -63,6 +64,7 @@ struct ModelReloadTests {
     @Test func challengerSplitIsStablePerCustomerAndNearTheShare() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nudge-models-\(UUID())").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         for f in ["churn.json", "nba.json"] { try FileManager.default.copyItem(atPath: "\(repoModels)/\(f)", toPath: "\(dir)/\(f)") }
         try writeModel(from: "\(dir)/churn.json", to: "\(dir)/churn.challenger.json", version: "challenger")
         try writeModel(from: "\(dir)/nba.json", to: "\(dir)/nba.challenger.json", version: "challenger")
@@ -87,6 +89,7 @@ struct ModelReloadTests {
     @Test func outcomesCountTowardTheModelThatDecidesForTheCustomer() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nudge-models-\(UUID())").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         for f in ["churn.json", "nba.json"] { try FileManager.default.copyItem(atPath: "\(repoModels)/\(f)", toPath: "\(dir)/\(f)") }
         try writeModel(from: "\(dir)/churn.json", to: "\(dir)/churn.challenger.json", version: "challenger")
         try writeModel(from: "\(dir)/nba.json", to: "\(dir)/nba.challenger.json", version: "challenger")
