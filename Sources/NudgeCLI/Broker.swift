@@ -18,8 +18,7 @@ extension Nudge {
         func run() async throws {
             let cluster = try KafkaMockCluster(brokers: brokers, logger: log.makeLogger())
             let topics = TopicNames()
-            for t in topics.inputs + [topics.identity] { try cluster.createTopic(t, partitions: partitions) }
-            for t in topics.outputs { try cluster.createTopic(t, partitions: outputPartitions) }
+            try cluster.createTopics(topics, partitions: partitions, outputPartitions: outputPartitions)
             // Written straight to the descriptor: a parent reading the address through a pipe must
             // get it now, not when a block buffer fills.
             FileHandle.standardOutput.write(Data((cluster.bootstrapServers + "\n").utf8))

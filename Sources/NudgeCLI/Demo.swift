@@ -31,8 +31,7 @@ extension Nudge {
             let models = try loadModels(engine.models, features: features, challengerShare: engine.challengerShare)
             let cluster = try KafkaMockCluster(brokers: 1, logger: logger)
             let topics = TopicNames()
-            for t in topics.inputs + [topics.identity] { try cluster.createTopic(t, partitions: partitions) }
-            for t in topics.outputs { try cluster.createTopic(t, partitions: 3) }
+            try cluster.createTopics(topics, partitions: partitions, outputPartitions: 3)
             let kafka = KafkaConfig(["bootstrap.servers": cluster.bootstrapServers])
             var config = engine.pipelineConfig(topics: topics, group: "nudge-demo")
             config.metricsInterval = .seconds(2)

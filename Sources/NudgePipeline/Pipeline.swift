@@ -84,7 +84,7 @@ public final class Pipeline: @unchecked Sendable {
         rebalanceListener = listener
         consumer.setRebalanceListener(listener)
         checkIdentityTopic()
-        try consumer.subscribe(config.topics.inputs + [config.topics.identity])
+        try consumer.subscribe(config.topics.subscribed)
         for shard in env.shards { shard.start() }
         shardsRunning.store(true, ordering: .releasing)
         consumerThread = BlockingThread(name: "nudge-consumer") { [self] in consumeLoop() }

@@ -23,6 +23,9 @@ public struct TopicNames: Sendable, Equatable, Codable {
 
     /// Topics the pipeline consumes.
     public var inputs: [String] { [clickstream, transactions, outcomes] }
+    /// What an instance subscribes to: the inputs and the identity topic (same partition counts, see
+    /// ``identity``).
+    public var subscribed: [String] { inputs + [identity] }
     /// Topics the pipeline produces.
     public var outputs: [String] { [recommendations, metrics, deadLetter] }
 }
@@ -79,5 +82,14 @@ public struct PipelineConfig: Sendable {
     /// host name and process id: unique per running instance, stable for its life.
     public static func defaultInstanceId() -> String {
         "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
+    }
+}
+
+extension KafkaMockCluster {
+    /// Creates the topics a pipeline uses: what it subscribes to with `partitions` each (the identity topic
+    /// must match the inputs), its outputs with `outputPartitions`.
+    public func createTopics(_ topics: TopicNames, partitions: Int, outputPartitions: Int) throws(KafkaError) {
+        for topic in topics.subscribed { try createTopic(topic, partitions: partitions) }
+        for topic in topics.outputs { try createTopic(topic, partitions: outputPartitions) }
     }
 }

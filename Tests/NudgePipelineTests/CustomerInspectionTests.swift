@@ -15,8 +15,7 @@ struct CustomerInspectionTests {
     @Test func inspectsKnownCustomersAndNotUnknownOnes() async throws {
         let cluster = try KafkaMockCluster(brokers: 1, logger: testLogger)
         let topics = TopicNames()
-        for t in topics.inputs + [topics.identity] { try cluster.createTopic(t, partitions: 3) }
-        for t in topics.outputs { try cluster.createTopic(t, partitions: 1) }
+        try cluster.createTopics(topics, partitions: 3, outputPartitions: 1)
         let bootstrap = cluster.bootstrapServers
 
         // c-1's events all go on one topic (one partition for the key), so they arrive in this order: the

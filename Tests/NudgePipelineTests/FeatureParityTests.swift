@@ -84,7 +84,7 @@ struct FeatureParityTests {
         // pipeline accepts any event on any input topic, so this changes nothing else.
         let cluster = try KafkaMockCluster(brokers: 1, logger: testLogger)
         let topics = TopicNames()
-        for t in topics.inputs + [topics.identity] + topics.outputs { try cluster.createTopic(t, partitions: 1) }
+        try cluster.createTopics(topics, partitions: 1, outputPartitions: 1)
         var config = PipelineConfig()
         // One shard: it sees the partition in order, as the replay does. With more, an identity link's anonymous
         // history reaches the customer's shard after whatever of theirs that shard applied meanwhile, so

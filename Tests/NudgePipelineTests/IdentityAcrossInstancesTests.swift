@@ -12,8 +12,7 @@ struct IdentityAcrossInstancesTests {
     @Test func visitorOnOneInstanceBecomesCustomerOnTheOther() async throws {
         let cluster = try KafkaMockCluster(brokers: 1, logger: testLogger)
         let topics = TopicNames()
-        for t in topics.inputs + [topics.identity] { try cluster.createTopic(t, partitions: 2) }
-        for t in topics.outputs { try cluster.createTopic(t, partitions: 1) }
+        try cluster.createTopics(topics, partitions: 2, outputPartitions: 1)
         let bootstrap = cluster.bootstrapServers
 
         // A visitor and a customer whose keys land on different partitions (librdkafka's default partitioner).

@@ -9,8 +9,7 @@ struct PipelineEndToEndTests {
     @Test func knownStreamGivesExpectedOutputs() throws {
         let cluster = try KafkaMockCluster(brokers: 1, logger: testLogger)
         let topics = TopicNames()
-        for t in topics.inputs + [topics.identity] { try cluster.createTopic(t, partitions: 3) }
-        for t in topics.outputs { try cluster.createTopic(t, partitions: 1) }
+        try cluster.createTopics(topics, partitions: 3, outputPartitions: 1)
         let bootstrap = cluster.bootstrapServers
 
         let day = "2026-11-2"

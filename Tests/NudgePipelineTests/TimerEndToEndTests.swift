@@ -13,8 +13,7 @@ struct TimerEndToEndTests {
     @Test func cartAbandonedFiresThroughAnIdlePartitionAndNotAfterACheckout() async throws {
         let cluster = try KafkaMockCluster(brokers: 1, logger: testLogger)
         let topics = TopicNames()
-        for t in topics.inputs + [topics.identity] { try cluster.createTopic(t, partitions: 1) }
-        for t in topics.outputs { try cluster.createTopic(t, partitions: 1) }
+        try cluster.createTopics(topics, partitions: 1, outputPartitions: 1)
         let bootstrap = cluster.bootstrapServers
 
         let t0: Int64 = 1_795_168_800_000  // 2026-11-20T10:00:00Z
@@ -95,8 +94,7 @@ struct TimerEndToEndTests {
     @Test func lateEventsAreDeadLetteredWithTheirCode() async throws {
         let cluster = try KafkaMockCluster(brokers: 1, logger: testLogger)
         let topics = TopicNames()
-        for t in topics.inputs + [topics.identity] { try cluster.createTopic(t, partitions: 1) }
-        for t in topics.outputs { try cluster.createTopic(t, partitions: 1) }
+        try cluster.createTopics(topics, partitions: 1, outputPartitions: 1)
         let bootstrap = cluster.bootstrapServers
         let late = track("Product Viewed", user: "c-1", id: "late-1", at: "2026-11-20T07:00:00.000Z")
         try produceAll(bootstrap: bootstrap, [
