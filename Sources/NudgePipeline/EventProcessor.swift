@@ -236,7 +236,8 @@ final class EventProcessor {
                route == .aliased || !expire(link, atMillis: event.timestampMillis) {
                 // The routing shard judged expiry by this event's own time already: an aliased event is resolved.
                 links.touch(link, atMillis: event.timestampMillis)
-                if let ownership, !links[link].withIds({ _, user in ownership.owns(user) }) {
+                let owner = links[link].withIds { _, user in destination(of: user, hash: links[link].userHash) }
+                if owner == Self.otherInstance {
                     let change = links[link].withIds { anonymous, user in
                         IdentityChange(.event(Array(bytes)), anonymous: Array(anonymous), user: Array(user),
                                        atMillis: event.timestampMillis, generation: links[link].generation)
@@ -244,7 +245,6 @@ final class EventProcessor {
                     outbox.append((Self.otherInstance, change))
                     return .relayed
                 }
-                let owner = owner(of: links[link].userHash)
                 if owner != shardIndex { return .aliased(owner: owner) }
                 customer = resolve(links[link])
                 known = true
@@ -293,6 +293,11 @@ final class EventProcessor {
     @inline(__always)
     private func owns(_ id: UnsafeRawBufferPointer) -> Bool { ownership?.owns(id) ?? true }
 
+    /// Where an identity change for the customer `id` (hash `hash`) goes: their shard, or ``otherInstance``.
+    private func destination(of id: UnsafeRawBufferPointer, hash: UInt64) -> Int {
+        owns(id) ? owner(of: hash) : Self.otherInstance
+    }
+
     /// The link's customer id, copied into `resolvedId` (valid until the next call).
     private func resolve(_ link: IdentityLink) -> RawText {
         link.withIds { _, user in
@@ -321,7 +326,7 @@ final class EventProcessor {
             return
         }
         linkGeneration += 1
-        let anonymousOwner = owns(anonymous.bytes) ? owner(of: hash) : Self.otherInstance
+        let anonymousOwner = destination(of: anonymous.bytes, hash: hash)
         if anonymousOwner == shardIndex {
             adopt(anonymous: anonymous.bytes, user: user.bytes, atMillis: atMillis, generation: linkGeneration)
         } else {
@@ -350,7 +355,7 @@ final class EventProcessor {
         }
         let cart = timers.detachCart(customer: anonymous)
         guard detached != nil || cart != nil || handedContacts.count > 0 else { return }
-        let userOwner = owns(user) ? owner(of: nudgeHash64(user)) : Self.otherInstance
+        let userOwner = destination(of: user, hash: nudgeHash64(user))
         if userOwner == shardIndex {
             absorb(features: detached?.customer, cart: cart, contacts: handedContacts, into: user)
         } else {
@@ -382,7 +387,7 @@ final class EventProcessor {
 
     /// A routing link is gone here: the customer's shard, if another, forgets it too.
     private func forget(_ link: IdentityLink) {
-        let userOwner = link.withIds { _, user in owns(user) } ? owner(of: link.userHash) : Self.otherInstance
+        let userOwner = link.withIds { _, user in destination(of: user, hash: link.userHash) }
         guard userOwner != shardIndex else { return }
         outbox.append((userOwner, IdentityChange(.unlink, anonymous: link.anonymous, user: link.user, atMillis: link.lastUsedMillis,
                                                  generation: link.generation)))

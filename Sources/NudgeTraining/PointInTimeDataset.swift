@@ -238,16 +238,16 @@ public final class PointInTimeDatasetBuilder {
 
         // Identity as the service stitches it: an anonymous id linked to a customer is that customer.
         let customer = event.customerId
-        var resolvedId: [UInt8] = []
+        var linked: CustomerSlot?
         if event.userId.isEmpty, let link = links.link(of: customer.bytes, hash: customer.hash64) {
             if links[link].isExpired(atMillis: time, ttlMillis: config.identityLinkTTLMillis) {
                 links.remove(at: link)
             } else {
                 links.touch(link, atMillis: time)
-                resolvedId = links[link].user
+                linked = links[link].withIds { _, user in table.slot(for: RawText(user)) }
             }
         }
-        let slot = resolvedId.isEmpty ? table.slot(for: customer) : resolvedId.withUnsafeBytes { table.slot(for: RawText($0)) }
+        let slot = linked ?? table.slot(for: customer)
         let index = Int(slot.index)
         if index == slots.count {
             slots.append(slot)
