@@ -6,6 +6,19 @@ import Testing
 @testable import NudgePipeline
 
 /// Rewrites a model file's version (and optionally breaks it), as a data scientist dropping a file in would.
+/// A fresh temporary models directory holding the repository's churn and NBA models, and with
+/// `withChallengers` a challenger copy of each (version "challenger"). The caller removes it.
+private func modelDirectory(withChallengers: Bool) throws -> String {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nudge-models-\(UUID())").path
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    for f in ["churn.json", "nba.json"] { try FileManager.default.copyItem(atPath: "\(repoModels)/\(f)", toPath: "\(dir)/\(f)") }
+    if withChallengers {
+        try writeModel(from: "\(dir)/churn.json", to: "\(dir)/churn.challenger.json", version: "challenger")
+        try writeModel(from: "\(dir)/nba.json", to: "\(dir)/nba.challenger.json", version: "challenger")
+    }
+    return dir
+}
+
 private func writeModel(from source: String, to path: String, version: String, corrupt: Bool = false) throws {
     var json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: source))) as? [String: Any])
     json["version"] = version
@@ -19,13 +32,11 @@ private func writeModel(from source: String, to path: String, version: String, c
 @Suite("Model hot reload and challenger", .serialized)
 struct ModelReloadTests {
     @Test func validFileSwapsInvalidFileIsRefusedAndOldKeepsServing() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nudge-models-\(UUID())").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try modelDirectory(withChallengers: false)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        for f in ["churn.json", "nba.json"] { try FileManager.default.copyItem(atPath: "\(repoModels)/\(f)", toPath: "\(dir)/\(f)") }
         let cluster = try KafkaMockCluster(brokers: 1, logger: testLogger)
         let topics = TopicNames()
-        for t in topics.inputs + [topics.identity] + topics.outputs { try cluster.createTopic(t, partitions: 1) }
+        try cluster.createTopics(topics, partitions: 1, outputPartitions: 1)
         var config = PipelineConfig()
         config.shards = 1
         config.groupId = "reload"
@@ -62,12 +73,8 @@ struct ModelReloadTests {
     }
 
     @Test func challengerSplitIsStablePerCustomerAndNearTheShare() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nudge-models-\(UUID())").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try modelDirectory(withChallengers: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        for f in ["churn.json", "nba.json"] { try FileManager.default.copyItem(atPath: "\(repoModels)/\(f)", toPath: "\(dir)/\(f)") }
-        try writeModel(from: "\(dir)/churn.json", to: "\(dir)/churn.challenger.json", version: "challenger")
-        try writeModel(from: "\(dir)/nba.json", to: "\(dir)/nba.challenger.json", version: "challenger")
         let models = try ModelSet.load(directory: dir, features: repoFeatures, challengerShare: 0.2)
         #expect(models.versions["nba_challenger"] == "nba@challenger")
         var chosen = 0
@@ -87,12 +94,8 @@ struct ModelReloadTests {
     /// Outcome events count toward the model version that decides for the customer (champion or
     /// challenger, by the customer's stable group), so acceptance compares by version.
     @Test func outcomesCountTowardTheModelThatDecidesForTheCustomer() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nudge-models-\(UUID())").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try modelDirectory(withChallengers: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        for f in ["churn.json", "nba.json"] { try FileManager.default.copyItem(atPath: "\(repoModels)/\(f)", toPath: "\(dir)/\(f)") }
-        try writeModel(from: "\(dir)/churn.json", to: "\(dir)/churn.challenger.json", version: "challenger")
-        try writeModel(from: "\(dir)/nba.json", to: "\(dir)/nba.challenger.json", version: "challenger")
         let models = try ModelSet.load(directory: dir, features: repoFeatures, challengerShare: 0.3)
         var config = PipelineConfig()
         config.expectedCustomersPerShard = 1_024
