@@ -27,6 +27,9 @@ let package = Package(
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4",
                        providers: [.apt(["liblz4-dev"])]),
 
+        // Cache prefetch hints (one inline function each): Swift has no prefetch intrinsic.
+        .target(name: "CPrefetch"),
+
         // Kafka: a Swift-shaped binding over librdkafka and its mock cluster.
         .target(name: "NudgeKafka",
                 dependencies: [
@@ -41,7 +44,7 @@ let package = Package(
         .target(name: "NudgeEvents", swiftSettings: strict),
         // Features: windowed per-customer features and the sharded store.
         .target(name: "NudgeFeatures",
-                dependencies: ["NudgeEvents", "NudgeJSON", "CLZ4", .product(name: "Atomics", package: "swift-atomics")],
+                dependencies: ["NudgeEvents", "NudgeJSON", "CLZ4", "CPrefetch", .product(name: "Atomics", package: "swift-atomics")],
                 swiftSettings: strict),
         // Models: model files, validation and logistic scoring.
         .target(name: "NudgeModels", dependencies: ["NudgeJSON"], swiftSettings: strict),
@@ -59,7 +62,7 @@ let package = Package(
         // Pipeline: Kafka in, store, score, decide, Kafka out; metrics.
         .target(name: "NudgePipeline",
                 dependencies: [
-                    "NudgeKafka", "NudgeEvents", "NudgeFeatures", "NudgeModels", "NudgeDecisions",
+                    "NudgeKafka", "NudgeEvents", "NudgeFeatures", "NudgeModels", "NudgeDecisions", "CPrefetch",
                     .product(name: "Atomics", package: "swift-atomics"),
                     .product(name: "Histogram", package: "hdrhistogram-swift"),
                     .product(name: "Logging", package: "swift-log"),

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CPrefetch
 import NudgeEvents
 
 /// A customer's place in one ``CustomerTable``: valid only for the table that handed it out, and only
@@ -155,7 +156,12 @@ public final class CustomerTable {
     ///
     /// Slot indexes are `Int32`: 2^31 customers in one shard would need hundreds of gigabytes first.
     public func slot(for customerId: RawText) -> CustomerSlot {
-        let hash = nudgeHash64(customerId.bytes)
+        slot(for: customerId, hash: nudgeHash64(customerId.bytes))
+    }
+
+    /// ``slot(for:)`` for a caller that already has the id's `nudgeHash64`.
+    @inline(__always)
+    public func slot(for customerId: RawText, hash: UInt64) -> CustomerSlot {
         switch probe(customerId, hash: hash) {
         case .found(let slot):
             return slot
@@ -176,6 +182,54 @@ public final class CustomerTable {
             guard let coldEntry = cold.find(customerId.bytes, hash: hash) else { return nil }
             return admit(customerId, hash: hash, at: position, from: coldEntry)
         }
+    }
+
+    // MARK: Prefetching
+
+    /// Starts loading the index entry a lookup of the id hashing to `hash` reads first. The first step of
+    /// looking a customer up a few events ahead: see ``prefetchRecord(hash:)``.
+    @inline(__always)
+    public func prefetchIndex(hash: UInt64) {
+        nudge_prefetch_read(index + home(hash))
+    }
+
+    /// Starts loading the record of the customer whose id hashes to `hash`, found through the
+    /// index (cheap once ``prefetchIndex(hash:)`` has brought its entry in); returns that slot's index for
+    /// state the caller keeps per slot, or nil if no entry carries the hash's tag. Only a hint: a tag can
+    /// match another id (1 in 2^32), and the slot is not checked: ``slot(for:hash:)`` decides.
+    @inline(__always)
+    public func prefetchRecord(hash: UInt64) -> Int? {
+        let mask = indexCapacity - 1
+        let tag = hash & 0xFFFF_FFFF_0000_0000
+        var position = home(hash)
+        // A short look: runs are short at load ≤ 1/2, and a long one is not worth stalling on here.
+        for _ in 0..<4 {
+            let entry = index[position]
+            if entry == Self.vacant { return nil }
+            if entry & 0xFFFF_FFFF_0000_0000 == tag {
+                let slot = Int(UInt32(truncatingIfNeeded: entry))
+                guard slot < slotsUsed else { return nil }
+                let record = slab + slot * stride
+                var line = 0
+                while line < stride {
+                    nudge_prefetch_write(record + line)
+                    line += 64
+                }
+                return slot
+            }
+            position = (position + 1) & mask
+        }
+        return nil
+    }
+
+    /// Starts loading the id bytes of the customer in slot `slot` (from ``prefetchRecord(hash:)``), whose
+    /// record header should be in the cache by now: the last load a lookup would otherwise wait for.
+    @inline(__always)
+    public func prefetchId(slot: Int) {
+        guard slot >= 0, slot < slotsUsed else { return }
+        // A freed slot's header holds no id: only addresses inside the arena are worth asking for.
+        let offset = Int((slab + slot * stride).load(fromByteOffset: CustomerRecord.idOffset, as: Int64.self))
+        if offset >= 0 && offset < arenaCapacity { nudge_prefetch_read(arena + offset) }
     }
 
     // MARK: Tiers

@@ -1,3 +1,4 @@
+import CPrefetch
 import NudgeEvents
 
 /// A bounded duplicate filter on message ids.
@@ -69,6 +70,19 @@ public struct RecentMessageIDs: Sendable {
         currentCount += 1
         if currentCount == horizon { rotate() }
         return true
+    }
+
+    /// Starts loading the two entries ``insert(hash:)`` will read first for `hash`, so that inserting it a
+    /// few events later does not wait on memory (the tables are far larger than the caches).
+    @inline(__always)
+    public func prefetch(hash: UInt64) {
+        let key = hash == 0 ? 1 : hash
+        let home = Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> UInt64(64 - capacity.trailingZeroBitCount))
+        table.withUnsafeBufferPointer { entries in
+            guard let base = entries.baseAddress else { return }
+            nudge_prefetch_write(base + current * capacity + home)
+            nudge_prefetch_read(base + (1 - current) * capacity + home)
+        }
     }
 
     /// Ids currently remembered (between `horizon` and 2 × `horizon` once warmed up).

@@ -1,3 +1,4 @@
+import CPrefetch
 import NudgeEvents
 import NudgeFeatures
 
@@ -158,11 +159,37 @@ final class CustomerTimers {
             + freeRecords.capacity * 4 + arenaCapacity + cartQueue.bytesUsed + silentQueue.bytesUsed
     }
 
+    /// Starts loading the index entry a lookup of the id hashing to `hash` reads first (the shard's
+    /// lookahead; see ``EventLookahead``).
+    @inline(__always)
+    func prefetchIndex(hash: UInt64) {
+        nudge_prefetch_read(index + home(hash))
+    }
+
+    /// Starts loading the record the index entry of `hash` points to, if its tag matches (a hint: the
+    /// index entry should be in the cache by now).
+    @inline(__always)
+    func prefetchRecord(hash: UInt64) {
+        let entry = index[home(hash)]
+        guard entry != 0, entry & Self.tagMask == hash & Self.tagMask else { return }
+        let r = Int(truncatingIfNeeded: entry & 0xFFFF_FFFF) - 1
+        if r >= 0 && r < recordsUsed { nudge_prefetch_read(records + r) }
+    }
+
     /// Folds an applied event of customer `id` (userId if `known`, else anonymousId) at event time `t` into
     /// their timers. `newestBefore` and `newestAfter` are the customer's newest event time in the store
     /// before and after the event; `watermark` is the shard's.
     @inline(__always)
     func observe(customer id: UnsafeRawBufferPointer, kind: EventKind, at t: Int64, known: Bool,
+                 newestBefore: Int64, newestAfter: Int64, watermark: Int64) {
+        observe(customer: id, hash: nudgeHash64(id), kind: kind, at: t, known: known, newestBefore: newestBefore,
+                newestAfter: newestAfter, watermark: watermark)
+    }
+
+    /// ``observe(customer:kind:at:known:newestBefore:newestAfter:watermark:)`` for an id whose
+    /// `nudgeHash64` is `hash`.
+    @inline(__always)
+    func observe(customer id: UnsafeRawBufferPointer, hash: UInt64, kind: EventKind, at t: Int64, known: Bool,
                  newestBefore: Int64, newestAfter: Int64, watermark: Int64) {
         let cart = cartDelay == nil ? .none : CartEffect(kind)
         // A known customer has a silence queued unless they are new or their last one is due (fired, or about
@@ -171,7 +198,7 @@ final class CustomerTimers {
         guard silent || cart != .none else { return }
         // A settle at or behind the watermark needs no memory: no in-lateness add can be older than it.
         let create = silent || cart == .add || ((cart == .checkout || cart == .order) && t > watermark)
-        guard let r = record(of: id, create: create) else { return }
+        guard let r = record(of: id, hash: hash, create: create) else { return }
         switch cart {
         case .none: break
         case .add:
@@ -316,7 +343,12 @@ final class CustomerTimers {
     /// The record of the customer whose id hashes to `hash`, created when `create` and there is room.
     @inline(__always)
     private func record(of id: UnsafeRawBufferPointer, create: Bool) -> Int? {
-        let hash = nudgeHash64(id)
+        record(of: id, hash: nudgeHash64(id), create: create)
+    }
+
+    /// ``record(of:create:)`` for an id whose `nudgeHash64` is `hash`.
+    @inline(__always)
+    private func record(of id: UnsafeRawBufferPointer, hash: UInt64, create: Bool) -> Int? {
         var position = home(hash)
         while true {
             let entry = index[position]

@@ -1,3 +1,4 @@
+import CPrefetch
 import NudgeDecisions
 import NudgeEvents
 import NudgeFeatures
@@ -89,6 +90,8 @@ final class EventProcessor {
     let shardIndex: Int
     let shardCount: Int
     private let decoder: SegmentDecoder
+    /// Messages decoded ahead of their turn, their memory on its way into the cache (see ``stage(_:)``).
+    @exclusivity(unchecked) private var lookahead: EventLookahead
     let table: CustomerTable
     private var recent: RecentMessageIDs
     private var contacts: [ContactHistory] = []
@@ -145,6 +148,7 @@ final class EventProcessor {
         self.shardIndex = shardIndex
         self.shardCount = shardCount
         decoder = SegmentDecoder(maxMessageBytes: config.maxMessageBytes)
+        lookahead = EventLookahead(maxMessageBytes: config.maxMessageBytes)
         table = CustomerTable(features: features, expectedCustomers: config.expectedCustomersPerShard,
                               coldBudgetBytes: config.coldBytesPerShard)
         idleTTLMillis = max(1, config.idleCustomerTTL.wholeMilliseconds)
@@ -219,20 +223,33 @@ final class EventProcessor {
 
     /// Handles one message value from source partition slot `partition` (the pipeline's offset-tracker
     /// index; any small number for callers without Kafka), which reached the shard by `route`.
+    ///
+    /// A message passed to ``stage(_:)`` first is not decoded again.
     func process(_ bytes: UnsafeRawBufferPointer, route: EventRoute, partition: Int = 0) -> EventOutcome {
         var event: SegmentEvent
-        do { event = try decoder.decode(bytes) } catch { return .invalid(error) }
+        let messageHash: UInt64
+        var customerHash: UInt64
+        if let staged = lookahead.take(bytes) {
+            do { event = try lookahead.event(at: staged) } catch { return .invalid(error) }
+            messageHash = lookahead.messageHashes[staged]
+            customerHash = lookahead.customerHashes[staged]
+            advanceLookahead()
+        } else {
+            do { event = try decoder.decode(bytes) } catch { return .invalid(error) }
+            messageHash = event.messageId.hash64
+            customerHash = event.customerId.hash64
+        }
         var customer = event.customerId
         if shardCount > 1 && route == .consumed {
-            let owner = owner(of: customer.hash64)
+            let owner = owner(of: customerHash)
             if owner != shardIndex { return .misrouted(owner: owner) }
         }
         if route != .aliased {
-            guard recent.insert(event.messageId) else { return .duplicate }
+            guard recent.insert(hash: messageHash) else { return .duplicate }
         }
         var known = !event.userId.isEmpty
         if !known && (route == .aliased || !links.isEmpty) {
-            if let link = links.link(of: customer.bytes, hash: customer.hash64),
+            if let link = links.link(of: customer.bytes, hash: customerHash),
                route == .aliased || !expire(link, atMillis: event.timestampMillis) {
                 // The routing shard judged expiry by this event's own time already: an aliased event is resolved.
                 links.touch(link, atMillis: event.timestampMillis)
@@ -247,6 +264,7 @@ final class EventProcessor {
                 }
                 if owner != shardIndex { return .aliased(owner: owner) }
                 customer = resolve(links[link])
+                customerHash = links[link].userHash
                 known = true
             } else if route == .aliased {
                 identityMisses += 1
@@ -260,13 +278,13 @@ final class EventProcessor {
             case .applyToCurrent: event.timestampMillis = clock.millis
             }
         }
-        let slot = table.slot(for: customer)
+        let slot = table.slot(for: customer, hash: customerHash)
         growContacts(to: slot)
         let newestBefore = table.newestEventMillis(of: slot)
         table.apply(event, to: slot)
         // The store's newest time after the event: the larger of the two (its ±2^53 ms clamp lies beyond any
         // four-digit ISO-8601 year).
-        timers.observe(customer: customer.bytes, kind: event.kind, at: event.timestampMillis, known: known,
+        timers.observe(customer: customer.bytes, hash: customerHash, kind: event.kind, at: event.timestampMillis, known: known,
                        newestBefore: newestBefore, newestAfter: max(newestBefore, event.timestampMillis), watermark: clock.millis)
         if !event.userId.isEmpty && !event.anonymousId.isEmpty && !event.anonymousId.bytes.elementsEqual(event.userId.bytes) {
             link(anonymous: event.anonymousId, to: event.userId, atMillis: event.timestampMillis)
@@ -275,12 +293,48 @@ final class EventProcessor {
             // Champion and challenger split customers by a stable hash, so the customer's group says which
             // model's offers this outcome answers (the version now loaded in that group: an outcome that
             // straddles a model swap counts toward the new version).
-            return .outcome(outcome, modelSlot: usesChallenger(customer.hash64) ? challengerSlots.model : championSlots.model)
+            return .outcome(outcome, modelSlot: usesChallenger(customerHash) ? challengerSlots.model : championSlots.model)
         }
         guard DecisionTriggers.asksForDecision(event.kind) else { return .updated }
-        let decided = decide(slot, customer: customer.bytes, customerHash: customer.hash64, at: event.timestampMillis,
+        let decided = decide(slot, customer: customer.bytes, customerHash: customerHash, at: event.timestampMillis,
                              trigger: .event(event.kind, messageId: event.messageId.bytes))
         return .decided(json: decided.json, customer: customer.bytes, actionSlot: decided.actionSlot, modelSlot: decided.modelSlot)
+    }
+
+    // MARK: Lookahead
+
+    /// Decodes `bytes`, which this shard will process after the messages staged before it, and starts
+    /// loading the memory processing it will touch (see ``EventLookahead``): stage each message about
+    /// ``EventLookahead/depth`` messages before its turn, in processing order, and process it with
+    /// ``process(_:route:partition:)`` as usual. A no-op when that many are staged already. The bytes must
+    /// stay alive and unmoved until processed or ``clearLookahead()``.
+    func stage(_ bytes: UnsafeRawBufferPointer) {
+        guard let staged = lookahead.stage(bytes) else { return }
+        recent.prefetch(hash: lookahead.messageHashes[staged])
+        table.prefetchIndex(hash: lookahead.customerHashes[staged])
+        timers.prefetchIndex(hash: lookahead.customerHashes[staged])
+    }
+
+    /// Forgets the staged messages (they are decoded again if processed): before their bytes are released.
+    func clearLookahead() { lookahead.clear() }
+
+    /// One step on for the staged messages, as one is taken: the next one's id bytes, and the record and
+    /// contact history of the one after (their index entry requested an event ago).
+    @inline(__always)
+    private func advanceLookahead() {
+        if let next = lookahead.entry(atDistance: 1) {
+            if lookahead.steps[next] == 1 { table.prefetchId(slot: lookahead.slotHints[next]) }
+            lookahead.steps[next] = 2
+        }
+        guard let later = lookahead.entry(atDistance: 2), lookahead.steps[later] == 0 else { return }
+        lookahead.steps[later] = 1
+        guard lookahead.decoded(later) else { return }
+        timers.prefetchRecord(hash: lookahead.customerHashes[later])
+        guard let slot = table.prefetchRecord(hash: lookahead.customerHashes[later]) else { return }
+        lookahead.slotHints[later] = slot
+        contacts.withUnsafeBufferPointer { histories in
+            if slot < histories.count, let base = histories.baseAddress { nudge_prefetch_read(base + slot) }
+        }
     }
 
     // MARK: Identity

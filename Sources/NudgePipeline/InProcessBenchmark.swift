@@ -29,9 +29,21 @@ public struct MessageArena: Sendable {
 
     /// Calls `body` with each value in order.
     public func forEachValue(_ body: (Int, UnsafeRawBufferPointer) -> Void) {
+        forEachValue(stagingAhead: 0, stage: { _ in }, body)
+    }
+
+    /// Calls `body` with each value in order, and `stage` with each value `distance` values before `body`
+    /// gets it (as a shard stages messages for its lookahead).
+    func forEachValue(stagingAhead distance: Int, stage: (UnsafeRawBufferPointer) -> Void,
+                      _ body: (Int, UnsafeRawBufferPointer) -> Void) {
         bytes.withUnsafeBytes { all in
+            func value(_ i: Int) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: all[starts[i]..<starts[i + 1]]) }
+            if distance > 0 {
+                for i in 0..<min(distance, count) { stage(value(i)) }
+            }
             for i in 0..<count {
-                body(i, UnsafeRawBufferPointer(rebasing: all[starts[i]..<starts[i + 1]]))
+                if distance > 0 && i + distance < count { stage(value(i + distance)) }
+                body(i, value(i))
             }
         }
     }
@@ -90,7 +102,7 @@ public enum InProcessBenchmark {
         var decisions = 0
         var timerDecisions = 0
         let start = ContinuousClock.now
-        arena.forEachValue { i, value in
+        arena.forEachValue(stagingAhead: EventLookahead.depth, stage: processor.stage) { i, value in
             if case .decided(let json, _, _, _) = processor.process(value, route: .forwarded) {
                 decisions += 1
                 sink &+= json.count

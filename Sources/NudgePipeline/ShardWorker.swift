@@ -77,6 +77,8 @@ final class ShardWorker: @unchecked Sendable {
     private var assignmentsSeen: UInt64 = 0
     /// Work for other shards whose forwards queue was full, by shard (shard thread only).
     private var held: [[ShardWork]] = []
+    /// The works being handled (reused buffer; see ``handleBatch(from:)``).
+    private var batch: [ShardWork] = []
     private var heldCount = 0
 
     init(index: Int, env: ShardEnvironment) {
@@ -104,6 +106,8 @@ final class ShardWorker: @unchecked Sendable {
     /// Timers fired per turn of the loop: a watermark jump can make many due at once, and events must
     /// keep flowing meanwhile.
     static let timersPerTurn = 256
+    /// Works taken from a queue at a time: the inbox's share of one turn of the loop.
+    static let batchSize = 256
 
     /// Asks the thread to finish once its queues are empty, and waits for it.
     func stopAfterDraining() {
@@ -125,9 +129,8 @@ final class ShardWorker: @unchecked Sendable {
             processor.sweepIdle()
             sendIdentityChanges(source: nil)
             if sendHeld() { worked = true }
-            while let w = forwards.pop() { handle(w); worked = true }
-            var n = 0
-            while n < 256, let w = inbox.pop() { handle(w); n += 1; worked = true }
+            while handleBatch(from: forwards) > 0 { worked = true }
+            if handleBatch(from: inbox) > 0 { worked = true }
             publishEventTime()
             if worked {
                 counters.customers.set(processor.table.count)
@@ -144,6 +147,31 @@ final class ShardWorker: @unchecked Sendable {
                 forwards.hasValue || inspections.hasPending
             }
         }
+    }
+
+    /// Takes up to ``batchSize`` works from `queue` and handles them in order, staging each event
+    /// ``EventLookahead/depth`` works before its turn so its memory is in the cache when it comes (see
+    /// ``EventProcessor/stage(_:)``); returns how many it handled. The batch's messages stay alive until
+    /// handled, which staging needs.
+    private func handleBatch(from queue: BoundedQueue<ShardWork>) -> Int {
+        while batch.count < Self.batchSize, let w = queue.pop() { batch.append(w) }
+        let count = batch.count
+        guard count > 0 else { return 0 }
+        let depth = EventLookahead.depth
+        for i in 0..<min(depth, count) { stage(batch[i]) }
+        for i in 0..<count {
+            if i + depth < count { stage(batch[i + depth]) }
+            handle(batch[i])
+        }
+        processor.clearLookahead()
+        batch.removeAll(keepingCapacity: true)
+        return count
+    }
+
+    /// Stages `work` for the processor's lookahead if it is an event the processor will decode as it is.
+    @inline(__always)
+    private func stage(_ work: ShardWork) {
+        if case .event(let message, _, let route) = work, route != .relayed { processor.stage(message.value) }
     }
 
     private func handle(_ work: ShardWork) {

@@ -1,0 +1,120 @@
+import NudgeEvents
+import NudgeFeatures
+
+/// Messages a shard has decoded before processing them, so the memory each will touch is already on its
+/// way into the cache when its turn comes.
+///
+/// With a million customers, an event's duplicate-filter entries, index entry, record and id bytes are
+/// each a cache miss, and each depends on the one before (the index gives the slot, the record gives the
+/// id's place). Waited for one by one they cost more than the decoding. A message staged `depth` events
+/// ahead has its filter and index entries requested; two events ahead, its record (every line) and
+/// contact history; one event ahead, its id bytes. Each step reads only what the step before requested,
+/// about one event's work earlier, so the shard never waits on memory to issue a request (software
+/// pipelining, as in the prefetching hash joins of Chen et al., "Improving hash join performance through
+/// prefetching", ICDE 2004).
+///
+/// Decoding ahead needs a decoder per staged message: a decoder's events point into its scratch memory
+/// until its next decode. Staged messages must stay alive and unmoved until processed or ``clear()``ed:
+/// an entry is matched to its message by address and length.
+struct EventLookahead {
+    /// How many events ahead of processing a message is staged: the distance from its first request to
+    /// its turn. Up to `depth + 1` messages are staged at once (the next one to process and `depth` after it).
+    static let depth = 3
+
+    /// Where a staged message stands: 0, filter and index entries requested; 1, record requested; 2, id
+    /// bytes requested.
+    typealias Step = UInt8
+
+    private let decoders: [SegmentDecoder]
+    // A ring of `depth + 1` entries in parallel arrays (copying whole entries per step cost more than the
+    // cache misses it saves): `count` of them from `head` on are staged.
+    private var bases: [UnsafeRawPointer?]
+    private var lengths: [Int]
+    private var events: [SegmentEvent]
+    /// The decode error of an entry that failed to decode; only set for those.
+    private var errors: [DecodeError?]
+    private(set) var messageHashes: [UInt64]
+    private(set) var customerHashes: [UInt64]
+    /// The slot the index pointed at (a hint, unchecked); -1 if none.
+    var slotHints: [Int]
+    var steps: [Step]
+    private var head = 0
+    private(set) var count = 0
+
+    init(maxMessageBytes: Int) {
+        let entries = Self.depth + 1
+        // A decoder per staged message; the one just taken was processed before the next is staged.
+        decoders = (0..<entries).map { _ in SegmentDecoder(maxMessageBytes: maxMessageBytes) }
+        bases = Array(repeating: nil, count: entries)
+        lengths = Array(repeating: 0, count: entries)
+        events = Array(repeating: SegmentEvent(), count: entries)
+        errors = Array(repeating: nil, count: entries)
+        messageHashes = Array(repeating: 0, count: entries)
+        customerHashes = Array(repeating: 0, count: entries)
+        slotHints = Array(repeating: -1, count: entries)
+        steps = Array(repeating: 0, count: entries)
+    }
+
+    /// Whether another message can be staged.
+    var hasRoom: Bool { count <= Self.depth }
+
+    /// Decodes `bytes` and stages it; returns its entry for the caller's first requests, nil when full or
+    /// when it did not decode (processing reports the error).
+    mutating func stage(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        guard hasRoom else { return nil }
+        let at = position(count)
+        count += 1
+        bases[at] = bytes.baseAddress
+        lengths[at] = bytes.count
+        slotHints[at] = -1
+        steps[at] = 0
+        do throws(DecodeError) {
+            events[at] = try decoders[at].decode(bytes)
+            if errors[at] != nil { errors[at] = nil }
+        } catch {
+            errors[at] = error
+            return nil
+        }
+        messageHashes[at] = events[at].messageId.hash64
+        customerHashes[at] = events[at].customerId.hash64
+        return at
+    }
+
+    /// The entry staged for `bytes` if it is the oldest staged message, now taken (read it before staging
+    /// again); otherwise nil (a message processed without being staged, such as one another instance
+    /// relayed, leaves the staged ones waiting).
+    mutating func take(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        guard count > 0, bases[head] == bytes.baseAddress && lengths[head] == bytes.count else { return nil }
+        let taken = head
+        head = position(1)
+        count -= 1
+        return taken
+    }
+
+    /// The decoded event of entry `at`, or its decode error.
+    @inline(__always)
+    func event(at: Int) throws(DecodeError) -> SegmentEvent {
+        if let error = errors[at] { throw error }
+        return events[at]
+    }
+
+    /// Whether entry `at` decoded.
+    @inline(__always)
+    func decoded(_ at: Int) -> Bool { errors[at] == nil }
+
+    /// The entry `distance` events from processing (1 is next), if staged.
+    @inline(__always)
+    func entry(atDistance distance: Int) -> Int? {
+        distance >= 1 && distance <= count ? position(distance - 1) : nil
+    }
+
+    /// The ring position `offset` entries after the head.
+    @inline(__always)
+    private func position(_ offset: Int) -> Int { (head + offset) % (Self.depth + 1) }
+
+    /// Drops everything staged: before the staged messages may be released.
+    mutating func clear() {
+        head = 0
+        count = 0
+    }
+}
