@@ -39,6 +39,7 @@ extension Nudge {
             print(String(format: "in-process, 1 core: Foundation JSONSerialization %.0f events/s; decode %.0f events/s; decode→update→score→decide %.0f events/s; %d customers, %.0f B/customer (feature record %d B, %d features)",
                          inProcess.foundationParsePerSecond, inProcess.decodePerSecond, inProcess.fullPerSecond, inProcess.customers,
                          inProcess.bytesPerCustomer, inProcess.recordBytes, features.count))
+            print("state per customer by part: " + inProcess.bytesPerCustomerByPart.map { "\($0.part) \(Int($0.bytes.rounded())) B" }.joined(separator: ", "))
 
             var endToEnd: EndToEndResult?
             if !inProcessOnly {
@@ -76,6 +77,8 @@ extension Nudge {
                                "decode_per_s": inProcess.decodePerSecond.rounded(), "full_per_s": inProcess.fullPerSecond.rounded(),
                                "decisions": inProcess.decisions, "timer_decisions": inProcess.timerDecisions, "customers": inProcess.customers,
                                "bytes_per_customer": inProcess.bytesPerCustomer.rounded(), "record_bytes": inProcess.recordBytes,
+                               "bytes_per_customer_by_part": Dictionary(inProcess.bytesPerCustomerByPart.map { ($0.part, $0.bytes.rounded()) },
+                                                                        uniquingKeysWith: +),
                                "features": features.count],
             ]
             var md = """
@@ -95,10 +98,17 @@ extension Nudge {
             | full path | \(Int(inProcess.fullPerSecond)) events/s |
             | decisions made (of them by event-time timers) | \(inProcess.decisions) (\(inProcess.timerDecisions)) |
             | customers in store | \(inProcess.customers) |
-            | hot state per customer (record, id, index, contact history; as allocated) | \(Int(inProcess.bytesPerCustomer)) B |
+            | state per customer (all of a shard's state, as allocated, over the customers it holds) | \(Int(inProcess.bytesPerCustomer)) B |
             | feature record per customer (\(features.count) features) | \(inProcess.recordBytes) B |
 
+            State per customer by part (as allocated: capacities, not just what is filled):
+
+            | part | bytes per customer |
+            |---|---|
+
             """
+            for share in inProcess.bytesPerCustomerByPart { md += "| \(share.part) | \(Int(share.bytes.rounded())) |\n" }
+            md += "\n"
             var bars: [(String, Double)] = [("Foundation JSON parse, 1 core", inProcess.foundationParsePerSecond),
                                             ("decode only, 1 core", inProcess.decodePerSecond),
                                             ("full path, 1 core", inProcess.fullPerSecond)]

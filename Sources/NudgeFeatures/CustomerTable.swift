@@ -134,6 +134,12 @@ public final class CustomerTable {
             + codec.bytesUsed
     }
 
+    /// ``bytesUsed`` by part, as allocated: records (the slab), customer ids (the arena), the index, and
+    /// the rest (compiled features, cold codec scratch).
+    public var hotFootprint: (records: Int, ids: Int, index: Int, other: Int) {
+        (slabCapacity * stride, arenaCapacity, indexCapacity * MemoryLayout<UInt64>.stride, stride + plan.bytes + codec.bytesUsed)
+    }
+
     /// Bytes the cold tier holds (entries, index, compressed records and ids), never more than its budget.
     public var coldBytes: Int { cold.bytesUsed }
 

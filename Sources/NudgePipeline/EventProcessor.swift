@@ -94,7 +94,7 @@ final class EventProcessor {
     @exclusivity(unchecked) private var lookahead: EventLookahead
     let table: CustomerTable
     private var recent: RecentMessageIDs
-    private var contacts: [ContactHistory] = []
+    @exclusivity(unchecked) private var contacts: ContactBook
     private let featureValues: UnsafeMutableBufferPointer<Double>
     private let featureNames: [String]
     // Per event: unchecked exclusivity keeps runtime access tracking off the hot path (one thread owns this).
@@ -153,7 +153,7 @@ final class EventProcessor {
                               coldBudgetBytes: config.coldBytesPerShard)
         idleTTLMillis = max(1, config.idleCustomerTTL.wholeMilliseconds)
         recent = RecentMessageIDs(horizon: config.duplicateHorizon)
-        contacts.reserveCapacity(config.expectedCustomersPerShard)
+        contacts = ContactBook(expectedSlots: config.expectedCustomersPerShard)
         featureValues = .allocate(capacity: max(1, features.definitions.count))
         featureValues.initialize(repeating: 0)
         featureNames = features.names
@@ -195,9 +195,15 @@ final class EventProcessor {
     }
 
     /// Bytes of state this processor holds for its customers.
-    var stateBytes: Int {
-        table.bytesUsed + table.coldBytes + contacts.capacity * MemoryLayout<ContactHistory>.stride + timers.bytesUsed
-            + links.bytesUsed
+    var stateBytes: Int { stateFootprint.reduce(0) { $0 + $1.bytes } }
+
+    /// ``stateBytes`` by part, as allocated, for reports of where the memory goes.
+    var stateFootprint: [(part: String, bytes: Int)] {
+        let hot = table.hotFootprint
+        return [("feature records", hot.records), ("customer ids", hot.ids), ("customer index", hot.index),
+                ("contact histories", contacts.bytesUsed),
+                ("timers", timers.bytesUsed), ("identity links", links.bytesUsed), ("cold tier", table.coldBytes),
+                ("other", hot.other)]
     }
 
     /// Identity links this shard holds (routing or resolving).
@@ -279,7 +285,6 @@ final class EventProcessor {
             }
         }
         let slot = table.slot(for: customer, hash: customerHash)
-        growContacts(to: slot)
         let newestBefore = table.newestEventMillis(of: slot)
         table.apply(event, to: slot)
         // The store's newest time after the event: the larger of the two (its ±2^53 ms clamp lies beyond any
@@ -332,9 +337,7 @@ final class EventProcessor {
         timers.prefetchRecord(hash: lookahead.customerHashes[later])
         guard let slot = table.prefetchRecord(hash: lookahead.customerHashes[later]) else { return }
         lookahead.slotHints[later] = slot
-        contacts.withUnsafeBufferPointer { histories in
-            if slot < histories.count, let base = histories.baseAddress { nudge_prefetch_read(base + slot) }
-        }
+        contacts.prefetch(slot: slot)
     }
 
     // MARK: Identity
@@ -402,11 +405,7 @@ final class EventProcessor {
         let replaced = links.set(link, forget: forget)
         if let replaced, replaced.routes { forget(replaced) }
         let detached = table.detach(RawText(anonymous))
-        var handedContacts = ContactHistory()
-        if let freed = detached?.freedSlot, Int(freed.index) < contacts.count {
-            handedContacts = contacts[Int(freed.index)]
-            contacts[Int(freed.index)] = ContactHistory()
-        }
+        let handedContacts = detached?.freedSlot.map { contacts.take(Int($0.index)) } ?? ContactHistory()
         let cart = timers.detachCart(customer: anonymous)
         guard detached != nil || cart != nil || handedContacts.count > 0 else { return }
         let userOwner = destination(of: user, hash: nudgeHash64(user))
@@ -422,9 +421,8 @@ final class EventProcessor {
     /// On the customer's shard: fold an anonymous id's history into `user`.
     private func absorb(features: DetachedCustomer?, cart: CartState?, contacts handed: ContactHistory, into user: UnsafeRawBufferPointer) {
         let slot = table.slot(for: RawText(user))
-        growContacts(to: slot)
         if let features { table.merge(features, into: slot) }
-        contacts[Int(slot.index)].absorb(handed)
+        contacts.absorb(handed, into: Int(slot.index))
         if let cart { timers.adoptCart(cart, customer: user, watermark: clock.millis) }
         identityMerges += 1
     }
@@ -495,7 +493,6 @@ final class EventProcessor {
     private func decide(_ slot: CustomerSlot, customer: UnsafeRawBufferPointer, customerHash: UInt64, at: Int64,
                         trigger: Trigger) -> (json: UnsafeRawBufferPointer, actionSlot: Int, modelSlot: Int) {
         let slotIndex = Int(slot.index)
-        growContacts(to: slot)  // a timer's customer may just have been restored to a new slot
         let decideAt = max(at, table.newestEventMillis(of: slot))
         table.evaluate(slot, atMillis: decideAt, into: featureValues)
         let useChallenger = usesChallenger(customerHash)
@@ -504,7 +501,7 @@ final class EventProcessor {
         let decision = decider.decide(features: UnsafeBufferPointer(featureValues), lastChannel: table.lastChannel(of: slot),
                                       history: contacts[slotIndex], atMillis: decideAt)
         if let action = decision.actionIndex, let channel = decision.channel {
-            contacts[slotIndex].record(atMillis: decideAt, channel: channel, action: UInt8(truncatingIfNeeded: action))
+            contacts.record(slot: slotIndex, atMillis: decideAt, channel: channel, action: UInt8(truncatingIfNeeded: action))
         }
         let json = writer.write(decision: decision, customerId: customer, churn: decider.churn, nba: decider.nba,
                                 trigger: trigger, eventTimeMillis: at, decidedAtMillis: wallClock())
@@ -529,23 +526,13 @@ final class EventProcessor {
             links.expire(before: linkCutoff, limit: limit, forget: forget)
         }
         return table.evictIdle(olderThanMillis: cutoff, limit: limit) { slot in
-            let i = Int(slot.index)
-            if i < contacts.count { contacts[i] = ContactHistory() }
+            contacts.take(Int(slot.index))
         }
     }
 
     /// Whether the challenger models decide for the customer with this id hash (a stable split).
     private func usesChallenger(_ customerHash: UInt64) -> Bool {
         challenger != nil && models.usesChallenger(customerHash: customerHash)
-    }
-
-    /// Makes room for `slot`'s contact history, as the customer takes it (so the growth is paid there, once).
-    @inline(__always)
-    private func growContacts(to slot: CustomerSlot) {
-        let slotIndex = Int(slot.index)
-        if slotIndex >= contacts.count {
-            contacts.append(contentsOf: repeatElement(ContactHistory(), count: slotIndex + 1 - contacts.count))
-        }
     }
 
     /// Decides for a due timer (its customer's id is in `timerCustomer`) at its deadline. False when the
@@ -582,7 +569,7 @@ final class EventProcessor {
         table.evaluate(slot, atMillis: at, into: featureValues)
         let features = featureNames.indices.map { FeatureValue(name: featureNames[$0], value: featureValues[$0]) }
         let slotIndex = Int(slot.index)
-        let history = slotIndex < contacts.count ? contacts[slotIndex] : ContactHistory()
+        let history = contacts[slotIndex]
         // Action indexes are the model's that decided: the challenger's for the customers it scores.
         let useChallenger = usesChallenger(customerId.withUnsafeBytes { nudgeHash64($0) })
         let actions = (useChallenger ? (challenger ?? champion) : champion).nba.actions

@@ -70,6 +70,16 @@ public struct InProcessResult: Sendable, Codable {
     public var bytesPerCustomer: Double
     /// Bytes of one customer's feature record alone (the feature file's layout).
     public var recordBytes: Int
+    /// Where ``bytesPerCustomer`` goes: bytes per customer by part of the shard's state, largest first.
+    public var bytesPerCustomerByPart: [StatePart]
+}
+
+/// Bytes per customer one part of a shard's state takes.
+public struct StatePart: Codable, Sendable {
+    /// What the part is, e.g. "feature records".
+    public var part: String
+    /// Its bytes divided by the customers held.
+    public var bytes: Double
 }
 
 /// Runs the shard's per-event code over an arena on the calling thread: what one core sustains.
@@ -121,7 +131,9 @@ public enum InProcessBenchmark {
                                fullPerSecond: Double(arena.count) / fullTime.seconds,
                                decisions: decisions + timerDecisions, timerDecisions: timerDecisions, customers: customers,
                                bytesPerCustomer: customers > 0 ? Double(processor.stateBytes) / Double(customers) : 0,
-                               recordBytes: features.bytesPerCustomer)
+                               recordBytes: features.bytesPerCustomer,
+                               bytesPerCustomerByPart: processor.stateFootprint.filter { $0.bytes > 0 }.sorted { $0.bytes > $1.bytes }
+                                   .map { StatePart(part: $0.part, bytes: customers > 0 ? Double($0.bytes) / Double(customers) : 0) })
     }
 
     /// One `page` event per customer, a day before the generator's first event.
