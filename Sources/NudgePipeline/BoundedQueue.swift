@@ -17,6 +17,9 @@ final class BoundedQueue<Element: BitwiseCopyable>: @unchecked Sendable {
     private let tail = ManagedAtomic<Int>(0)  // next slot to drain
     private let sleeping = ManagedAtomic<Bool>(false)
     private let wakeup = DispatchSemaphore(value: 0)
+    /// A producer is blocked in ``push(_:)`` until the consumer makes room.
+    private let producerSleeping = ManagedAtomic<Bool>(false)
+    private let room = DispatchSemaphore(value: 0)
 
     /// Capacity is rounded up to a power of two.
     init(capacity: Int) {
@@ -60,6 +63,34 @@ final class BoundedQueue<Element: BitwiseCopyable>: @unchecked Sendable {
             } else {
                 pos = head.load(ordering: .relaxed)
             }
+        }
+    }
+
+    /// Adds a value, blocking while the ring is full until the consumer makes room (``wakeProducer()``).
+    /// For the one producer allowed to wait on this queue (the Kafka consumer thread on a shard's inbox):
+    /// on two cores, a producer spinning or yielding on a full queue takes the time the shard it waits
+    /// for needs.
+    func push(_ value: Element) {
+        while !tryPush(value) {
+            producerSleeping.store(true, ordering: .sequentiallyConsistent)
+            atomicMemoryFence(ordering: .sequentiallyConsistent)
+            if tryPush(value) {
+                // The consumer may have seen the flag and will signal: consume that signal if so.
+                if !producerSleeping.exchange(false, ordering: .sequentiallyConsistent) { room.wait() }
+                return
+            }
+            // The timeout only bounds the cost of a missed wake-up; the consumer wakes us as it takes values.
+            if room.wait(timeout: .now() + .milliseconds(10)) == .timedOut {
+                if !producerSleeping.exchange(false, ordering: .sequentiallyConsistent) { room.wait() }
+            }
+        }
+    }
+
+    /// Wakes a producer blocked in ``push(_:)``: call after taking values. A relaxed load when none waits.
+    func wakeProducer() {
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+        if producerSleeping.load(ordering: .relaxed), producerSleeping.exchange(false, ordering: .sequentiallyConsistent) {
+            room.signal()
         }
     }
 

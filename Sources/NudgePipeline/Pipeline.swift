@@ -178,8 +178,7 @@ public final class Pipeline: @unchecked Sendable {
                 let key = message.key
                 let shard = key.isEmpty ? Int(UInt64(message.partition) % shardCount) : Int(nudgeHash64(key) % shardCount)
                 let work = ShardWork.event(message, tracker: Int32(trackerIndex), route: lastRoute)
-                let inbox = env.shards[shard].inbox
-                while !inbox.tryPush(work) { sched_yield() }
+                env.shards[shard].inbox.push(work)
             }
             if ContinuousClock.now >= nextCommit {
                 commitFinished(synchronous: false)

@@ -157,6 +157,8 @@ final class ShardWorker: @unchecked Sendable {
         while batch.count < Self.batchSize, let w = queue.pop() { batch.append(w) }
         let count = batch.count
         guard count > 0 else { return 0 }
+        // Room again: the consumer, if it waits on this queue, refills it while this batch is handled.
+        queue.wakeProducer()
         let depth = EventLookahead.depth
         for i in 0..<min(depth, count) { stage(batch[i]) }
         for i in 0..<count {

@@ -40,6 +40,51 @@ struct ConcurrencyStressTests {
         #expect(queue.pop() == nil)
     }
 
+    /// The consumer thread's blocking push: a producer that sleeps while a tiny queue is full loses and
+    /// repeats nothing, whether the consumer wakes it after each batch or (missed wake-ups) not at all,
+    /// and a consumer that sleeps too is woken by the push.
+    @Test(arguments: [true, false])
+    func blockingPushDeliversEverythingInOrder(consumerWakesProducer: Bool) {
+        let count = 100_000
+        let queue = BoundedQueue<Item>(capacity: 8)
+        let producer = BlockingThread(name: "producer") {
+            for s in 0..<count { queue.push(Item(producer: 0, sequence: Int32(s))) }
+        }
+        var next: Int32 = 0
+        var outOfOrder = 0
+        var batches = 0
+        while next < Int32(count) {
+            var took = 0
+            while took < 5, let item = queue.pop() {
+                if item.sequence != next { outOfOrder += 1 }
+                next = item.sequence + 1
+                took += 1
+            }
+            if took == 0 {
+                queue.waitForValue(timeout: .milliseconds(50))
+                continue
+            }
+            batches += 1
+            if consumerWakesProducer { queue.wakeProducer() }
+            // Now and then the consumer is slow, so that the producer finds the queue full and sleeps.
+            if !consumerWakesProducer || batches % 1_000 == 0 { usleep(consumerWakesProducer ? 200 : 5) }
+            if !consumerWakesProducer && next > 400 { break }  // without wake-ups, the 10 ms timeout paces it
+        }
+        if !consumerWakesProducer {
+            // Drain the rest quickly, waking the producer as the pipeline's shards do.
+            while next < Int32(count) {
+                guard let item = queue.pop() else { queue.waitForValue(timeout: .milliseconds(50)); continue }
+                if item.sequence != next { outOfOrder += 1 }
+                next = item.sequence + 1
+                queue.wakeProducer()
+            }
+        }
+        producer.join()
+        #expect(outOfOrder == 0)
+        #expect(next == Int32(count))
+        #expect(queue.pop() == nil)
+    }
+
     @Test func trackerCommitsOnlyFinishedPrefixUnderConcurrentCompletion() {
         // The consumer thread registers offsets and advances; another thread completes them in
         // scrambled order. `committable` may never pass an offset that is not complete.
