@@ -7,8 +7,8 @@ import NudgeFeatures
 /// With a million customers, an event's duplicate-filter entries, index entry, record and id bytes are
 /// each a cache miss, and each depends on the one before (the index gives the slot, the record gives the
 /// id's place). Waited for one by one they cost more than the decoding. A message staged `depth` events
-/// ahead has its filter and index entries requested; two events ahead, its record (every line) and
-/// contact history; one event ahead, its id bytes. Each step reads only what the step before requested,
+/// ahead has its filter and index entries requested; two events ahead, its record (every line), timer
+/// record and contact-history handle; one event ahead, its id bytes. Each step reads only what the step before requested,
 /// about one event's work earlier, so the shard never waits on memory to issue a request (software
 /// pipelining, as in the prefetching hash joins of Chen et al., "Improving hash join performance through
 /// prefetching", ICDE 2004).

@@ -36,7 +36,8 @@ enum EventOutcome {
     /// Features updated, and the event is an offer outcome (`Offer Delivered/Viewed/Accepted/Dismissed`)
     /// for a customer whose decisions come from the model version in counter slot `modelSlot`.
     case outcome(OfferOutcome, modelSlot: Int)
-    /// A decision was made: publish `json` keyed by `customer` (both valid until the next call).
+    /// A decision was made: publish `json` keyed by `customer` (both valid until the processor's next
+    /// `process` or `stage` call: `customer` may point into the decoder a later stage reuses).
     /// `actionSlot` and `modelSlot` name the counters it counts toward.
     case decided(json: UnsafeRawBufferPointer, customer: UnsafeRawBufferPointer, actionSlot: Int, modelSlot: Int)
 }
@@ -236,10 +237,10 @@ final class EventProcessor {
         let messageHash: UInt64
         var customerHash: UInt64
         if let staged = lookahead.take(bytes) {
+            advanceLookahead()
             do { event = try lookahead.event(at: staged) } catch { return .invalid(error) }
             messageHash = lookahead.messageHashes[staged]
             customerHash = lookahead.customerHashes[staged]
-            advanceLookahead()
         } else {
             do { event = try decoder.decode(bytes) } catch { return .invalid(error) }
             messageHash = event.messageId.hash64
@@ -312,7 +313,8 @@ final class EventProcessor {
     /// loading the memory processing it will touch (see ``EventLookahead``): stage each message about
     /// ``EventLookahead/depth`` messages before its turn, in processing order, and process it with
     /// ``process(_:route:partition:)`` as usual. A no-op when that many are staged already. The bytes must
-    /// stay alive and unmoved until processed or ``clearLookahead()``.
+    /// stay alive and unmoved until processed or ``clearLookahead()``; staging reuses the decoder of the
+    /// message processed before, so use that message's outcome before staging the next.
     func stage(_ bytes: UnsafeRawBufferPointer) {
         guard let staged = lookahead.stage(bytes) else { return }
         recent.prefetch(hash: lookahead.messageHashes[staged])

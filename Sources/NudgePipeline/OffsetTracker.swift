@@ -20,6 +20,9 @@ final class OffsetTracker: @unchecked Sendable {
     private let mask: Int64
     private let done: UnsafeMutablePointer<UnsafeAtomic<UInt8>.Storage>
     private let arrival: UnsafeMutablePointer<UInt64>
+    /// Bytes of the one block holding both rings, and whether it is an anonymous mapping (else allocated).
+    private let mappedBytes: Int
+    private let isMapped: Bool
     /// Next offset to commit: every offset below it is finished.
     let committable = ManagedAtomic<Int64>(-1)
     /// One past the highest registered offset.
@@ -32,30 +35,39 @@ final class OffsetTracker: @unchecked Sendable {
         while size < Int64(window) { size <<= 1 }
         self.partition = partition
         mask = size - 1
-        // Zeroed by the kernel as pages are first touched (calloc maps big blocks fresh and skips the
-        // memset): a tracker costs memory as its offsets move through the ring, not 576 KiB up front per
-        // partition. With 384 partitions, writing the rings at assignment cost the consumer thread about
-        // a second of page clearing per start, and all of it in resident memory at once. Zero bytes are
+        // Both rings in one anonymous mapping, which the kernel zeroes page by page as offsets first reach
+        // it: a tracker costs memory as its offsets move through the ring, not 576 KiB up front per
+        // partition. With 384 partitions, writing the rings at assignment cost the consumer thread about a
+        // second of page clearing per start (perf), and all of it in resident memory at once. Zero bytes are
         // valid values of both (trivial) element types.
-        done = Self.zeroed(Int(size), of: UnsafeAtomic<UInt8>.Storage.self)
-        arrival = Self.zeroed(Int(size), of: UInt64.self)
+        let doneBytes = (Int(size) * MemoryLayout<UnsafeAtomic<UInt8>.Storage>.stride + 63) & ~63
+        let bytes = doneBytes + Int(size) * MemoryLayout<UInt64>.stride
+        mappedBytes = bytes
+        var base = UnsafeMutableRawPointer(bitPattern: 0)
+        #if os(Linux)
+        if let mapped = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), mapped != MAP_FAILED {
+            base = mapped
+        }
+        #endif
+        isMapped = base != nil
+        let memory = base ?? {
+            let allocated = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+            allocated.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+            return allocated
+        }()
+        done = memory.bindMemory(to: UnsafeAtomic<UInt8>.Storage.self, capacity: Int(size))
+        arrival = (memory + doneBytes).bindMemory(to: UInt64.self, capacity: Int(size))
     }
 
     deinit {
-        free(done)
-        free(arrival)
-    }
-
-    /// `count` zeroed elements from calloc (freed with `free`); if calloc fails, plain memory zeroed here.
-    private static func zeroed<T>(_ count: Int, of type: T.Type) -> UnsafeMutablePointer<T> {
-        let bytes = count * MemoryLayout<T>.stride
-        let raw = calloc(count, MemoryLayout<T>.stride) ?? {
-            // Still freeable with `free`: malloc, then the memset calloc would have spared us.
-            let fallback = malloc(bytes) ?? UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 16)
-            fallback.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
-            return fallback
-        }()
-        return raw.bindMemory(to: T.self, capacity: count)
+        let memory = UnsafeMutableRawPointer(done)
+        #if os(Linux)
+        if isMapped {
+            munmap(memory, mappedBytes)
+            return
+        }
+        #endif
+        memory.deallocate()
     }
 
     /// Offsets registered and not yet committable.
