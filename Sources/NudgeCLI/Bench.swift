@@ -43,7 +43,8 @@ extension Nudge {
 
             var endToEnd: EndToEndResult?
             if !inProcessOnly {
-                endToEnd = try EndToEndBenchmark(arena: arena, partitions: partitions, shards: shards, rounds: rounds, models: modelSet,
+                endToEnd = try EndToEndBenchmark(arena: arena, partitions: partitions, shards: shards, rounds: rounds,
+                                                 warmCustomers: customers, models: modelSet,
                                                  features: features, logger: logger).run()
             }
             try writeResults(inProcess: inProcess, endToEnd: endToEnd, features: features,

@@ -18,6 +18,14 @@ struct TimedRead {
     var perSecond: Double { steady.seconds > 0 ? Double(messages) / steady.seconds : 0 }
 }
 
+/// CPU seconds one end-to-end round cost each process.
+struct RoundCPU {
+    var baselineProcess = 0.0
+    var baselineBroker = 0.0
+    var pipelineProcess = 0.0
+    var pipelineBroker = 0.0
+}
+
 /// Results of the end-to-end run.
 struct EndToEndResult {
     var messages: Int
@@ -26,7 +34,9 @@ struct EndToEndResult {
     /// Alternating rounds: plain consumer, then Nudge, over the same messages.
     var baseline: [TimedRead]
     var pipeline: [TimedRead]
-    var pipelineProcessCPU: Double
+    /// CPU seconds (user + system) per round: the benchmark process (all its threads) and the broker process,
+    /// while the plain consumer read and while Nudge ran.
+    var cpu: [RoundCPU]
     var recommendations: Int
     var latencyMs: [String: Double]
 
@@ -44,19 +54,22 @@ struct EndToEndResult {
          "nudge_per_s": pipeline.map { $0.perSecond.rounded() },
          "nudge_startup_s": pipeline.map { $0.startup.seconds },
          "ratios": ratios.map { ($0 * 1000).rounded() / 1000 }, "ratio_median": (ratio * 1000).rounded() / 1000,
-         "nudge_process_cpu_s_per_round": pipelineProcessCPU,
+         "cpu_s_per_round": cpu.map { ["baseline_process": $0.baselineProcess, "baseline_broker": $0.baselineBroker,
+                                       "nudge_process": $0.pipelineProcess, "nudge_broker": $0.pipelineBroker] },
          "recommendations_per_round": recommendations, "latency_ms_last_interval": latencyMs]
     }
 
     var markdown: String {
         func rates(_ reads: [TimedRead]) -> String { reads.map { String(Int($0.perSecond)) }.joined(separator: ", ") }
         func startups(_ reads: [TimedRead]) -> String { reads.map { String(format: "%.2f", $0.startup.seconds) }.joined(separator: ", ") }
+        func cpuList(_ part: KeyPath<RoundCPU, Double>) -> String { cpu.map { String(format: "%.1f", $0[keyPath: part]) }.joined(separator: ", ") }
         return """
 
         ## End to end through a Kafka-protocol broker (mock cluster in its own process)
 
         \(baseline.count) alternating rounds over the same \(messages) messages, pre-loaded over \(partitions) partitions
-        per input topic. The baseline is a plain librdkafka consumer that only reads them; Nudge (\(shards) shards)
+        per input topic. Each Nudge round starts with the simulated customers already in its store, as in-process.
+        The baseline is a plain librdkafka consumer that only reads them; Nudge (\(shards) shards)
         reads, decides and publishes recommendations, which the same broker also has to take. Rates are each
         side's steady state, from the moment it has handled 10 % of the messages to 90 %; the time to the
         first message (assignment, offset lookup, first fetch) is reported apart: a fixed cost, not throughput.
@@ -68,10 +81,12 @@ struct EndToEndResult {
         | ratio per round | \(ratios.map { String(format: "%.3f", $0) }.joined(separator: ", ")) |
         | **ratio (median round)** | **\(String(format: "%.3f", ratio))** |
         | time to first message, baseline / nudge (s) | \(startups(baseline)) / \(startups(pipeline)) |
-        | nudge CPU per round (all threads) | \(String(format: "%.1f", pipelineProcessCPU)) s |
+        | CPU per round, plain consumer: its process / the broker (s) | \(cpuList(\.baselineProcess)) / \(cpuList(\.baselineBroker)) |
+        | CPU per round, nudge: its process, all threads / the broker (s) | \(cpuList(\.pipelineProcess)) / \(cpuList(\.pipelineBroker)) |
         | recommendations published per round | \(recommendations) |
         | latency, arrival → delivered (last interval) | p50 \(latencyMs["p50"] ?? 0) ms, p99 \(latencyMs["p99"] ?? 0) ms, max \(latencyMs["max"] ?? 0) ms |
 
+        The broker is one thread serving both sides on the same two cores, so its CPU is part of each side's cost.
         The mock broker does not set TCP_NODELAY, so latency shows ~40 ms delayed-ACK steps real Kafka does not have.
 
         """
@@ -113,6 +128,8 @@ struct EndToEndBenchmark {
     let partitions: Int
     let shards: Int
     let rounds: Int
+    /// Customers in the store before each Nudge round (`c-1` … `c-N`, one page view each, untimed).
+    let warmCustomers: Int
     let models: ModelSet
     let features: FeatureSet
     let logger: Logger
@@ -127,14 +144,24 @@ struct EndToEndBenchmark {
 
         var baseline: [TimedRead] = []
         var pipelineReads: [TimedRead] = []
-        var cpu = 0.0
+        var cpu: [RoundCPU] = []
         var recommendations = 0
         var latency: [String: Double] = [:]
         for round in 1...max(1, rounds) {
+            var spent = RoundCPU()
+            var own = processCPUSeconds()
+            var brokers = broker.cpuSeconds()
             baseline.append(try readAll(kafka: kafka, topics: names, round: round))
-            let own0 = processCPUSeconds()
-            let (read, snapshot) = try runPipeline(kafka: kafka, round: round)
-            cpu = processCPUSeconds() - own0
+            spent.baselineProcess = processCPUSeconds() - own
+            spent.baselineBroker = broker.cpuSeconds() - brokers
+            let (read, snapshot) = try runPipeline(kafka: kafka, round: round) {
+                // From the end of the untimed store warm-up to the end of the round.
+                own = processCPUSeconds()
+                brokers = broker.cpuSeconds()
+            }
+            spent.pipelineProcess = processCPUSeconds() - own
+            spent.pipelineBroker = broker.cpuSeconds() - brokers
+            cpu.append(spent)
             pipelineReads.append(read)
             recommendations = snapshot.recommendations
             latency = snapshot.latencyMs
@@ -143,20 +170,25 @@ struct EndToEndBenchmark {
                          baseline[round - 1].perSecond > 0 ? read.perSecond / baseline[round - 1].perSecond : 0))
         }
         let result = EndToEndResult(messages: arena.count, partitions: partitions, shards: shards, baseline: baseline,
-                                    pipeline: pipelineReads, pipelineProcessCPU: cpu, recommendations: recommendations,
+                                    pipeline: pipelineReads, cpu: cpu, recommendations: recommendations,
                                     latencyMs: latency)
         print(String(format: "end to end: plain consumer %.0f msg/s, nudge %.0f msg/s, ratio %.3f (median of %d rounds)",
                      result.baselinePerSecond, result.pipelinePerSecond, result.ratio, baseline.count))
         return result
     }
 
-    /// One pipeline run from scratch (new group, empty store) until it has handled every message.
-    private func runPipeline(kafka: KafkaConfig, round: Int) throws -> (TimedRead, MetricsSnapshot) {
+    /// One pipeline run from scratch (new group, a store holding only the warm-up customers) until it has
+    /// handled every message; `warmedUp` is called once the store is warm, before the pipeline starts.
+    private func runPipeline(kafka: KafkaConfig, round: Int, warmedUp: () -> Void) throws -> (TimedRead, MetricsSnapshot) {
         var config = PipelineConfig()
         config.shards = shards
         config.groupId = "bench-\(round)-\(UUID().uuidString.prefix(8))"
-        config.expectedCustomersPerShard = max(1 << 16, arena.count / shards)
+        config.expectedCustomersPerShard = max(1 << 16, (warmCustomers + warmCustomers / 8) / shards, arena.count / shards)
         let pipeline = try Pipeline(config: config, kafka: kafka, models: models, features: features, logger: logger)
+        // As in-process: the store already holds the simulated customers, so the round times steady state
+        // rather than a million first sightings.
+        WarmUpTraffic.forEachMessage(customers: warmCustomers) { key, value in pipeline.preload(key: key, value: value) }
+        warmedUp()
         try pipeline.start()
         defer { pipeline.stop() }
         while !pipeline.isReady { Thread.sleep(forTimeInterval: 0.01) }

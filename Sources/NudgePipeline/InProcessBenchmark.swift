@@ -138,14 +138,26 @@ public enum InProcessBenchmark {
 
     /// One `page` event per customer, a day before the generator's first event.
     private static func warm(_ processor: EventProcessor, customers: Int) {
+        WarmUpTraffic.forEachMessage(customers: customers) { _, message in _ = processor.process(message, route: .forwarded) }
+    }
+}
+
+/// The benchmarks' warm-up: one `page` view for each of the generator's customers `c-1` … `c-N`, a day
+/// before its first event, so that a timed pass runs against a store that already holds them.
+public enum WarmUpTraffic {
+    /// Calls `body` with each customer's id (the Kafka key) and message, in customer order.
+    public static func forEachMessage(customers: Int, _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Void) {
         guard customers > 0 else { return }
         var message = [UInt8]()
         message.reserveCapacity(160)
+        var key = [UInt8]()
         for n in 1...customers {
+            key.removeAll(keepingCapacity: true)
+            key.append(contentsOf: "c-\(n)".utf8)
             message.removeAll(keepingCapacity: true)
             message.append(contentsOf: #"{"type":"page","messageId":"warm-\#(n)","userId":"c-\#(n)","#.utf8)
             message.append(contentsOf: #""timestamp":"2026-09-20T00:00:00.000Z","channel":"web","properties":{}}"#.utf8)
-            _ = message.withUnsafeBytes { processor.process($0, route: .forwarded) }
+            key.withUnsafeBytes { k in message.withUnsafeBytes { v in body(k, v) } }
         }
     }
 }

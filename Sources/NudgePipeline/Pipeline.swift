@@ -78,6 +78,19 @@ public final class Pipeline: @unchecked Sendable {
         metrics.shards = env.shards
     }
 
+    /// Applies one event to its customer's shard before ``start()``, on the calling thread, with no Kafka
+    /// offset, recommendation or metric: for benchmarks that must time a store already holding their
+    /// customers. The key routes it as the consumer would; identity messages it would send to other shards
+    /// are dropped (preload events that carry one id each). False (and nothing done) once started.
+    @discardableResult
+    public func preload(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> Bool {
+        guard !shardsRunning.load(ordering: .acquiring) else { return false }
+        let shards = UInt64(env.shards.count)
+        let shard = key.isEmpty ? 0 : Int(nudgeHash64(key) % shards)
+        env.shards[shard].preload(value)
+        return true
+    }
+
     /// Subscribes to the input topics and starts every thread.
     public func start() throws {
         let listener = PipelineRebalanceListener(pipeline: self)

@@ -109,6 +109,14 @@ final class ShardWorker: @unchecked Sendable {
     /// Works taken from a queue at a time: the inbox's share of one turn of the loop.
     static let batchSize = 256
 
+    /// Applies one message to this shard's store on the calling thread, before ``start()`` (see
+    /// ``Pipeline/preload(key:value:)``).
+    func preload(_ value: UnsafeRawBufferPointer) {
+        // No partition: the message has no offset and must not hold a partition's watermark.
+        _ = processor.process(value, route: .forwarded, partition: -1)
+        processor.outbox.removeAll()
+    }
+
     /// Asks the thread to finish once its queues are empty, and waits for it.
     func stopAfterDraining() {
         stoppingFlag.withLock { $0 = true }

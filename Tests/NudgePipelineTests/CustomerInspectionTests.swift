@@ -122,6 +122,37 @@ struct CustomerInspectionTests {
         await #expect(throws: InspectionError.notRunning) { try await pipeline.inspect(customer: "c-1") }
     }
 
+    /// Events preloaded before start land in their customer's shard (found by inspection once running,
+    /// whichever of the two shards owns them); once started, preloading is refused.
+    @Test func preloadedEventsAreInTheStoreAndPreloadStopsAtStart() async throws {
+        let cluster = try KafkaMockCluster(brokers: 1, logger: testLogger)
+        try cluster.createTopics(TopicNames(), partitions: 2, outputPartitions: 1)
+        var config = PipelineConfig()
+        config.shards = 2
+        config.groupId = "preload"
+        let pipeline = try Pipeline(config: config, kafka: KafkaConfig(["bootstrap.servers": cluster.bootstrapServers]),
+                                    models: try ModelSet.load(directory: repoModels, features: repoFeatures),
+                                    features: repoFeatures, logger: testLogger)
+        var preloaded = 0
+        WarmUpTraffic.forEachMessage(customers: 40) { key, value in
+            if pipeline.preload(key: key, value: value) { preloaded += 1 }
+        }
+        #expect(preloaded == 40)
+        try pipeline.start()
+        defer { pipeline.stop() }
+        for n in [1, 2, 17, 40] {
+            let snapshot = try #require(try await pipeline.inspect(customer: "c-\(n)"), "c-\(n)")
+            #expect(snapshot.lastEventMillis == (try millis("2026-09-20T00:00:00.000Z")))
+            #expect(snapshot.features.first { $0.name == "sessions_7d" }?.value == 1)
+        }
+        #expect(try await pipeline.inspect(customer: "c-41") == nil)
+        let refused = Array("c-1".utf8).withUnsafeBytes { key in
+            Array(#"{"type":"page","messageId":"late","userId":"c-1","timestamp":"2026-09-21T00:00:00.000Z"}"#.utf8)
+                .withUnsafeBytes { pipeline.preload(key: key, value: $0) }
+        }
+        #expect(!refused)
+    }
+
     @Test func snapshotJSONRoundTrips() throws {
         let snapshot = CustomerSnapshot(customerId: "c-1", shard: 1, evaluatedAtMillis: 1_790_000_000_000,
                                         lastEventMillis: 1_789_999_000_000, lastChannel: "web",
