@@ -165,8 +165,9 @@ final class ShardWorker: @unchecked Sendable {
         while batch.count < Self.batchSize, let w = queue.pop() { batch.append(w) }
         let count = batch.count
         guard count > 0 else { return 0 }
-        // Room again: the consumer, if it waits on this queue, refills it while this batch is handled.
-        queue.wakeProducer()
+        // Room again: the consumer, if it waits on this queue, refills it while this batch is handled. Only
+        // once half is free, so that it refills in long runs rather than a wake-up per batch.
+        if queue.approximateCount <= queue.capacity / 2 { queue.wakeProducer() }
         let depth = EventLookahead.depth
         for i in 0..<min(depth, count) { stage(batch[i]) }
         for i in 0..<count {
