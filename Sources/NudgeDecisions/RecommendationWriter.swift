@@ -28,15 +28,18 @@ public struct RecommendationWriter {
         out = JSONBytes(capacity: initialCapacity)
     }
 
-    /// Writes the recommendation and returns its bytes, valid until the next `write` on
+    /// Writes the recommendation `decider` made and returns its bytes, valid until the next `write` on
     /// this writer (or its end). `customerId` and `trigger.messageId` are decoded UTF-8.
+    ///
+    /// Takes the decider rather than its two models: handing the model structs over copied them (and
+    /// retained every array inside) on each decision.
     public mutating func write(decision: Decision, customerId: UnsafeRawBufferPointer,
-                               churn: ChurnModel, nba: NBAModel, trigger: Trigger,
+                               decider: Decider, trigger: Trigger,
                                eventTimeMillis: Int64, decidedAtMillis: Int64) -> UnsafeRawBufferPointer {
         if !isKnownUniquelyReferenced(&out) { out = out.copy() }
         let out = self.out
         out.reset()
-        let actions = nba.actions
+        let actions = decider.nba.actions
         // An index the model does not have (a caller mixing models) is written as "none".
         var action: Int?
         if let index = decision.actionIndex, actions.indices.contains(index) { action = index }
@@ -101,9 +104,9 @@ public struct RecommendationWriter {
         case .timer: out.raw("null")
         }
         out.raw("},\"models\":{\"nba\":")
-        Self.identity(nba.identity, out)
+        Self.identity(decider.nba.identity, out)
         out.raw(",\"churn\":")
-        Self.identity(churn.identity, out)
+        Self.identity(decider.churn.identity, out)
         out.raw("},\"event_time\":")
         out.time(eventTimeMillis)
         out.raw(",\"decided_at\":")

@@ -94,7 +94,7 @@ final class EventProcessor {
     /// Messages decoded ahead of their turn, their memory on its way into the cache (see ``stage(_:)``).
     @exclusivity(unchecked) private var lookahead: EventLookahead
     let table: CustomerTable
-    private var recent: RecentMessageIDs
+    @exclusivity(unchecked) private var recent: RecentMessageIDs
     @exclusivity(unchecked) private var contacts: ContactBook
     private let featureValues: UnsafeMutableBufferPointer<Double>
     private let featureNames: [String]
@@ -118,7 +118,7 @@ final class EventProcessor {
     private var challenger: Decider?
     private var championSlots: (actions: [Int], model: Int) = ([], 0)
     private var challengerSlots: (actions: [Int], model: Int) = ([], 0)
-    private var writer = RecommendationWriter()
+    @exclusivity(unchecked) private var writer = RecommendationWriter()
     private let wallClock: () -> Int64
     private let links: IdentityLinks
     /// Identity messages for other shards, oldest first: deliver each to `shard`'s forwards queue (behind
@@ -505,7 +505,7 @@ final class EventProcessor {
         if let action = decision.actionIndex, let channel = decision.channel {
             contacts.record(slot: slotIndex, atMillis: decideAt, channel: channel, action: UInt8(truncatingIfNeeded: action))
         }
-        let json = writer.write(decision: decision, customerId: customer, churn: decider.churn, nba: decider.nba,
+        let json = writer.write(decision: decision, customerId: customer, decider: decider,
                                 trigger: trigger, eventTimeMillis: at, decidedAtMillis: wallClock())
         let actionSlot = decision.actionIndex.map { $0 < slots.actions.count ? slots.actions[$0] : 0 } ?? 0
         return (json, actionSlot, slots.model)

@@ -17,7 +17,7 @@ struct RecommendationWriterTests {
         let messageBytes = Array(messageId.utf8)
         return customerBytes.withUnsafeBytes { c in
             messageBytes.withUnsafeBytes { m in
-                let out = writer.write(decision: decision, customerId: c, churn: decider.churn, nba: decider.nba,
+                let out = writer.write(decision: decision, customerId: c, decider: decider,
                                        trigger: .event(trigger, messageId: m),
                                        eventTimeMillis: Fixture.now, decidedAtMillis: Fixture.now + 11)
                 return String(decoding: out, as: UTF8.self)
@@ -120,7 +120,7 @@ struct RecommendationWriterTests {
         // becomes U+FFFD rather than invalid JSON.
         let bad: [UInt8] = [0x63, 0xFF, 0x2D, 0xE2, 0x82, 0x2D, 0xED, 0xA0, 0x80, 0x21]
         let out = bad.withUnsafeBytes { c in
-            String(decoding: writer.write(decision: decision, customerId: c, churn: decider.churn, nba: decider.nba,
+            String(decoding: writer.write(decision: decision, customerId: c, decider: decider,
                                           trigger: .timer("Cart Abandoned", customerId: c, deadlineMillis: 0),
                                           eventTimeMillis: 0, decidedAtMillis: 0), as: UTF8.self)
         }
@@ -217,7 +217,7 @@ struct RecommendationIDTests {
         var writer = RecommendationWriter()
         let deadline: Int64 = 1_790_001_800_000
         let text = Array("c-77".utf8).withUnsafeBytes { c in
-            String(decoding: writer.write(decision: decision, customerId: c, churn: decider.churn, nba: decider.nba,
+            String(decoding: writer.write(decision: decision, customerId: c, decider: decider,
                                           trigger: .timer("Cart Abandoned", customerId: c, deadlineMillis: deadline),
                                           eventTimeMillis: deadline, decidedAtMillis: deadline + 5), as: UTF8.self)
         }
