@@ -26,20 +26,27 @@ struct IdentityAcrossInstancesTests {
             config.groupId = "two-instances"
             config.instanceId = name
             config.commitInterval = .milliseconds(200)
-            let pipeline = try Pipeline(config: config, kafka: KafkaConfig(["bootstrap.servers": bootstrap]),
+            // A short session: the mock holds a rebalance for a joining member up to the session timeout
+            // (librdkafka's default is 45 s), which is what the second instance's join waits for.
+            let kafka = KafkaConfig(["bootstrap.servers": bootstrap, "session.timeout.ms": "6000", "heartbeat.interval.ms": "500"])
+            let pipeline = try Pipeline(config: config, kafka: kafka,
                                         models: try ModelSet.load(directory: repoModels, features: repoFeatures),
                                         features: repoFeatures, logger: testLogger)
             try pipeline.start()
             return pipeline
         }
+        // One after the other, so the second join is always a rebalance of a settled group (bounded by the
+        // short session). Started together, whether the second member made the mock's initial 3 s window
+        // depended on load, and when it missed it the group took longer than the test waited.
         let first = try start("first")
+        defer { first.stop() }
+        let firstDeadline = ContinuousClock.now + .seconds(60)
+        while !first.isReady && ContinuousClock.now < firstDeadline { try await Task.sleep(for: .milliseconds(50)) }
+        try #require(first.isReady)
         let second = try start("second")
-        defer {
-            first.stop()
-            second.stop()
-        }
+        defer { second.stop() }
         // Both in the group, with one partition each, before any event (state does not move on a rebalance).
-        let deadline = ContinuousClock.now + .seconds(30)
+        let deadline = ContinuousClock.now + .seconds(60)
         while !(first.isReady && second.isReady) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
         try #require(first.isReady && second.isReady)
         try await Task.sleep(for: .seconds(4))
