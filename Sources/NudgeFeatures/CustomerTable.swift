@@ -84,6 +84,8 @@ public final class CustomerTable {
 
     /// Empty index entry (slot bits all ones: no slot reaches 2^32 - 1).
     private static let vacant = UInt64.max
+    /// The bits of an index entry that hold the upper half of the id's hash.
+    private static let tagMask: UInt64 = 0xFFFF_FFFF_0000_0000
     /// Typical customer id length, for the arena's first size.
     private static let expectedIdBytes = 24
     /// Cold budget when none is given: room for 524,288 idle customers (with the standard features a cold
@@ -206,13 +208,13 @@ public final class CustomerTable {
     @inline(__always)
     public func prefetchRecord(hash: UInt64) -> Int? {
         let mask = indexCapacity - 1
-        let tag = hash & 0xFFFF_FFFF_0000_0000
+        let tag = hash & Self.tagMask
         var position = home(hash)
         // A short look: runs are short at load ≤ 1/2, and a long one is not worth stalling on here.
         for _ in 0..<4 {
             let entry = index[position]
             if entry == Self.vacant { return nil }
-            if entry & 0xFFFF_FFFF_0000_0000 == tag {
+            if entry & Self.tagMask == tag {
                 let slot = Int(UInt32(truncatingIfNeeded: entry))
                 guard slot < slotsUsed else { return nil }
                 let record = slab + slot * stride
@@ -478,18 +480,18 @@ public final class CustomerTable {
 
     @inline(__always)
     private static func entry(tag hash: UInt64, slot: Int32) -> UInt64 {
-        (hash & 0xFFFF_FFFF_0000_0000) | UInt64(UInt32(bitPattern: slot))
+        (hash & tagMask) | UInt64(UInt32(bitPattern: slot))
     }
 
     @inline(__always)
     private func probe(_ id: RawText, hash: UInt64) -> Probe {
         let mask = indexCapacity - 1
-        let tag = hash & 0xFFFF_FFFF_0000_0000
+        let tag = hash & Self.tagMask
         var position = home(hash)
         while true {
             let entry = index[position]
             if entry == Self.vacant { return .vacant(position) }
-            if entry & 0xFFFF_FFFF_0000_0000 == tag {
+            if entry & Self.tagMask == tag {
                 let slot = Int32(bitPattern: UInt32(truncatingIfNeeded: entry))
                 if idMatches(slot, id) { return .found(CustomerSlot(index: slot)) }
             }

@@ -43,9 +43,8 @@ public struct RecentMessageIDs: Sendable {
 
     /// Records an id by its nudgeHash64; true if new. For callers that already hashed the id.
     public mutating func insert(hash: UInt64) -> Bool {
-        let key = hash == 0 ? 1 : hash
+        let (key, home) = slot(of: hash)
         let mask = capacity - 1
-        let home = Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> UInt64(64 - capacity.trailingZeroBitCount))
         let currentBase = current * capacity
         let previousBase = (1 - current) * capacity
         let inserted: Bool = table.withUnsafeMutableBufferPointer { entries in
@@ -76,13 +75,20 @@ public struct RecentMessageIDs: Sendable {
     /// few events later does not wait on memory (the tables are far larger than the caches).
     @inline(__always)
     public func prefetch(hash: UInt64) {
-        let key = hash == 0 ? 1 : hash
-        let home = Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> UInt64(64 - capacity.trailingZeroBitCount))
+        let home = slot(of: hash).home
         table.withUnsafeBufferPointer { entries in
             guard let base = entries.baseAddress else { return }
             nudge_prefetch_write(base + current * capacity + home)
             nudge_prefetch_read(base + (1 - current) * capacity + home)
         }
+    }
+
+    /// The stored form of `hash` (0 marks a free entry, so 0 is stored as 1) and its home position in
+    /// either generation (Fibonacci hashing on the top bits).
+    @inline(__always)
+    private func slot(of hash: UInt64) -> (key: UInt64, home: Int) {
+        let key = hash == 0 ? 1 : hash
+        return (key, Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> UInt64(64 - capacity.trailingZeroBitCount)))
     }
 
     /// Ids currently remembered (between `horizon` and 2 × `horizon` once warmed up).

@@ -29,32 +29,30 @@ struct ContactBook {
 
     /// The history of `slot`: empty for a slot never contacted.
     subscript(slot: Int) -> ContactHistory {
-        guard slot >= 0, slot < handles.count, handles[slot] != 0 else { return ContactHistory() }
-        return pool[Int(handles[slot] - 1)]
+        existing(slot).map { pool[$0] } ?? ContactHistory()
     }
 
     /// Remembers a recommendation to `slot`'s customer at event time `atMillis`.
     mutating func record(slot: Int, atMillis: Int64, channel: Channel, action: UInt8) {
-        guard let history = position(of: slot, creating: true) else { return }
+        guard let history = position(creatingFor: slot) else { return }
         pool[history].record(atMillis: atMillis, channel: channel, action: action)
     }
 
     /// Folds contacts made under another id into `slot`'s history (identity stitching).
     mutating func absorb(_ other: ContactHistory, into slot: Int) {
-        guard other.count > 0, let history = position(of: slot, creating: true) else { return }
+        guard other.count > 0, let history = position(creatingFor: slot) else { return }
         pool[history].absorb(other)
     }
 
     /// Removes and returns `slot`'s history (empty if none): the slot is freed or its customer leaves.
     @discardableResult
     mutating func take(_ slot: Int) -> ContactHistory {
-        guard slot >= 0, slot < handles.count, handles[slot] != 0 else { return ContactHistory() }
-        let handle = handles[slot]
+        guard let history = existing(slot) else { return ContactHistory() }
         handles[slot] = 0
-        let history = pool[Int(handle - 1)]
-        pool[Int(handle - 1)] = ContactHistory()
-        freeHistories.append(handle)
-        return history
+        let taken = pool[history]
+        pool[history] = ContactHistory()
+        freeHistories.append(UInt32(history + 1))
+        return taken
     }
 
     /// Starts loading `slot`'s handle (the shard's lookahead).
@@ -65,16 +63,18 @@ struct ContactBook {
         }
     }
 
-    /// The pool position of `slot`'s history; with `creating`, one is made for a slot without (nil only
-    /// for a negative slot or a pool past 2^32 histories).
-    private mutating func position(of slot: Int, creating: Bool) -> Int? {
+    /// The pool position of `slot`'s history, if it has one.
+    private func existing(_ slot: Int) -> Int? {
+        guard slot >= 0, slot < handles.count, handles[slot] != 0 else { return nil }
+        return Int(handles[slot] - 1)
+    }
+
+    /// The pool position of `slot`'s history, made for a slot without one (nil only for a negative slot or
+    /// a pool past 2^32 histories).
+    private mutating func position(creatingFor slot: Int) -> Int? {
+        if let history = existing(slot) { return history }
         guard slot >= 0 else { return nil }
-        if slot >= handles.count {
-            guard creating else { return nil }
-            handles.append(contentsOf: repeatElement(0, count: slot + 1 - handles.count))
-        }
-        if handles[slot] != 0 { return Int(handles[slot] - 1) }
-        guard creating else { return nil }
+        if slot >= handles.count { handles.append(contentsOf: repeatElement(0, count: slot + 1 - handles.count)) }
         if let reused = freeHistories.popLast() {
             handles[slot] = reused
         } else {

@@ -176,18 +176,9 @@ final class CustomerTimers {
         if r >= 0 && r < recordsUsed { nudge_prefetch_read(records + r) }
     }
 
-    /// Folds an applied event of customer `id` (userId if `known`, else anonymousId) at event time `t` into
-    /// their timers. `newestBefore` and `newestAfter` are the customer's newest event time in the store
+    /// Folds an applied event of customer `id` (userId if `known`, else anonymousId; `hash` its nudgeHash64)
+    /// at event time `t` into their timers. `newestBefore` and `newestAfter` are the customer's newest event time in the store
     /// before and after the event; `watermark` is the shard's.
-    @inline(__always)
-    func observe(customer id: UnsafeRawBufferPointer, kind: EventKind, at t: Int64, known: Bool,
-                 newestBefore: Int64, newestAfter: Int64, watermark: Int64) {
-        observe(customer: id, hash: nudgeHash64(id), kind: kind, at: t, known: known, newestBefore: newestBefore,
-                newestAfter: newestAfter, watermark: watermark)
-    }
-
-    /// ``observe(customer:kind:at:known:newestBefore:newestAfter:watermark:)`` for an id whose
-    /// `nudgeHash64` is `hash`.
     @inline(__always)
     func observe(customer id: UnsafeRawBufferPointer, hash: UInt64, kind: EventKind, at t: Int64, known: Bool,
                  newestBefore: Int64, newestAfter: Int64, watermark: Int64) {

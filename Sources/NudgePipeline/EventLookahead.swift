@@ -21,10 +21,6 @@ struct EventLookahead {
     /// its turn. Up to `depth + 1` messages are staged at once (the next one to process and `depth` after it).
     static let depth = 3
 
-    /// Where a staged message stands: 0, filter and index entries requested; 1, record requested; 2, id
-    /// bytes requested.
-    typealias Step = UInt8
-
     private let decoders: [SegmentDecoder]
     // A ring of `depth + 1` entries in parallel arrays (copying whole entries per step cost more than the
     // cache misses it saves): `count` of them from `head` on are staged.
@@ -35,9 +31,9 @@ struct EventLookahead {
     private var errors: [DecodeError?]
     private(set) var messageHashes: [UInt64]
     private(set) var customerHashes: [UInt64]
-    /// The slot the index pointed at (a hint, unchecked); -1 if none.
+    /// The slot the index pointed at when its record was requested (a hint, unchecked); -1 if none or not
+    /// yet. Each entry passes distance 2, then 1, once: no other record of its progress is needed.
     var slotHints: [Int]
-    var steps: [Step]
     private var head = 0
     private(set) var count = 0
 
@@ -52,7 +48,6 @@ struct EventLookahead {
         messageHashes = Array(repeating: 0, count: entries)
         customerHashes = Array(repeating: 0, count: entries)
         slotHints = Array(repeating: -1, count: entries)
-        steps = Array(repeating: 0, count: entries)
     }
 
     /// Whether another message can be staged.
@@ -67,7 +62,6 @@ struct EventLookahead {
         bases[at] = bytes.baseAddress
         lengths[at] = bytes.count
         slotHints[at] = -1
-        steps[at] = 0
         do throws(DecodeError) {
             events[at] = try decoders[at].decode(bytes)
             if errors[at] != nil { errors[at] = nil }

@@ -329,13 +329,10 @@ final class EventProcessor {
     /// contact history of the one after (their index entry requested an event ago).
     @inline(__always)
     private func advanceLookahead() {
-        if let next = lookahead.entry(atDistance: 1) {
-            if lookahead.steps[next] == 1 { table.prefetchId(slot: lookahead.slotHints[next]) }
-            lookahead.steps[next] = 2
-        }
-        guard let later = lookahead.entry(atDistance: 2), lookahead.steps[later] == 0 else { return }
-        lookahead.steps[later] = 1
-        guard lookahead.decoded(later) else { return }
+        // An entry is at each distance once (the distances shrink by one per message taken); one staged
+        // fewer than two ahead never had its record requested, and its hint of -1 asks for nothing.
+        if let next = lookahead.entry(atDistance: 1) { table.prefetchId(slot: lookahead.slotHints[next]) }
+        guard let later = lookahead.entry(atDistance: 2), lookahead.decoded(later) else { return }
         timers.prefetchRecord(hash: lookahead.customerHashes[later])
         guard let slot = table.prefetchRecord(hash: lookahead.customerHashes[later]) else { return }
         lookahead.slotHints[later] = slot

@@ -5,12 +5,6 @@ import NudgeFeatures
 @testable import NudgePipeline
 import Testing
 
-private let minute: Int64 = 60_000
-private let hour = 60 * minute
-private let day = 24 * hour
-/// 2026-11-20T10:00:00Z: a round time, so deadlines read well in failures.
-private let t0: Int64 = 1_795_168_800_000
-
 /// What one message came to, as plain values a test can keep.
 private enum Handled {
     case invalid(DeadLetterCode)
@@ -325,7 +319,7 @@ struct CustomerTimersTests {
             let before = newest[name] ?? .min
             newest[name] = max(before, at)
             Array(name.utf8).withUnsafeBytes {
-                timers.observe(customer: $0, kind: kinds[random.next(kinds.count)], at: at, known: name.hasPrefix("c"),
+                timers.observe(customer: $0, hash: nudgeHash64($0), kind: kinds[random.next(kinds.count)], at: at, known: name.hasPrefix("c"),
                                newestBefore: before, newestAfter: max(before, at), watermark: watermark)
             }
             if step % 50 == 0 {
@@ -375,7 +369,7 @@ struct CustomerTimersTests {
                 lastAdd[c] = now
             }
             Array("c-\(c)".utf8).withUnsafeBytes {
-                timers.observe(customer: $0, kind: order ? .orderCompleted : .productAdded, at: now, known: false,
+                timers.observe(customer: $0, hash: nudgeHash64($0), kind: order ? .orderCompleted : .productAdded, at: now, known: false,
                                newestBefore: .min, newestAfter: now, watermark: now - minute)
             }
             guard step % 100 == 0 else { continue }
@@ -405,12 +399,12 @@ struct CustomerTimersTests {
         var id: [UInt8] = []
         let watermark = t0
         Array("c-1".utf8).withUnsafeBytes {
-            timers.observe(customer: $0, kind: .checkoutStarted, at: watermark, known: false,
+            timers.observe(customer: $0, hash: nudgeHash64($0), kind: .checkoutStarted, at: watermark, known: false,
                            newestBefore: .min, newestAfter: watermark, watermark: watermark)
         }
         #expect(timers.customers == 0)
         Array("c-2".utf8).withUnsafeBytes {
-            timers.observe(customer: $0, kind: .orderCompleted, at: watermark + 1, known: false,
+            timers.observe(customer: $0, hash: nudgeHash64($0), kind: .orderCompleted, at: watermark + 1, known: false,
                            newestBefore: .min, newestAfter: watermark + 1, watermark: watermark)
         }
         #expect(timers.scheduled == 1)  // remembered until the watermark passes it

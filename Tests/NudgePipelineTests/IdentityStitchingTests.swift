@@ -5,11 +5,6 @@ import NudgeFeatures
 @testable import NudgeTraffic
 import Testing
 
-private let minute: Int64 = 60_000
-private let hour = 60 * minute
-private let day = 24 * hour
-private let t0: Int64 = 1_795_168_800_000
-
 /// Shards as the pipeline wires them, without threads: each has an inbox (from the "consumer", by Kafka key)
 /// and a forwards queue (from other shards: misrouted and aliased events, identity messages), both FIFO. A
 /// step takes the next item of one queue; `interleaved` picks the queue at random (any order the threads
