@@ -1,8 +1,10 @@
-/// The fixed header at the start of every customer's record in a ``CustomerTable`` slab.
+/// The fixed header at the start of every full customer record (and, for its first 21 bytes, of every
+/// ``CustomerEntry``) in a ``CustomerTable``.
 ///
-/// The record holds the customer's identity location, so the slab plus the identity arena is the whole
-/// state: the hash index is rebuilt by hashing the ids again, which keeps a later snapshot a matter of
-/// compressing two contiguous buffers. Feature state follows, packed by ``FeatureLayout``.
+/// The entry holds the customer's identity location, so entries, records and the identity arena are the
+/// whole state: the hash index is rebuilt by hashing the ids again. A full record's id fields are unused;
+/// they stay so that entries, records and their free lists share one header layout. Feature state
+/// follows, packed by ``FeatureLayout``.
 enum CustomerRecord {
     /// Int64: newest event time applied, `Int64.min` before the first event. Every window's ring is
     /// advanced to this time, so it is also the head of every ring (see ``FeatureLayout``).

@@ -10,8 +10,8 @@ import NudgeEvents
 /// until its next ``CustomerTable/evictIdle(olderThanMillis:limit:onEvict:)``, which may free it for
 /// another customer.
 public struct CustomerSlot: Sendable, Hashable {
-    /// Position of the customer's record in the table's slab: dense, in order of first sight, until
-    /// eviction frees slots, which later customers reuse.
+    /// Position of the customer's entry in the table: dense, in order of first sight, until eviction frees
+    /// slots, which later customers reuse.
     public let index: Int32
 
     init(index: Int32) { self.index = index }
@@ -20,9 +20,11 @@ public struct CustomerSlot: Sendable, Hashable {
 /// One shard's customers: identity index plus feature state, for a single writer, in two tiers.
 ///
 /// Each shard thread owns one table and makes every call on it, so it has no locks and is not `Sendable`.
-/// The **hot tier** is three growable buffers and nothing per customer:
-/// - the **slab**: one fixed-stride record per customer (``FeatureSet/bytesPerCustomer``): header
-///   (newest event time, last channel, id location) then the packed feature state (see ``FeatureLayout``);
+/// The **hot tier** is a few large buffers and nothing allocated per customer:
+/// - the **entries**: one 64-byte ``CustomerEntry`` per customer (id location, newest event time, last
+///   channel) holding either the customer's only event so far or the handle of their full record;
+/// - the **record pool** (``RecordPool``): one fixed-stride record (``FeatureSet/bytesPerCustomer``) per
+///   customer with two events or more: header, then the packed feature state (see ``FeatureLayout``);
 /// - the **arena**: customer id bytes, written when a customer takes a slot;
 /// - the **index**: open addressing (linear probing, load ≤ 1/2) of 8-byte entries, the upper 32 bits of the
 ///   id's nudgeHash64 beside the slot, so a probe reads one word and compares id bytes only on a tag match.
@@ -30,28 +32,36 @@ public struct CustomerSlot: Sendable, Hashable {
 /// The **cold tier** (``ColdCustomers``) holds customers idle past a TTL as LZ4-compressed records within a
 /// byte budget. ``evictIdle(olderThanMillis:limit:onEvict:)`` moves them there in small steps and frees
 /// their slots; ``slot(for:)`` and ``existingSlot(for:)`` bring one back on an index miss, bit for bit.
-/// Hot memory is bounded by the peak number of hot customers: freed slots are reused before the slab
-/// grows, an id written into a reused slot takes the old id's arena bytes when it fits, and the arena
+/// Hot memory is bounded by the peak number of hot customers: freed slots and records are reused before
+/// their buffers grow, an id written into a reused slot takes the old id's arena bytes when it fits, and the arena
 /// drops dead bytes whenever it would grow (see ``bytesUsed``). Deletion from the index is backward-shift,
 /// not tombstones, so the hot probe is unchanged and probe runs never lengthen with churn.
 ///
 /// The hot path (``slot(for:)`` on a hot customer, ``apply(_:to:)``, ``evaluate(_:atMillis:into:)``)
 /// does not allocate and never looks at the cold tier; creating or restoring a customer allocates only
 /// when a buffer grows. Identity stitching lifts a customer out whole (``detach(_:)``) and folds them into
-/// another (``merge(_:into:)``). The slab and arena are contiguous and the index is rebuilt by hashing the
-/// ids again, which keeps a later snapshot a matter of compressing two buffers.
+/// another (``merge(_:into:)``). Entries, pool and arena are contiguous and the index is rebuilt by hashing
+/// the ids again, which keeps a later snapshot a matter of compressing three buffers.
 public final class CustomerTable {
     /// The features every record holds.
     public let features: FeatureSet
 
+    /// Bytes per full record.
     private let stride: Int
-    /// A fresh record, copied into the slab for each new customer.
+    private let entrySize = CustomerEntry.size
+    /// A fresh record: the state of a customer with no event, and where every full record starts.
     private let template: UnsafeMutableRawPointer
+    /// Where a one-event customer's record is rebuilt to be read (see ``CustomerEntry``); valid until the
+    /// next call on the table.
+    private let scratch: UnsafeMutableRawPointer
+    /// Whether a customer's first event stays in their entry; off only in tests comparing both ways.
+    private let keepsFirstEventInEntry: Bool
     private let plan: CompiledPlan
 
-    @exclusivity(unchecked) private var slabBuffer: LargeBuffer
-    @exclusivity(unchecked) private var slab: UnsafeMutableRawPointer
-    @exclusivity(unchecked) private var slabCapacity: Int
+    @exclusivity(unchecked) private var entriesBuffer: LargeBuffer
+    @exclusivity(unchecked) private var entries: UnsafeMutableRawPointer
+    @exclusivity(unchecked) private var entryCapacity: Int
+    private let pool: RecordPool
     @exclusivity(unchecked) private var arenaBuffer: LargeBuffer
     @exclusivity(unchecked) private var arena: UnsafeMutableRawPointer
     @exclusivity(unchecked) private var arenaCapacity: Int
@@ -60,17 +70,20 @@ public final class CustomerTable {
     @exclusivity(unchecked) private var index: UnsafeMutablePointer<UInt64>
     @exclusivity(unchecked) private var indexCapacity: Int
     @exclusivity(unchecked) private var indexShift: UInt64
-    /// Slots handed out so far, hot or free: records below this are initialized.
+    /// Slots handed out so far, hot or free: entries below this are initialized.
     @exclusivity(unchecked) private var slotsUsed = 0
     /// Arena bytes no hot customer points to any more (evicted ids, tails of reused regions).
     @exclusivity(unchecked) private var arenaDead = 0
-    /// The most recently freed slot, -1 for none. Free slots chain through their own records (see
+    /// The most recently freed slot, -1 for none. Free slots chain through their own entries (see
     /// ``FreeRecord``), so the free list costs no memory and never grows during a sweep.
     @exclusivity(unchecked) private var freeHead = -1
-    /// Where the next ``evictIdle(olderThanMillis:limit:onEvict:)`` resumes its walk of the slab.
+    /// Where the next ``evictIdle(olderThanMillis:limit:onEvict:)`` resumes its walk of the entries.
     @exclusivity(unchecked) private var sweepCursor = 0
     private let cold: ColdCustomers
     private let codec: ColdRecordCodec
+
+    /// Hot customers holding a full record (the others have at most one event, kept in their entry).
+    public var fullRecords: Int { pool.count }
 
     /// Number of customers in the hot tier (with a slot); ``coldCount`` more are evicted.
     @exclusivity(unchecked) public private(set) var count = 0
@@ -94,20 +107,31 @@ public final class CustomerTable {
 
     /// A table for `features`, sized for `expectedCustomers` before its first growth, whose cold tier
     /// holds at most `coldBudgetBytes` (at least 4 KiB; see ``coldBytes``).
-    public init(features: FeatureSet, expectedCustomers: Int = 1 << 16, coldBudgetBytes: Int = defaultColdBudgetBytes) {
+    public convenience init(features: FeatureSet, expectedCustomers: Int = 1 << 16, coldBudgetBytes: Int = defaultColdBudgetBytes) {
+        self.init(features: features, expectedCustomers: expectedCustomers, coldBudgetBytes: coldBudgetBytes,
+                  keepsFirstEventInEntry: true)
+    }
+
+    /// A table that, with `keepsFirstEventInEntry` false, gives every customer a full record at their first
+    /// event: the reference the one-event form is tested against.
+    init(features: FeatureSet, expectedCustomers: Int = 1 << 16, coldBudgetBytes: Int = defaultColdBudgetBytes,
+         keepsFirstEventInEntry: Bool) {
         self.features = features
+        self.keepsFirstEventInEntry = keepsFirstEventInEntry
         let layout = features.layout
         stride = layout.stride
         plan = CompiledPlan(layout)
         template = .allocate(byteCount: layout.stride, alignment: 16)
         UnsafeMutableRawBufferPointer(start: template, count: layout.stride).copyBytes(from: layout.template)
+        scratch = .allocate(byteCount: layout.stride, alignment: 16)
         cold = ColdCustomers(budgetBytes: coldBudgetBytes)
         codec = layout.template.withUnsafeBytes { ColdRecordCodec(template: $0) }
 
         let customers = min(max(expectedCustomers, 16), 1 << 30)
-        slabCapacity = customers
-        slabBuffer = LargeBuffer(byteCount: customers * stride)
-        slab = slabBuffer.base
+        entryCapacity = customers
+        entriesBuffer = LargeBuffer(byteCount: customers * CustomerEntry.size)
+        entries = entriesBuffer.base
+        pool = RecordPool(stride: layout.stride, expectedRecords: customers / 8)
         arenaCapacity = customers * Self.expectedIdBytes
         arenaBuffer = LargeBuffer(byteCount: arenaCapacity)
         arena = arenaBuffer.base
@@ -120,26 +144,28 @@ public final class CustomerTable {
 
     deinit {
         template.deallocate()
-        slabBuffer.release()
+        scratch.deallocate()
+        entriesBuffer.release()
         arenaBuffer.release()
         indexBuffer.release()
     }
 
-    /// Bytes allocated for the hot tier (slab, arena and index capacity, not just what is filled, the
-    /// compiled features and the cold codec's scratch and LZ4 state): what the process really holds for
-    /// it. The cold tier is ``coldBytes``; the figure for memory limits and metrics is the sum.
+    /// Bytes allocated for the hot tier (entries, record pool, arena and index capacity, not just what is
+    /// filled, the compiled features and the cold codec's scratch and LZ4 state): what the process really
+    /// holds for it. The cold tier is ``coldBytes``; the figure for memory limits and metrics is the sum.
     ///
-    /// Bounded by the peak number of hot customers: slab and index hold at most that many, and the arena,
-    /// which drops dead ids whenever it would grow, at most about four times their id bytes.
+    /// Bounded by the peak number of hot customers: entries, pool and index hold at most that many, and the
+    /// arena, which drops dead ids whenever it would grow, at most about four times their id bytes.
     public var bytesUsed: Int {
-        slabCapacity * stride + arenaCapacity + indexCapacity * MemoryLayout<UInt64>.stride + stride + plan.bytes
-            + codec.bytesUsed
+        let hot = hotFootprint
+        return hot.entries + hot.records + hot.ids + hot.index + hot.other
     }
 
-    /// ``bytesUsed`` by part, as allocated: records (the slab), customer ids (the arena), the index, and
-    /// the rest (compiled features, cold codec scratch).
-    public var hotFootprint: (records: Int, ids: Int, index: Int, other: Int) {
-        (slabCapacity * stride, arenaCapacity, indexCapacity * MemoryLayout<UInt64>.stride, stride + plan.bytes + codec.bytesUsed)
+    /// ``bytesUsed`` by part, as allocated: entries, full records (the pool), customer ids (the arena), the
+    /// index, and the rest (template, scratch, compiled features, cold codec scratch).
+    public var hotFootprint: (entries: Int, records: Int, ids: Int, index: Int, other: Int) {
+        (entryCapacity * entrySize, pool.bytesUsed, arenaCapacity, indexCapacity * MemoryLayout<UInt64>.stride,
+         2 * stride + plan.bytes + codec.bytesUsed)
     }
 
     /// Bytes the cold tier holds (entries, index, compressed records and ids), never more than its budget.
@@ -201,7 +227,7 @@ public final class CustomerTable {
         nudge_prefetch_read(index + home(hash))
     }
 
-    /// Starts loading the record of the customer whose id hashes to `hash`, found through the
+    /// Starts loading the entry of the customer whose id hashes to `hash`, found through the
     /// index (cheap once ``prefetchIndex(hash:)`` has brought its entry in); returns that slot's index for
     /// state the caller keeps per slot, or nil if no entry carries the hash's tag. Only a hint: a tag can
     /// match another id (1 in 2^32), and the slot is not checked: ``slot(for:hash:)`` decides.
@@ -217,12 +243,7 @@ public final class CustomerTable {
             if entry & Self.tagMask == tag {
                 let slot = Int(UInt32(truncatingIfNeeded: entry))
                 guard slot < slotsUsed else { return nil }
-                let record = slab + slot * stride
-                var line = 0
-                while line < stride {
-                    nudge_prefetch_write(record + line)
-                    line += 64
-                }
+                nudge_prefetch_write(entries + slot * entrySize)
                 return slot
             }
             position = (position + 1) & mask
@@ -230,14 +251,22 @@ public final class CustomerTable {
         return nil
     }
 
-    /// Starts loading the id bytes of the customer in slot `slot` (from ``prefetchRecord(hash:)``), whose
-    /// record header should be in the cache by now: the last load a lookup would otherwise wait for.
+    /// Starts loading the id bytes and the full record, if any, of the customer in slot `slot` (from
+    /// ``prefetchRecord(hash:)``), whose entry should be in the cache by now: the last loads a lookup and
+    /// a fold would otherwise wait for.
     @inline(__always)
     public func prefetchId(slot: Int) {
         guard slot >= 0, slot < slotsUsed else { return }
+        let entry = entries + slot * entrySize
         // A freed slot's header holds no id: only addresses inside the arena are worth asking for.
-        let offset = Int((slab + slot * stride).load(fromByteOffset: CustomerRecord.idOffset, as: Int64.self))
+        let offset = Int(entry.load(fromByteOffset: CustomerRecord.idOffset, as: Int64.self))
         if offset >= 0 && offset < arenaCapacity { nudge_prefetch_read(arena + offset) }
+        guard !isFree(entry) else { return }
+        switch CustomerEntry.form(of: entry) {
+        case .record: pool.prefetch(Int(entry.load(fromByteOffset: CustomerEntry.recordHandle, as: UInt32.self)))
+        case .oneEvent: pool.prefetchNext()
+        case .fresh: break
+        }
     }
 
     // MARK: Tiers
@@ -260,7 +289,7 @@ public final class CustomerTable {
             if sweepCursor >= slotsUsed { sweepCursor = 0 }
             let slot = sweepCursor
             sweepCursor += 1
-            let record = slab + slot * stride
+            let record = entries + slot * entrySize
             guard !isFree(record),
                   record.load(fromByteOffset: CustomerRecord.newestMillis, as: Int64.self) < cutoff,
                   evict(slot) else { continue }
@@ -281,14 +310,11 @@ public final class CustomerTable {
         switch probe(customerId, hash: hash) {
         case .found(let slot):
             let slotIndex = Int(slot.index)
-            let record = slab + slotIndex * stride
-            let copy = [UInt8](UnsafeRawBufferPointer(start: record, count: stride))
-            let id = idBytes(record)
+            let entry = entries + slotIndex * entrySize
+            let copy = [UInt8](UnsafeRawBufferPointer(start: state(of: entry), count: stride))
+            let id = idBytes(entry)
             removeFromIndex(slot: slotIndex, hash: hash)
-            arenaDead += id.count
-            FreeRecord.free(record, next: freeHead)
-            freeHead = slotIndex
-            count -= 1
+            release(entry, slot: slotIndex, idBytes: id.count)
             return (DetachedCustomer(record: copy), slot)
         case .vacant:
             guard let coldEntry = cold.find(customerId.bytes, hash: hash) else { return nil }
@@ -309,7 +335,9 @@ public final class CustomerTable {
     /// aggregation): afterwards the customer's features are those of both customers' events together.
     /// Ignored for a slot this table did not hand out or eviction freed, or state of another layout.
     public func merge(_ detached: DetachedCustomer, into slot: CustomerSlot) {
-        guard let target = record(of: slot), detached.record.count == stride else { return }
+        guard let entry = entry(of: slot), detached.record.count == stride else { return }
+        let target = fullRecord(of: entry)
+        defer { mirrorHeader(of: target, into: entry) }
         var source = detached.record
         source.withUnsafeMutableBytes { bytes in
             guard let source = bytes.baseAddress else { return }
@@ -331,8 +359,8 @@ public final class CustomerTable {
     /// The customer id stored for `slot` (cold path: builds a String); empty for a slot this table did not
     /// hand out or eviction freed.
     public func customerId(of slot: CustomerSlot) -> String {
-        guard let record = record(of: slot) else { return "" }
-        return String(decoding: idBytes(record), as: UTF8.self)
+        guard let entry = entry(of: slot) else { return "" }
+        return String(decoding: idBytes(entry), as: UTF8.self)
     }
 
     // MARK: Features
@@ -345,8 +373,22 @@ public final class CustomerTable {
     /// (lifetime aggregations, `last`, `timeSinceLast`, gauges). Gauges fold in arrival order. Times are
     /// clamped to ±2^53 ms. Ignored for a slot this table did not hand out or eviction freed.
     public func apply(_ event: SegmentEvent, to slot: CustomerSlot) {
-        guard let record = record(of: slot) else { return }
+        guard let entry = entry(of: slot) else { return }
         let time = CustomerRecord.clampTime(event.timestampMillis)
+        if keepsFirstEventInEntry && CustomerEntry.form(of: entry) == .fresh {
+            CustomerEntry.log(event, time: time, into: entry)
+            return
+        }
+        let record = fullRecord(of: entry)
+        var live = LiveEvent(event)
+        fold(&live, kind: event.kind.rawValue, time: time, into: record)
+        mirrorHeader(of: record, into: entry)
+    }
+
+    /// Folds one event into a full record: the one fold both forms of state share, so a one-event
+    /// customer's record rebuilt from their entry is the record folding that event made.
+    @inline(__always)
+    private func fold<Event: FoldedEvent>(_ event: inout Event, kind: UInt8, time: Int64, into record: UnsafeMutableRawPointer) {
         var newest = record.load(fromByteOffset: CustomerRecord.newestMillis, as: Int64.self)
         if time >= newest {
             if time > newest {
@@ -355,19 +397,16 @@ public final class CustomerTable {
                 newest = time
             }
             // Ties go to the later arrival, for the newest time and the last channel alike.
-            record.storeBytes(of: event.channel.rawValue, toByteOffset: CustomerRecord.channel, as: UInt8.self)
+            record.storeBytes(of: event.channel, toByteOffset: CustomerRecord.channel, as: UInt8.self)
         }
-        let kind = Int(event.kind.rawValue)
-        let start = Int(plan.dispatchStart[kind])
-        let end = Int(plan.dispatchStart[kind + 1])
+        let start = Int(plan.dispatchStart[Int(kind)])
+        let end = Int(plan.dispatchStart[Int(kind) + 1])
         guard start < end else { return }
         let updaters = plan.updaters.base
-        var hashes = EventHashes()
         for position in start..<end {
             let entry = plan.dispatch[position]
-            StateUpdater.apply(updaters + Int(entry.updater), event, time: time, newest: newest, action: entry.gaugeAction,
-                               to: record, hashes: &hashes, conditions: plan.conditions.base,
-                               conditionHashes: plan.conditionHashes.base)
+            StateUpdater.apply(updaters + Int(entry.updater), &event, time: time, newest: newest, action: entry.gaugeAction,
+                               to: record, conditions: plan.conditions.base, conditionHashes: plan.conditionHashes.base)
         }
     }
 
@@ -381,10 +420,11 @@ public final class CustomerTable {
     public func evaluate(_ slot: CustomerSlot, atMillis: Int64, into output: UnsafeMutableBufferPointer<Double>) {
         let readers = plan.readers
         let written = min(output.count, readers.count)
-        guard let record = record(of: slot) else {
+        guard let entry = entry(of: slot) else {
             for position in 0..<written { output[position] = readers[position].missingValue }
             return
         }
+        let record = state(of: entry)
         let time = CustomerRecord.clampTime(atMillis)
         let newest = record.load(fromByteOffset: CustomerRecord.newestMillis, as: Int64.self)
         let groups = UnsafePointer(plan.groups.base)
@@ -417,15 +457,15 @@ public final class CustomerTable {
 
     /// Channel of the customer's newest event by event time (ties: the later arrival); nil before any event.
     public func lastChannel(of slot: CustomerSlot) -> Channel? {
-        guard let record = record(of: slot) else { return nil }
-        return Channel(rawValue: record.load(fromByteOffset: CustomerRecord.channel, as: UInt8.self))
+        guard let entry = entry(of: slot) else { return nil }
+        return Channel(rawValue: entry.load(fromByteOffset: CustomerRecord.channel, as: UInt8.self))
     }
 
     /// Newest event time applied to the customer (clamped to ±2^53); `Int64.min` before any event, so
     /// `max(eventTime, newestEventMillis(of:))` is always the right evaluation time.
     public func newestEventMillis(of slot: CustomerSlot) -> Int64 {
-        guard let record = record(of: slot) else { return .min }
-        return record.load(fromByteOffset: CustomerRecord.newestMillis, as: Int64.self)
+        guard let entry = entry(of: slot) else { return .min }
+        return entry.load(fromByteOffset: CustomerRecord.newestMillis, as: Int64.self)
     }
 
     // MARK: Internals
@@ -457,14 +497,77 @@ public final class CustomerTable {
         }
     }
 
-    /// The record of `slot`, nil for a slot this table did not hand out or eviction freed (the channel byte
+    /// The entry of `slot`, nil for a slot this table did not hand out or eviction freed (the channel byte
     /// shares the cache line every caller reads next, so the check is nearly free).
     @inline(__always)
-    private func record(of slot: CustomerSlot) -> UnsafeMutableRawPointer? {
+    private func entry(of slot: CustomerSlot) -> UnsafeMutableRawPointer? {
         let index = Int(slot.index)
         guard index >= 0, index < slotsUsed else { return nil }
-        let record = slab + index * stride
-        return isFree(record) ? nil : record
+        let entry = entries + index * entrySize
+        return isFree(entry) ? nil : entry
+    }
+
+    /// The customer's feature record, to read until the next call on the table: the template, their full
+    /// record, or their one event folded into a copy of the template in the scratch.
+    @inline(__always)
+    private func state(of entry: UnsafeRawPointer) -> UnsafeRawPointer {
+        switch CustomerEntry.form(of: entry) {
+        case .fresh:
+            return UnsafeRawPointer(template)
+        case .record:
+            return UnsafeRawPointer(pool.record(Int(entry.load(fromByteOffset: CustomerEntry.recordHandle, as: UInt32.self))))
+        case .oneEvent:
+            rebuild(entry, into: scratch)
+            return UnsafeRawPointer(scratch)
+        }
+    }
+
+    /// Writes the record a one-event entry stands for into `record`: the template with the event folded in.
+    @inline(__always)
+    private func rebuild(_ entry: UnsafeRawPointer, into record: UnsafeMutableRawPointer) {
+        record.copyMemory(from: template, byteCount: stride)
+        var logged = LoggedEvent(entry)
+        fold(&logged, kind: logged.kind, time: logged.time, into: record)
+    }
+
+    /// The customer's full record, giving them one from the pool first if they have none.
+    @inline(__always)
+    private func fullRecord(of entry: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
+        let form = CustomerEntry.form(of: entry)
+        if form == .record {
+            return pool.record(Int(entry.load(fromByteOffset: CustomerEntry.recordHandle, as: UInt32.self)))
+        }
+        let handle = pool.take()
+        let record = pool.record(handle)
+        if form == .oneEvent {
+            rebuild(entry, into: record)
+        } else {
+            record.copyMemory(from: template, byteCount: stride)
+        }
+        entry.storeBytes(of: UInt32(handle), toByteOffset: CustomerEntry.recordHandle, as: UInt32.self)
+        CustomerEntry.setForm(.record, of: entry)
+        return record
+    }
+
+    /// Copies a full record's newest time and channel into its entry, which answers for both.
+    @inline(__always)
+    private func mirrorHeader(of record: UnsafeRawPointer, into entry: UnsafeMutableRawPointer) {
+        entry.storeBytes(of: record.load(fromByteOffset: CustomerRecord.newestMillis, as: Int64.self),
+                         toByteOffset: CustomerRecord.newestMillis, as: Int64.self)
+        entry.storeBytes(of: record.load(fromByteOffset: CustomerRecord.channel, as: UInt8.self),
+                         toByteOffset: CustomerRecord.channel, as: UInt8.self)
+    }
+
+    /// Frees a hot customer's entry (already out of the index) and their full record, if any.
+    private func release(_ entry: UnsafeMutableRawPointer, slot: Int, idBytes: Int) {
+        if CustomerEntry.form(of: entry) == .record {
+            pool.free(Int(entry.load(fromByteOffset: CustomerEntry.recordHandle, as: UInt32.self)))
+        }
+        // Every byte of a free slot's id region is dead until an id reuses it.
+        arenaDead += idBytes
+        FreeRecord.free(entry, next: freeHead)
+        freeHead = slot
+        count -= 1
     }
 
     private func idBytes(_ record: UnsafeRawPointer) -> UnsafeRawBufferPointer {
@@ -508,7 +611,7 @@ public final class CustomerTable {
 
     @inline(__always)
     private func idMatches(_ slot: Int32, _ id: RawText) -> Bool {
-        let record = slab + Int(slot) * stride
+        let record = entries + Int(slot) * entrySize
         let length = Int(record.load(fromByteOffset: CustomerRecord.idLength, as: UInt32.self))
         guard length == id.bytes.count else { return false }
         guard length > 0, let candidate = id.bytes.baseAddress else { return true }
@@ -526,17 +629,24 @@ public final class CustomerTable {
             position = vacantPosition(for: hash)
         }
         let (slot, freedRegion) = takeSlot()
-        let record = slab + slot * stride
+        let entry = entries + slot * entrySize
+        // No id until `place` writes it: an arena rebuild on the way must find an empty one here.
+        entry.storeBytes(of: 0, toByteOffset: CustomerRecord.idOffset, as: Int64.self)
+        entry.storeBytes(of: 0, toByteOffset: CustomerRecord.idLength, as: UInt32.self)
+        entry.storeBytes(of: Int64.min, toByteOffset: CustomerRecord.newestMillis, as: Int64.self)
+        entry.storeBytes(of: CustomerRecord.noChannel, toByteOffset: CustomerRecord.channel, as: UInt8.self)
+        CustomerEntry.setForm(.fresh, of: entry)
         if let coldEntry {
+            // A restored customer comes back with a full record: the cold tier keeps records, not events.
+            let record = fullRecord(of: entry)
             if codec.decode(cold.payload(of: coldEntry), into: record) {
                 restores += 1
             } else {
                 record.copyMemory(from: template, byteCount: stride)
                 restoreFailures += 1
             }
+            mirrorHeader(of: record, into: entry)
             cold.remove(coldEntry)
-        } else {
-            record.copyMemory(from: template, byteCount: stride)
         }
         place(id.bytes, in: slot, reusing: freedRegion)
         index[position] = Self.entry(tag: hash, slot: Int32(slot))
@@ -544,16 +654,16 @@ public final class CustomerTable {
         return CustomerSlot(index: Int32(slot))
     }
 
-    /// The most recently freed slot, with its old id's arena bytes, or a new slot at the end of the slab.
-    /// The record is unspecified until the caller fills it.
+    /// The most recently freed slot, with its old id's arena bytes, or a new slot at the end of the entries.
+    /// The entry is unspecified until the caller fills it.
     private func takeSlot() -> (slot: Int, freed: IdRegion?) {
         if freeHead >= 0 {
             let slot = freeHead
-            let record = slab + slot * stride
+            let record = entries + slot * entrySize
             freeHead = FreeRecord.next(record)
             return (slot, FreeRecord.region(record))
         }
-        reserveSlab(slotsUsed + 1)
+        reserveEntries(slotsUsed + 1)
         slotsUsed += 1
         return (slotsUsed - 1, nil)
     }
@@ -573,24 +683,20 @@ public final class CustomerTable {
             arenaUsed += length
         }
         if length > 0, let source = id.baseAddress { (arena + offset).copyMemory(from: source, byteCount: length) }
-        let record = slab + slot * stride
+        let record = entries + slot * entrySize
         record.storeBytes(of: Int64(offset), toByteOffset: CustomerRecord.idOffset, as: Int64.self)
         record.storeBytes(of: UInt32(truncatingIfNeeded: length), toByteOffset: CustomerRecord.idLength, as: UInt32.self)
     }
 
     /// Moves the hot customer at `slot` to the cold tier; false (nothing changes) only if LZ4 fails.
     private func evict(_ slot: Int) -> Bool {
-        let record = slab + slot * stride
-        let id = idBytes(record)
+        let entry = entries + slot * entrySize
+        let id = idBytes(entry)
         let hash = nudgeHash64(id)
-        guard let payload = codec.encode(record) else { return false }
+        guard let payload = codec.encode(state(of: entry)) else { return false }
         cold.insert(id: id, hash: hash, payload: payload)
         removeFromIndex(slot: slot, hash: hash)
-        // Every byte of a free slot's id region is dead until an id reuses it.
-        arenaDead += id.count
-        FreeRecord.free(record, next: freeHead)
-        freeHead = slot
-        count -= 1
+        release(entry, slot: slot, idBytes: id.count)
         evictions += 1
         return true
     }
@@ -609,7 +715,7 @@ public final class CustomerTable {
             next = (next + 1) & mask
             let entry = index[next]
             if entry == Self.vacant { break }
-            let member = slab + Int(entry & 0xFFFF_FFFF) * stride
+            let member = entries + Int(entry & 0xFFFF_FFFF) * entrySize
             let wanted = home(nudgeHash64(idBytes(member)))
             let stays = hole <= next ? (hole < wanted && wanted <= next) : (hole < wanted || wanted <= next)
             if stays { continue }
@@ -634,25 +740,26 @@ public final class CustomerTable {
         indexBuffer = LargeBuffer(byteCount: indexCapacity * MemoryLayout<UInt64>.stride)
         index = indexBuffer.base.bindMemory(to: UInt64.self, capacity: indexCapacity)
         index.initialize(repeating: Self.vacant, count: indexCapacity)
-        for slot in 0..<slotsUsed where !isFree(slab + slot * stride) {
-            let hash = nudgeHash64(idBytes(slab + slot * stride))
+        for slot in 0..<slotsUsed where !isFree(entries + slot * entrySize) {
+            let hash = nudgeHash64(idBytes(entries + slot * entrySize))
             index[vacantPosition(for: hash)] = Self.entry(tag: hash, slot: Int32(slot))
         }
     }
 
-    private func reserveSlab(_ customers: Int) {
-        guard customers > slabCapacity else { return }
-        let capacity = max(slabCapacity * 2, customers)
-        let grown = LargeBuffer(byteCount: capacity * stride)
-        grown.base.copyMemory(from: slab, byteCount: slotsUsed * stride)
-        slabBuffer.release()
-        slabBuffer = grown
-        slab = grown.base
-        slabCapacity = capacity
+    private func reserveEntries(_ customers: Int) {
+        guard customers > entryCapacity else { return }
+        let capacity = max(entryCapacity * 2, customers)
+        let grown = LargeBuffer(byteCount: capacity * entrySize)
+        grown.base.copyMemory(from: entries, byteCount: slotsUsed * entrySize)
+        entriesBuffer.release()
+        entriesBuffer = grown
+        entries = grown.base
+        entryCapacity = capacity
     }
 
+
     /// Makes the arena at least `bytes` long. Without dead bytes it grows by copying; with them it is rebuilt
-    /// from the hot customers' ids (one pass over the slab, as costly as a copy of the slab's header lines),
+    /// from the hot customers' ids (one pass over the entries, as costly as a copy of them),
     /// at the same size when the live ids need at most half of it, else doubled. So the arena stays within
     /// about four times the peak live id bytes, and rebuilds are amortized over the ids written since.
     private func reserveArena(_ bytes: Int) {
@@ -669,7 +776,7 @@ public final class CustomerTable {
         let rebuilt = LargeBuffer(byteCount: capacity)
         var used = 0
         for slot in 0..<slotsUsed {
-            let record = slab + slot * stride
+            let record = entries + slot * entrySize
             guard !isFree(record) else {
                 // A free slot's old id did not survive the rebuild.
                 FreeRecord.forgetRegion(record)

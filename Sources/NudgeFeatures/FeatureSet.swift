@@ -31,8 +31,8 @@ public struct FeatureSet: Sendable, Equatable {
     /// Number of features (the length of an evaluated vector).
     public var count: Int { definitions.count }
 
-    /// Bytes of feature state per customer in a ``CustomerTable`` slab (header included; identity bytes and
-    /// the index are extra, see ``CustomerTable/bytesUsed``).
+    /// Bytes of a full feature record in a ``CustomerTable`` (header included), which a customer takes at
+    /// their second event; entries, identity bytes and the index are extra, see ``CustomerTable/bytesUsed``.
     public var bytesPerCustomer: Int { layout.stride }
 
     /// Position of the feature called `name`, if any.

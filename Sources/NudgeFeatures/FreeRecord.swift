@@ -4,10 +4,10 @@ struct IdRegion {
     let length: Int
 }
 
-/// The header of a slab record whose slot eviction freed: the slot's free-list link, in the record itself.
+/// The header of a freed ``CustomerEntry`` or pool record: its free-list link, in the freed bytes themselves.
 ///
 /// A free record keeps ``CustomerRecord`` offsets: the `channel` byte holds ``marker`` (channel raw
-/// values are small and ``CustomerRecord/noChannel`` is 0xFF), so anything that walks the slab can tell a
+/// values are small and ``CustomerRecord/noChannel`` is 0xFF), so anything that walks the entries can tell a
 /// free slot from a customer; `newestMillis` holds the next free slot (-1 at the end); `idOffset` and
 /// `idLength` still locate the evicted customer's id bytes, dead arena space a new id may reuse. The
 /// feature state is stale and never read: the table fills the whole record when the slot is taken.

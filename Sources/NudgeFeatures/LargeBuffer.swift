@@ -4,7 +4,7 @@ import Glibc
 import Darwin
 #endif
 
-/// Memory for big, randomly read buffers (the table's slab, index and arena; the pipeline's timer records
+/// Memory for big, randomly read buffers (the table's entries, record chunks, index and arena; the pipeline's timer records
 /// and index), in transparent huge pages where the kernel offers them: records are read at random, so with 4 KiB pages nearly every event also misses the TLB
 /// (and under virtualization a TLB miss is a two-level page walk). One 2 MiB page covers ~8,000 records.
 ///
@@ -18,7 +18,8 @@ public struct LargeBuffer {
     public let byteCount: Int
     private let mappedLength: Int
 
-    private static let hugePage = 2 << 20
+    /// Bytes of one transparent huge page: buffers at least this large are mapped in them.
+    public static let hugePage = 2 << 20
 
     /// At least `byteCount` bytes; contents unspecified (callers initialise what they use).
     public init(byteCount: Int) {

@@ -114,15 +114,16 @@ struct StateUpdater: Sendable {
     /// calling a method on the (large) struct in a buffer would copy it first. `time` is the event's clamped
     /// time; `newest` the customer's newest time after this event, to which every ring has been advanced.
     @inline(__always)
-    static func apply(_ updater: UnsafePointer<StateUpdater>, _ event: SegmentEvent, time: Int64, newest: Int64,
-                      action: GaugeAction, to record: UnsafeMutableRawPointer, hashes: inout EventHashes,
-                      conditions: UnsafeMutablePointer<CompiledCondition>, conditionHashes: UnsafeMutablePointer<UInt64>) {
-        guard updater.pointee.channels.contains(event.channel.rawValue) else { return }
+    static func apply<Event: FoldedEvent>(_ updater: UnsafePointer<StateUpdater>, _ event: inout Event, time: Int64, newest: Int64,
+                                          action: GaugeAction, to record: UnsafeMutableRawPointer,
+                                          conditions: UnsafeMutablePointer<CompiledCondition>,
+                                          conditionHashes: UnsafeMutablePointer<UInt64>) {
+        guard updater.pointee.channels.contains(event.channel) else { return }
         let conditionCount = Int(updater.pointee.conditionCount)
         if conditionCount > 0 {
             let first = Int(updater.pointee.conditionStart)
             for index in first..<(first + conditionCount) {
-                guard holds(conditions[index], event, &hashes, conditionHashes) else { return }
+                guard holds(conditions[index], &event, conditionHashes) else { return }
             }
         }
         updater.pointee.seen.set(record)
@@ -137,53 +138,53 @@ struct StateUpdater: Sendable {
             let count = cell.load(as: UInt16.self)
             if count != .max { cell.storeBytes(of: count + 1, as: UInt16.self) }
         case .ringFiniteCount:
-            guard updater.pointee.numberField.value(of: event).isFinite,
+            guard event.number(updater.pointee.numberField).isFinite,
                   let cell = ringCell(updater, time: time, newest: newest, record) else { return }
             let count = cell.load(as: UInt16.self)
             if count != .max { cell.storeBytes(of: count + 1, as: UInt16.self) }
         case .ringSum:
             guard let cell = ringCell(updater, time: time, newest: newest, record) else { return }
-            let amount = Float32(finite(updater.pointee.numberField.value(of: event)))
+            let amount = Float32(finite(event.number(updater.pointee.numberField)))
             cell.storeBytes(of: cell.load(as: Float32.self) + amount, as: Float32.self)
         case .ringMinimum:
-            let value = updater.pointee.numberField.value(of: event)
+            let value = event.number(updater.pointee.numberField)
             guard value.isFinite, let cell = ringCell(updater, time: time, newest: newest, record) else { return }
             cell.storeBytes(of: min(cell.load(as: Float32.self), Float32(value)), as: Float32.self)
         case .ringMaximum:
-            let value = updater.pointee.numberField.value(of: event)
+            let value = event.number(updater.pointee.numberField)
             guard value.isFinite, let cell = ringCell(updater, time: time, newest: newest, record) else { return }
             cell.storeBytes(of: max(cell.load(as: Float32.self), Float32(value)), as: Float32.self)
         case .ringBits:
             let field = updater.pointee.textField
-            guard !field.text(of: event).isEmpty, let cell = ringCell(updater, time: time, newest: newest, record) else { return }
-            let bit = UInt64(1) << (hashes.hash(field, of: event) >> 58)
+            guard event.hasText(field), let cell = ringCell(updater, time: time, newest: newest, record) else { return }
+            let bit = UInt64(1) << (event.hash(field) >> 58)
             cell.storeBytes(of: cell.load(as: UInt64.self) | bit, as: UInt64.self)
         case .lifetimeCount:
             let count = record.load(fromByteOffset: offset, as: UInt32.self)
             if count != .max { record.storeBytes(of: count + 1, toByteOffset: offset, as: UInt32.self) }
         case .lifetimeFiniteCount:
-            guard updater.pointee.numberField.value(of: event).isFinite else { return }
+            guard event.number(updater.pointee.numberField).isFinite else { return }
             let count = record.load(fromByteOffset: offset, as: UInt32.self)
             if count != .max { record.storeBytes(of: count + 1, toByteOffset: offset, as: UInt32.self) }
         case .lifetimeSum:
             let sum = record.load(fromByteOffset: offset, as: Double.self)
-            record.storeBytes(of: (sum.isNaN ? 0 : sum) + finite(updater.pointee.numberField.value(of: event)),
+            record.storeBytes(of: (sum.isNaN ? 0 : sum) + finite(event.number(updater.pointee.numberField)),
                               toByteOffset: offset, as: Double.self)
         case .lifetimeMinimum:
-            let value = updater.pointee.numberField.value(of: event)
+            let value = event.number(updater.pointee.numberField)
             let current = record.load(fromByteOffset: offset, as: Double.self)
             if value.isFinite, current.isNaN || value < current { record.storeBytes(of: value, toByteOffset: offset, as: Double.self) }
         case .lifetimeMaximum:
-            let value = updater.pointee.numberField.value(of: event)
+            let value = event.number(updater.pointee.numberField)
             let current = record.load(fromByteOffset: offset, as: Double.self)
             if value.isFinite, current.isNaN || value > current { record.storeBytes(of: value, toByteOffset: offset, as: Double.self) }
         case .lifetimeBits:
             let field = updater.pointee.textField
-            guard !field.text(of: event).isEmpty else { return }
+            guard event.hasText(field) else { return }
             let bits = record.load(fromByteOffset: offset, as: UInt64.self)
-            record.storeBytes(of: bits | UInt64(1) << (hashes.hash(field, of: event) >> 58), toByteOffset: offset, as: UInt64.self)
+            record.storeBytes(of: bits | UInt64(1) << (event.hash(field) >> 58), toByteOffset: offset, as: UInt64.self)
         case .last:
-            let value = updater.pointee.numberField.value(of: event)
+            let value = event.number(updater.pointee.numberField)
             guard value.isFinite, time >= record.load(fromByteOffset: offset, as: Int64.self) else { return }
             record.storeBytes(of: time, toByteOffset: offset, as: Int64.self)
             record.storeBytes(of: value, toByteOffset: offset + 8, as: Double.self)
@@ -216,14 +217,14 @@ struct StateUpdater: Sendable {
     }
 
     @inline(__always)
-    private static func holds(_ condition: CompiledCondition, _ event: SegmentEvent, _ hashes: inout EventHashes,
-                              _ conditionHashes: UnsafeMutablePointer<UInt64>) -> Bool {
+    private static func holds<Event: FoldedEvent>(_ condition: CompiledCondition, _ event: inout Event,
+                                                  _ conditionHashes: UnsafeMutablePointer<UInt64>) -> Bool {
         switch condition.test {
         case .number:
-            let value = condition.numberField.value(of: event)
+            let value = event.number(condition.numberField)
             return value.isFinite && condition.comparison.holds(value, condition.constant)
         case .textIn, .textNotIn:
-            let hash = hashes.hash(condition.textField, of: event)
+            let hash = event.hash(condition.textField)
             var found = false
             for index in Int(condition.hashStart)..<Int(condition.hashStart + condition.hashCount) where conditionHashes[index] == hash {
                 found = true
@@ -236,14 +237,42 @@ struct StateUpdater: Sendable {
     static func finite(_ value: Double) -> Double { value.isFinite ? value : 0 }
 }
 
-/// An event's text hashes, computed at most once per event and only if some feature needs them.
-struct EventHashes {
+/// What folding an event into a record reads of it: ``LiveEvent`` for one just decoded, ``LoggedEvent`` for
+/// one a compact record kept (see ``CustomerTable``). Generic rather than an existential so each input
+/// gets its own specialised fold and the live path costs what it did with `SegmentEvent` alone.
+protocol FoldedEvent {
+    /// Raw value of the event's channel.
+    var channel: UInt8 { get }
+    /// The number field's value (NaN when absent).
+    func number(_ field: NumberField) -> Double
+    /// Whether the text field is present (non-empty).
+    func hasText(_ field: TextField) -> Bool
+    /// The text field's `nudgeHash64` (of the empty text when absent).
+    mutating func hash(_ field: TextField) -> UInt64
+}
+
+/// A decoded event being folded: its text hashes are computed at most once, and only if a feature needs them.
+struct LiveEvent: FoldedEvent {
+    let event: SegmentEvent
     private var category: UInt64 = 0
     private var productId: UInt64 = 0
     private var known: UInt8 = 0
 
     @inline(__always)
-    mutating func hash(_ field: TextField, of event: SegmentEvent) -> UInt64 {
+    init(_ event: SegmentEvent) { self.event = event }
+
+    var channel: UInt8 {
+        @inline(__always) get { event.channel.rawValue }
+    }
+
+    @inline(__always)
+    func number(_ field: NumberField) -> Double { field.value(of: event) }
+
+    @inline(__always)
+    func hasText(_ field: TextField) -> Bool { !field.text(of: event).isEmpty }
+
+    @inline(__always)
+    mutating func hash(_ field: TextField) -> UInt64 {
         switch field {
         case .category:
             if known & 1 == 0 { category = event.category.hash64; known |= 1 }

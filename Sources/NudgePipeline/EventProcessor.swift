@@ -201,7 +201,8 @@ final class EventProcessor {
     /// ``stateBytes`` by part, as allocated, for reports of where the memory goes.
     var stateFootprint: [(part: String, bytes: Int)] {
         let hot = table.hotFootprint
-        return [("feature records", hot.records), ("customer ids", hot.ids), ("customer index", hot.index),
+        return [("customer entries", hot.entries), ("feature records", hot.records), ("customer ids", hot.ids),
+                ("customer index", hot.index),
                 ("contact histories", contacts.bytesUsed),
                 ("timers", timers.bytesUsed), ("identity links", links.bytesUsed), ("cold tier", table.coldBytes),
                 ("other", hot.other)]

@@ -40,9 +40,7 @@ import Testing
         let ttls: [Int64] = [0, Time.minute, Time.hour, Time.day, 7 * Time.day, 60 * Time.day]
         var mismatches = 0
         for _ in 0..<5_000 {
-            var event = stream.next()
-            let pick = Int.random(in: 0..<customers.count, using: &random)
-            event.customer = Bool.random(using: &random) ? customers[pick % 12] : customers[pick]
+            let event = stream.next(skewedOver: customers, busy: 12, using: &random)
             reference.send(event)
             tiered.send(event)
             newest[event.customer] = max(newest[event.customer] ?? .min, event.time)

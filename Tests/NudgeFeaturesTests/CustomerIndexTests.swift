@@ -71,10 +71,14 @@ import Testing
         #expect(shop.values("fresh", at: Time.t0) == FeatureSet.standard.definitions.map(\.missingValue))
     }
 
-    @Test func bytesUsedCountsSlabArenaAndIndex() {
+    @Test func bytesUsedCountsEntriesPoolArenaAndIndex() {
         let table = CustomerTable(features: .standard, expectedCustomers: 1_000)
-        // 1000 records of 248 bytes, 24 bytes of ids each, 2048 index entries of 8 bytes, the compiled plan.
-        #expect(table.bytesUsed >= 1_000 * 248 + 1_000 * 24 + 2_048 * 8)
-        #expect(table.bytesUsed < 1_000 * 248 + 1_000 * 24 + 2_048 * 8 + 16_384)
+        // 1000 entries of 64 bytes, 24 bytes of ids each, 2048 index entries of 8 bytes, then the compiled
+        // plan and scratch; no full record yet.
+        let expected = 1_000 * 64 + 1_000 * 24 + 2_048 * 8
+        #expect(table.bytesUsed >= expected)
+        #expect(table.bytesUsed < expected + 16_384)
+        #expect(table.hotFootprint.entries == 1_000 * 64)
+        #expect(table.hotFootprint.records == 0)
     }
 }

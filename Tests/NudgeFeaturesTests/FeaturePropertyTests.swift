@@ -100,6 +100,15 @@ import Testing
 
         mutating func millis(upTo limit: Int64) -> Int64 { Int64.random(in: 0...limit, using: &random) }
 
+        /// The next event, for a customer of `customers` drawn by `picker`: half the time one of the first
+        /// `busy`, else any, so a few are busy and the rest form a long tail.
+        mutating func next(skewedOver customers: [String], busy: Int, using picker: inout SplitMix64) -> TestEvent {
+            var event = next()
+            let pick = Int.random(in: 0..<customers.count, using: &picker)
+            event.customer = Bool.random(using: &picker) ? customers[pick % busy] : customers[pick]
+            return event
+        }
+
         mutating func next() -> TestEvent {
             let step = Double.random(in: 0..<1, using: &random)
             clock += step < 0.7 ? millis(upTo: 2 * Time.minute)

@@ -48,6 +48,8 @@ final class TestShop {
         table = CustomerTable(features: features, expectedCustomers: expectedCustomers, coldBudgetBytes: coldBudgetBytes)
     }
 
+    init(table: CustomerTable) { self.table = table }
+
     func segmentEvent(_ event: TestEvent) -> SegmentEvent {
         var segment = SegmentEvent()
         segment.kind = event.kind
