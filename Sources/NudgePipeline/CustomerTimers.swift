@@ -241,11 +241,11 @@ final class CustomerTimers {
     /// customer's newest event time from the store (nil when it no longer holds them), for silences.
     func nextDue(watermark: Int64, customerId: inout [UInt8],
                  newestEventMillis: (UnsafeRawBufferPointer) -> Int64?) -> DueTimer? {
-        while let top = popDue(watermark) {
+        while let (top, kind) = popDue(watermark) {
             let r = Int(top.record)
             guard r < recordsUsed, records[r].idLength >= 0, records[r].generation == top.generation else { continue }
             var due: DueTimer?
-            switch top.kind {
+            switch kind {
             case .cartAbandoned:
                 guard records[r].cartQueued == top.deadline else { continue }  // superseded
                 records[r].cartQueued = .max
@@ -285,12 +285,13 @@ final class CustomerTimers {
         return nil
     }
 
-    /// The earlier of the two queues' heads if it is due.
-    private func popDue(_ watermark: Int64) -> QueuedTimer? {
+    /// The earlier of the two queues' heads if it is due, and which queue it came from.
+    private func popDue(_ watermark: Int64) -> (QueuedTimer, TimerKind)? {
         let cart = cartQueue.earliest?.deadline ?? .max
         let silent = silentQueue.earliest?.deadline ?? .max
         guard min(cart, silent) <= watermark else { return nil }
-        return cart <= silent ? cartQueue.popEarliest() : silentQueue.popEarliest()
+        if cart <= silent { return cartQueue.popEarliest().map { ($0, .cartAbandoned) } }
+        return silentQueue.popEarliest().map { ($0, .customerSilent) }
     }
 
     // MARK: Rules
@@ -316,7 +317,7 @@ final class CustomerTimers {
         guard let deadline else { return }
         let queued = kind == .cartAbandoned ? records[r].cartQueued : records[r].silentQueued
         guard deadline < queued else { return }
-        let entry = QueuedTimer(deadline: deadline, record: Int32(r), generation: records[r].generation, kind: kind)
+        let entry = QueuedTimer(deadline: deadline, record: Int32(r), generation: records[r].generation)
         if kind == .cartAbandoned { cartQueue.push(entry) } else { silentQueue.push(entry) }
         if kind == .cartAbandoned { records[r].cartQueued = deadline } else { records[r].silentQueued = deadline }
     }

@@ -24,8 +24,7 @@ struct QueuedTimer {
     var record: Int32
     /// The record's generation when queued: a reused record does not inherit the entry.
     var generation: UInt32
-    /// Which of the record's timers.
-    var kind: TimerKind
+    // No kind: each kind has its own queue, so an entry is 16 bytes.
 }
 
 /// A binary min-heap of queued timers by deadline. Push and pop are O(log n) and allocation-free once
