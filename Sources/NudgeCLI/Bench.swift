@@ -36,9 +36,10 @@ extension Nudge {
             var config = PipelineConfig()
             config.expectedCustomersPerShard = customers + customers / 8  // the generator's anonymous visitors too
             let inProcess = InProcessBenchmark.run(arena, models: modelSet, features: features, config: config, warmCustomers: customers)
-            print(String(format: "in-process, 1 core: Foundation JSONSerialization %.0f events/s; decode %.0f events/s; decode→update→score→decide %.0f events/s; %d customers, %.0f B/customer (feature record %d B, %d features)",
+            print(String(format: "in-process, 1 core: Foundation JSONSerialization %.0f events/s; decode %.0f events/s; decode→update→score→decide %.0f events/s; %d customers, %.0f B/customer, hot %.0f B (feature record %d B, %d features, held by %d customers)",
                          inProcess.foundationParsePerSecond, inProcess.decodePerSecond, inProcess.fullPerSecond, inProcess.customers,
-                         inProcess.bytesPerCustomer, inProcess.recordBytes, features.count))
+                         inProcess.bytesPerCustomer, inProcess.hotBytesPerCustomer, inProcess.recordBytes, features.count,
+                         inProcess.fullRecordCustomers))
             print("state per customer by part: " + inProcess.bytesPerCustomerByPart.map { "\($0.part) \(Int($0.bytes.rounded())) B" }.joined(separator: ", "))
 
             var endToEnd: EndToEndResult?
@@ -77,7 +78,9 @@ extension Nudge {
                 "in_process": ["foundation_parse_per_s": inProcess.foundationParsePerSecond.rounded(),
                                "decode_per_s": inProcess.decodePerSecond.rounded(), "full_per_s": inProcess.fullPerSecond.rounded(),
                                "decisions": inProcess.decisions, "timer_decisions": inProcess.timerDecisions, "customers": inProcess.customers,
-                               "bytes_per_customer": inProcess.bytesPerCustomer.rounded(), "record_bytes": inProcess.recordBytes,
+                               "bytes_per_customer": inProcess.bytesPerCustomer.rounded(),
+                               "hot_bytes_per_customer": inProcess.hotBytesPerCustomer.rounded(), "record_bytes": inProcess.recordBytes,
+                               "full_record_customers": inProcess.fullRecordCustomers,
                                "bytes_per_customer_by_part": Dictionary(inProcess.bytesPerCustomerByPart.map { ($0.part, $0.bytes.rounded()) },
                                                                         uniquingKeysWith: +),
                                "features": features.count],
@@ -100,7 +103,8 @@ extension Nudge {
             | decisions made (of them by event-time timers) | \(inProcess.decisions) (\(inProcess.timerDecisions)) |
             | customers in store | \(inProcess.customers) |
             | state per customer (all of a shard's state, as allocated, over the customers it holds) | \(Int(inProcess.bytesPerCustomer)) B |
-            | feature record per customer (\(features.count) features) | \(inProcess.recordBytes) B |
+            | hot state per customer (the same without the cold tier) | \(Int(inProcess.hotBytesPerCustomer)) B |
+            | full feature record (\(features.count) features), held by customers with two events or more | \(inProcess.recordBytes) B, \(inProcess.fullRecordCustomers) customers |
 
             State per customer by part (as allocated: capacities, not just what is filled):
 

@@ -14,7 +14,9 @@ public struct CustomerSlot: Sendable, Hashable {
     /// slots, which later customers reuse.
     public let index: Int32
 
-    init(index: Int32) { self.index = index }
+    /// The slot at position `index`, for state kept per slot outside the table (timers by slot): the table
+    /// checks the position, not whose it is, so the keeper must know the slot has not changed hands since.
+    public init(index: Int32) { self.index = index }
 }
 
 /// One shard's customers: identity index plus feature state, for a single writer, in two tiers.
@@ -26,7 +28,8 @@ public struct CustomerSlot: Sendable, Hashable {
 /// - the **record pool** (``RecordPool``): one fixed-stride record (``FeatureSet/bytesPerCustomer``) per
 ///   customer with two events or more: header, then the packed feature state (see ``FeatureLayout``);
 /// - the **arena**: customer id bytes, written when a customer takes a slot;
-/// - the **index**: open addressing (linear probing, load ≤ 1/2) of 8-byte entries, the upper 32 bits of the
+/// - the **index**: open addressing (linear probing, load ≤ 3/4, so between 3/8 and 3/4 once it has grown:
+///   an unsuccessful probe reads about 8 entries at worst, one or two cache lines) of 8-byte entries, the upper 32 bits of the
 ///   id's nudgeHash64 beside the slot, so a probe reads one word and compares id bytes only on a tag match.
 ///
 /// The **cold tier** (``ColdCustomers``) holds customers idle past a TTL as LZ4-compressed records within a
@@ -236,7 +239,7 @@ public final class CustomerTable {
         let mask = indexCapacity - 1
         let tag = hash & Self.tagMask
         var position = home(hash)
-        // A short look: runs are short at load ≤ 1/2, and a long one is not worth stalling on here.
+        // A short look: most runs are short at load ≤ 3/4, and a long one is not worth stalling on here.
         for _ in 0..<4 {
             let entry = index[position]
             if entry == Self.vacant { return nil }
@@ -361,6 +364,13 @@ public final class CustomerTable {
     public func customerId(of slot: CustomerSlot) -> String {
         guard let entry = entry(of: slot) else { return "" }
         return String(decoding: idBytes(entry), as: UTF8.self)
+    }
+
+    /// The id bytes of `slot`'s customer, without copying: valid until the next call that adds a customer
+    /// or evicts one. Empty for a slot this table did not hand out or eviction freed.
+    public func customerIdBytes(of slot: CustomerSlot) -> UnsafeRawBufferPointer {
+        guard let entry = entry(of: slot) else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return idBytes(entry)
     }
 
     // MARK: Features
@@ -624,7 +634,7 @@ public final class CustomerTable {
     @inline(never)
     private func admit(_ id: RawText, hash: UInt64, at position: Int, from coldEntry: ColdCustomers.Handle?) -> CustomerSlot {
         var position = position
-        if (count + 1) * 2 > indexCapacity {
+        if (count + 1) * 4 > indexCapacity * 3 {
             growIndex()
             position = vacantPosition(for: hash)
         }
@@ -703,7 +713,7 @@ public final class CustomerTable {
 
     /// Deletes `slot`'s entry by backward shift: each later member of the probe run moves back into the hole
     /// unless its home lies cyclically in (hole, member]. Homes come from hashing the ids again (runs are
-    /// short at load ≤ 1/2), which keeps entries at 8 bytes.
+    /// short at load ≤ 3/4), which keeps entries at 8 bytes.
     private func removeFromIndex(slot: Int, hash: UInt64) {
         let mask = indexCapacity - 1
         let target = UInt64(UInt32(slot))
@@ -727,7 +737,7 @@ public final class CustomerTable {
 
     private static func indexCapacity(for customers: Int) -> Int {
         var capacity = 32
-        while capacity < customers * 2 { capacity *= 2 }
+        while capacity * 3 < customers * 4 { capacity *= 2 }
         return capacity
     }
 

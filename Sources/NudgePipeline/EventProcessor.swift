@@ -59,7 +59,7 @@ struct TimerDecision {
 
 /// Decode → dedupe → update features → score → decide → encode, for one shard's customers, plus the
 /// shard's event time: its watermark (``ShardWatermark``), late events, and the timers that fire when the
-/// watermark passes them (``CustomerTimers``). Kafka-free, so the benchmarks and tests run exactly the code
+/// watermark passes them (``CartTimers``, ``SilenceTimers``). Kafka-free, so the benchmarks and tests run exactly the code
 /// the service runs. Single-threaded: each shard thread owns one; nothing here allocates per event once
 /// warm (new customers aside).
 ///
@@ -101,14 +101,15 @@ final class EventProcessor {
     // Per event: unchecked exclusivity keeps runtime access tracking off the hot path (one thread owns this).
     @exclusivity(unchecked) private var clock: ShardWatermark
     private let idleTTLMillis: Int64
-    private let timers: CustomerTimers
+    private let carts: CartTimers
+    @exclusivity(unchecked) private var silences: SilenceTimers
     private let latePolicy: LateEventPolicy
     private let latenessMillis: Int64
     /// The id of the customer whose timer is firing (reused buffer).
     private var timerCustomer: [UInt8] = []
     /// Events older than the watermark so far (applied or dead-lettered, per the policy).
     private(set) var lateEvents = 0
-    /// Timers that came due for a customer the store no longer holds (dropped by the cold tier): not fired.
+    /// Cart timers that came due for a customer the store no longer holds (dropped by the cold tier): not fired.
     private(set) var timersWithoutCustomer = 0
     private let store: ModelStore
     private let counterNames: (actions: CounterNames, models: CounterNames)
@@ -161,9 +162,11 @@ final class EventProcessor {
         let eventTime = config.eventTime
         latenessMillis = eventTime.allowedLateness.wholeMilliseconds
         clock = ShardWatermark(allowedLatenessMillis: latenessMillis, idleTimeoutMillis: eventTime.idlePartitionTimeout.wholeMilliseconds)
-        timers = CustomerTimers(cartAbandonedAfterMillis: eventTime.cartAbandonedAfter?.wholeMilliseconds,
-                                customerSilentAfterMillis: eventTime.customerSilentAfter?.wholeMilliseconds,
-                                capacity: eventTime.maxTimerCustomersPerShard, expectedCustomers: config.expectedCustomersPerShard)
+        // Carts are for the few customers shopping now; silences for every known customer in the hot tier.
+        carts = CartTimers(cartAbandonedAfterMillis: eventTime.cartAbandonedAfter?.wholeMilliseconds,
+                           capacity: eventTime.maxTimerCustomersPerShard, expectedCarts: config.expectedCustomersPerShard / 16)
+        silences = SilenceTimers(delayMillis: eventTime.customerSilentAfter?.wholeMilliseconds,
+                                 expectedSlots: config.expectedCustomersPerShard)
         latePolicy = eventTime.latePolicy
         timerCustomer.reserveCapacity(256)
         self.store = store
@@ -204,7 +207,7 @@ final class EventProcessor {
         return [("customer entries", hot.entries), ("feature records", hot.records), ("customer ids", hot.ids),
                 ("customer index", hot.index),
                 ("contact histories", contacts.bytesUsed),
-                ("timers", timers.bytesUsed), ("identity links", links.bytesUsed), ("cold tier", table.coldBytes),
+                ("timers", carts.bytesUsed + silences.bytesUsed), ("identity links", links.bytesUsed), ("cold tier", table.coldBytes),
                 ("other", hot.other)]
     }
 
@@ -218,14 +221,14 @@ final class EventProcessor {
     /// The newest event time the shard has seen: its event-time "now".
     var newestEventMillis: Int64 { clock.newestEventMillis }
     /// Timers queued (armed, or holding a settled cart until the watermark passes it).
-    var timersScheduled: Int { timers.scheduled }
+    var timersScheduled: Int { carts.scheduled + silences.scheduled }
     /// Timers refused at the capacity, or due for a customer the store no longer holds.
-    var timersDropped: Int { timers.dropped + timers.forgotten + timersWithoutCustomer }
+    var timersDropped: Int { carts.dropped + silences.forgotten + timersWithoutCustomer }
     /// Timers fired, by kind.
     func timersFired(_ kind: TimerKind) -> Int {
         switch kind {
-        case .cartAbandoned: timers.firedCartAbandoned
-        case .customerSilent: timers.firedCustomerSilent
+        case .cartAbandoned: carts.fired
+        case .customerSilent: silences.fired
         }
     }
 
@@ -291,8 +294,8 @@ final class EventProcessor {
         table.apply(event, to: slot)
         // The store's newest time after the event: the larger of the two (its ±2^53 ms clamp lies beyond any
         // four-digit ISO-8601 year).
-        timers.observe(customer: customer.bytes, hash: customerHash, kind: event.kind, at: event.timestampMillis, known: known,
-                       newestBefore: newestBefore, newestAfter: max(newestBefore, event.timestampMillis), watermark: clock.millis)
+        carts.observe(customer: customer.bytes, hash: customerHash, kind: event.kind, at: event.timestampMillis, watermark: clock.millis)
+        silences.observe(slot: Int(slot.index), known: known, newest: max(newestBefore, event.timestampMillis), watermark: clock.millis)
         if !event.userId.isEmpty && !event.anonymousId.isEmpty && !event.anonymousId.bytes.elementsEqual(event.userId.bytes) {
             link(anonymous: event.anonymousId, to: event.userId, atMillis: event.timestampMillis)
         }
@@ -320,7 +323,7 @@ final class EventProcessor {
         guard let staged = lookahead.stage(bytes) else { return }
         recent.prefetch(hash: lookahead.messageHashes[staged])
         table.prefetchIndex(hash: lookahead.customerHashes[staged])
-        timers.prefetchIndex(hash: lookahead.customerHashes[staged])
+        carts.prefetchIndex(hash: lookahead.customerHashes[staged])
     }
 
     /// Forgets the staged messages (they are decoded again if processed): before their bytes are released.
@@ -334,10 +337,11 @@ final class EventProcessor {
         // fewer than two ahead never had its record requested, and its hint of -1 asks for nothing.
         if let next = lookahead.entry(atDistance: 1) { table.prefetchId(slot: lookahead.slotHints[next]) }
         guard let later = lookahead.entry(atDistance: 2), lookahead.decoded(later) else { return }
-        timers.prefetchRecord(hash: lookahead.customerHashes[later])
+        carts.prefetchRecord(hash: lookahead.customerHashes[later])
         guard let slot = table.prefetchRecord(hash: lookahead.customerHashes[later]) else { return }
         lookahead.slotHints[later] = slot
         contacts.prefetch(slot: slot)
+        silences.prefetch(slot: slot)
     }
 
     // MARK: Identity
@@ -406,7 +410,8 @@ final class EventProcessor {
         if let replaced, replaced.routes { forget(replaced) }
         let detached = table.detach(RawText(anonymous))
         let handedContacts = detached?.freedSlot.map { contacts.take(Int($0.index)) } ?? ContactHistory()
-        let cart = timers.detachCart(customer: anonymous)
+        if let freed = detached?.freedSlot { silences.forget(slot: Int(freed.index)) }
+        let cart = carts.detachCart(customer: anonymous)
         guard detached != nil || cart != nil || handedContacts.count > 0 else { return }
         let userOwner = destination(of: user, hash: nudgeHash64(user))
         if userOwner == shardIndex {
@@ -423,7 +428,7 @@ final class EventProcessor {
         let slot = table.slot(for: RawText(user))
         if let features { table.merge(features, into: slot) }
         contacts.absorb(handed, into: Int(slot.index))
-        if let cart { timers.adoptCart(cart, customer: user, watermark: clock.millis) }
+        if let cart { carts.adoptCart(cart, customer: user, watermark: clock.millis) }
         identityMerges += 1
     }
 
@@ -466,13 +471,33 @@ final class EventProcessor {
     @discardableResult
     func advance(wallMillis: Int64, limit: Int = .max, publish: (TimerDecision) -> Void) -> Int {
         clock.advance(wallMillis: wallMillis)
-        var fired = 0
+        let watermark = clock.millis
         let table = self.table
-        while fired < limit, let due = timers.nextDue(watermark: clock.millis, customerId: &timerCustomer,
-                                                      newestEventMillis: { id in
-                                                          table.existingSlot(for: RawText(id)).map { table.newestEventMillis(of: $0) }
-                                                      }) {
-            if fire(due, publish: publish) { fired += 1 }
+        var fired = 0
+        // The two kinds in deadline order (a cart first on a tie): each queue runs up to the other's head.
+        while fired < limit {
+            let cartHead = carts.earliestDeadline
+            let silenceHead = silences.earliestDeadline
+            // (An empty queue's head reads Int64.max, which a watermark of Int64.max would otherwise pass.)
+            guard carts.scheduled + silences.scheduled > 0, min(cartHead, silenceHead) <= watermark else { break }
+            if cartHead <= silenceHead {
+                guard let deadline = carts.nextDue(watermark: watermark, through: silenceHead, customerId: &timerCustomer) else { continue }
+                // Restores the customer from the cold tier when they are there: a cart outlives eviction.
+                guard let slot = timerCustomer.withUnsafeBytes({ table.existingSlot(for: RawText($0)) }) else {
+                    timersWithoutCustomer += 1
+                    continue
+                }
+                fire(.cartAbandoned, slot: slot, deadline: deadline, publish: publish)
+            } else {
+                guard let due = silences.nextDue(watermark: watermark, through: cartHead,
+                                                 newestEventMillis: { table.newestEventMillis(of: CustomerSlot(index: Int32($0))) })
+                else { continue }
+                let slot = CustomerSlot(index: Int32(due.slot))
+                timerCustomer.removeAll(keepingCapacity: true)
+                timerCustomer.append(contentsOf: table.customerIdBytes(of: slot))
+                fire(.customerSilent, slot: slot, deadline: due.deadline, publish: publish)
+            }
+            fired += 1
         }
         return fired
     }
@@ -527,6 +552,7 @@ final class EventProcessor {
         }
         return table.evictIdle(olderThanMillis: cutoff, limit: limit) { slot in
             contacts.take(Int(slot.index))
+            silences.forget(slot: Int(slot.index))
         }
     }
 
@@ -535,20 +561,13 @@ final class EventProcessor {
         challenger != nil && models.usesChallenger(customerHash: customerHash)
     }
 
-    /// Decides for a due timer (its customer's id is in `timerCustomer`) at its deadline. False when the
-    /// store no longer holds the customer (the cold tier dropped them): nothing to decide on.
-    private func fire(_ due: DueTimer, publish: (TimerDecision) -> Void) -> Bool {
+    /// Decides for a due timer of the customer in `slot` (whose id is in `timerCustomer`) at its deadline.
+    private func fire(_ kind: TimerKind, slot: CustomerSlot, deadline: Int64, publish: (TimerDecision) -> Void) {
         timerCustomer.withUnsafeBytes { id in
-            // Restores the customer from the cold tier when they are there: silence is when they would be.
-            guard let slot = table.existingSlot(for: RawText(id)) else {
-                timersWithoutCustomer += 1
-                return false
-            }
-            let decided = decide(slot, customer: id, customerHash: nudgeHash64(id), at: due.deadline,
-                                 trigger: .timer(due.kind.wireName, customerId: id, deadlineMillis: due.deadline))
+            let decided = decide(slot, customer: id, customerHash: nudgeHash64(id), at: deadline,
+                                 trigger: .timer(kind.wireName, customerId: id, deadlineMillis: deadline))
             publish(TimerDecision(json: decided.json, customer: id, actionSlot: decided.actionSlot, modelSlot: decided.modelSlot,
-                                  kind: due.kind))
-            return true
+                                  kind: kind))
         }
     }
 

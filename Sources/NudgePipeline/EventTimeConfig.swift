@@ -34,9 +34,9 @@ public struct EventTimeConfig: Sendable, Equatable {
     /// `Customer Silent` fires when a known customer (one with a userId) has had no event for this long;
     /// nil: never.
     public var customerSilentAfter: Duration? = .seconds(14 * 86_400)
-    /// Customers with timers one shard keeps at most (each costs about 150 bytes; every known customer active
-    /// within the silence delay has one). Past it, new
-    /// customers get no timers and `timers_dropped` counts them.
+    /// Customers with a cart timer one shard keeps at most (each costs about 100 bytes). Past it, new carts
+    /// get no timer and `timers_dropped` counts them. Silences need no cap: they are kept per customer in
+    /// the hot tier, whose size bounds them.
     public var maxTimerCustomersPerShard = 1 << 21
 
     /// Defaults: 1 h lateness applied to the current time, 10 s idle timeout, 30-minute carts,

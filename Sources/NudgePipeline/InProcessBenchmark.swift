@@ -66,8 +66,13 @@ public struct InProcessResult: Sendable, Codable {
     public var timerDecisions: Int = 0
     /// Customers in the store at the end.
     public var customers: Int
-    /// Bytes of hot state per customer: the feature record, id, index and contact history, as allocated.
+    /// Bytes of all of a shard's state per customer held, as allocated.
     public var bytesPerCustomer: Double
+    /// ``bytesPerCustomer`` without the cold tier (whose structures are sized from its budget): the hot
+    /// state the memory goal is about.
+    public var hotBytesPerCustomer: Double
+    /// Customers holding a full feature record (the rest have at most one event, kept in their entry).
+    public var fullRecordCustomers: Int
     /// Bytes of one customer's feature record alone (the feature file's layout).
     public var recordBytes: Int
     /// Where ``bytesPerCustomer`` goes: bytes per customer by part of the shard's state, largest first.
@@ -131,6 +136,8 @@ public enum InProcessBenchmark {
                                fullPerSecond: Double(arena.count) / fullTime.seconds,
                                decisions: decisions + timerDecisions, timerDecisions: timerDecisions, customers: customers,
                                bytesPerCustomer: customers > 0 ? Double(processor.stateBytes) / Double(customers) : 0,
+                               hotBytesPerCustomer: customers > 0 ? Double(processor.stateBytes - processor.table.coldBytes) / Double(customers) : 0,
+                               fullRecordCustomers: processor.table.fullRecords,
                                recordBytes: features.bytesPerCustomer,
                                bytesPerCustomerByPart: processor.stateFootprint.filter { $0.bytes > 0 }.sorted { $0.bytes > $1.bytes }
                                    .map { StatePart(part: $0.part, bytes: customers > 0 ? Double($0.bytes) / Double(customers) : 0) })

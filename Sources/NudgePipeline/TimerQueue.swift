@@ -20,7 +20,7 @@ enum TimerKind: UInt8, CaseIterable, Sendable {
 struct QueuedTimer {
     /// Event time at which the entry comes due (Unix ms).
     var deadline: Int64
-    /// The customer's record in ``CustomerTimers``.
+    /// The customer's record in ``CartTimers``, or their store slot in ``SilenceTimers``.
     var record: Int32
     /// The record's generation when queued: a reused record does not inherit the entry.
     var generation: UInt32

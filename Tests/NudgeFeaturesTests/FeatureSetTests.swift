@@ -101,7 +101,7 @@ import Testing
     @Test func standardSetFitsInTwoHundredFiftySixBytes() {
         #expect(FeatureSet.standard.bytesPerCustomer <= 256)
         let table = CustomerTable(features: .standard, expectedCustomers: 100_000)
-        // A 64-byte entry, 24 bytes of ids and an 8-byte index entry at load ≤ 1/2 (262,144 entries) per
+        // A 64-byte entry, 24 bytes of ids and an 8-byte index entry at load ≤ 3/4 (262,144 entries) per
         // customer; full records take memory only once customers have a second event.
         let expected = 100_000 * (64 + 24) + 262_144 * 8
         #expect(table.bytesUsed >= expected)

@@ -21,9 +21,10 @@ private final class ShardUnderTest {
     let processor: EventProcessor
     private var ids = 0
 
-    init(_ configure: (inout EventTimeConfig) -> Void = { _ in }) throws {
+    init(idleTTL: Duration? = nil, _ configure: (inout EventTimeConfig) -> Void = { _ in }) throws {
         var config = PipelineConfig()
         config.expectedCustomersPerShard = 1_024
+        if let idleTTL { config.idleCustomerTTL = idleTTL }
         configure(&config.eventTime)
         let models = try ModelSet.load(directory: repoModels, features: repoFeatures)
         processor = EventProcessor(shardIndex: 0, shardCount: 1, config: config, models: ModelStore(models), features: repoFeatures,
@@ -275,16 +276,37 @@ struct EventTimeTests {
         #expect(shard.processor.watermarkMillis == t0 + 50 * minute)
     }
 
-    @Test func timersAreBoundedAndCounted() throws {
-        let shard = try ShardUnderTest { $0.maxTimerCustomersPerShard = 2 }
+    @Test func cartTimersAreBoundedAndCounted() throws {
+        let shard = try ShardUnderTest {
+            $0.maxTimerCustomersPerShard = 2
+            $0.customerSilentAfter = nil
+        }
         _ = shard.advance(wall: 0)
-        for c in ["c-1", "c-2", "c-3"] { shard.send("Product Viewed", user: c, at: t0) }
+        for c in ["c-1", "c-2", "c-3"] { shard.send("Product Added", user: c, at: t0) }
         #expect(shard.processor.timersScheduled == 2)
         #expect(shard.processor.timersDropped == 1)
     }
+
+    /// Silences are kept per hot customer, so they need no cap of their own; a customer evicted to the cold
+    /// tier before their silence comes due loses it, and it is counted.
+    @Test func anEvictedCustomersSilenceIsDroppedAndCounted() throws {
+        let shard = try ShardUnderTest(idleTTL: .seconds(7 * 86_400)) { $0.cartAbandonedAfter = nil }
+        _ = shard.advance(wall: 0)
+        shard.send("Product Viewed", user: "c-1", at: t0)
+        shard.send("Product Viewed", user: "c-2", at: t0 + 8 * day)   // moves the watermark past c-1's TTL
+        #expect(shard.processor.timersScheduled == 2)
+        #expect(shard.advance(wall: 500).isEmpty)
+        #expect(shard.processor.sweepIdle(limit: 64) == 1)
+        #expect(shard.processor.timersDropped == 1)
+        // c-1's entry comes due and is dropped; c-2's fires.
+        shard.send("Product Viewed", user: "c-3", at: t0 + 30 * day)
+        let fired = shard.advance(wall: 1_000)
+        #expect(fired.count == 1)
+        #expect(shard.processor.timersFired(.customerSilent) == 1)
+    }
 }
 
-@Suite("Customer timers")
+@Suite("Cart and silence timers")
 struct CustomerTimersTests {
     /// A small deterministic generator (SplitMix64), so a failure replays.
     private struct SplitMix {
@@ -299,57 +321,92 @@ struct CustomerTimersTests {
     }
 
     @Test func randomOutOfOrderTrafficFiresEachTimerOnceAndFreesEverything() {
-        let timers = CustomerTimers(cartAbandonedAfterMillis: 30 * minute, customerSilentAfterMillis: 14 * day,
-                                    capacity: 10_000, expectedCustomers: 64)
+        let carts = CartTimers(cartAbandonedAfterMillis: 30 * minute, capacity: 10_000, expectedCarts: 64)
+        var silences = SilenceTimers(delayMillis: 14 * day, expectedSlots: 16)
         var random = SplitMix(state: 7)
         let kinds: [EventKind] = [.productAdded, .productAdded, .productRemoved, .checkoutStarted, .orderCompleted, .productViewed]
         var watermark = Int64.min
         var fired: [String] = []
         var id: [UInt8] = []
         var now = t0
-        // The store's newest event time per customer, which silences are measured from.
-        var newest: [String: Int64] = [:]
-        let store: (UnsafeRawBufferPointer) -> Int64? = { newest[String(decoding: $0, as: UTF8.self)] }
+        // The store: a slot per customer, and the newest event time per slot, which silences are measured from.
+        var slots: [String: Int] = [:]
+        var names: [String] = []
+        var newest: [Int64] = []
+        func fire(through mark: Int64) {
+            while carts.scheduled + silences.scheduled > 0, min(carts.earliestDeadline, silences.earliestDeadline) <= mark {
+                if let deadline = carts.nextDue(watermark: mark, through: silences.earliestDeadline, customerId: &id) {
+                    #expect(deadline <= mark)
+                    fired.append("\(String(decoding: id, as: UTF8.self))/cart/\(deadline)")
+                } else if let due = silences.nextDue(watermark: mark, through: carts.earliestDeadline, newestEventMillis: { newest[$0] }) {
+                    #expect(due.deadline <= mark)
+                    fired.append("\(names[due.slot])/silent/\(due.deadline)")
+                }
+            }
+        }
         for step in 0..<40_000 {
             // Mostly seconds apart, sometimes a quiet spell of days, so that some customers fall silent.
             now += step % 2_000 == 0 ? 15 * day : Int64(random.next(20_000))
             // Up to 10 minutes out of order, never behind the watermark (the lateness is 10 minutes).
             let at = max(now - Int64(random.next(600_000)), watermark)
             let name = "\(step % 3 == 0 ? "a" : "c")-\(random.next(300))"
-            let before = newest[name] ?? .min
-            newest[name] = max(before, at)
-            Array(name.utf8).withUnsafeBytes {
-                timers.observe(customer: $0, hash: nudgeHash64($0), kind: kinds[random.next(kinds.count)], at: at, known: name.hasPrefix("c"),
-                               newestBefore: before, newestAfter: max(before, at), watermark: watermark)
+            let slot = slots[name] ?? names.count
+            if slot == names.count {
+                slots[name] = slot
+                names.append(name)
+                newest.append(.min)
             }
+            newest[slot] = max(newest[slot], at)
+            Array(name.utf8).withUnsafeBytes {
+                carts.observe(customer: $0, hash: nudgeHash64($0), kind: kinds[random.next(kinds.count)], at: at, watermark: watermark)
+            }
+            silences.observe(slot: slot, known: name.hasPrefix("c"), newest: newest[slot], watermark: watermark)
             if step % 50 == 0 {
                 watermark = max(watermark, now - 10 * minute)
-                while let due = timers.nextDue(watermark: watermark, customerId: &id, newestEventMillis: store) {
-                    #expect(due.deadline <= watermark)
-                    fired.append("\(String(decoding: id, as: UTF8.self))/\(due.kind)/\(due.deadline)")
-                }
+                fire(through: watermark)
             }
         }
-        #expect(timers.firedCartAbandoned > 0)
-        #expect(timers.firedCustomerSilent > 0)
-        let silences = timers.firedCustomerSilent
+        #expect(carts.fired > 0)
+        #expect(silences.fired > 0)
+        let silent = silences.fired
         // The end of time: whatever is armed fires, and every record is freed.
-        while let due = timers.nextDue(watermark: .max, customerId: &id, newestEventMillis: store) {
-            fired.append("\(String(decoding: id, as: UTF8.self))/\(due.kind)/\(due.deadline)")
-        }
+        fire(through: .max)
         #expect(Set(fired).count == fired.count, "a timer fired twice")
-        #expect(timers.firedCustomerSilent > silences)
-        #expect(fired.filter { $0.hasPrefix("a-") && $0.contains("customerSilent") }.isEmpty)
-        #expect(timers.customers == 0)
-        #expect(timers.scheduled == 0)
-        #expect(timers.dropped == 0)
+        #expect(silences.fired > silent)
+        #expect(fired.filter { $0.hasPrefix("a-") && $0.contains("/silent/") }.isEmpty)
+        // Every known customer's last silence fired, at their newest event + 14 days.
+        for (slot, name) in names.enumerated() where name.hasPrefix("c") {
+            #expect(fired.contains("\(name)/silent/\(newest[slot] + 14 * day)"), "\(name)")
+        }
+        #expect(carts.customers == 0)
+        #expect(carts.scheduled == 0)
+        #expect(silences.scheduled == 0)
+        #expect(carts.dropped == 0)
+    }
+
+    /// A slot the store frees takes its queued silence with it: its next customer starts with none, and
+    /// the old entry never fires for them.
+    @Test func aForgottenSlotsSilenceNeverFires() {
+        var silences = SilenceTimers(delayMillis: 14 * day, expectedSlots: 4)
+        var newest: [Int64] = [t0, t0]
+        silences.observe(slot: 0, known: true, newest: t0, watermark: t0 - minute)
+        silences.observe(slot: 1, known: true, newest: t0, watermark: t0 - minute)
+        silences.forget(slot: 0)                   // evicted
+        #expect(silences.forgotten == 1)
+        newest[0] = t0 + day                       // a new customer in the slot
+        silences.observe(slot: 0, known: true, newest: t0 + day, watermark: t0)
+        var due: [String] = []
+        while let next = silences.nextDue(watermark: .max, newestEventMillis: { newest[$0] }) {
+            due.append("\(next.slot)@\(next.deadline)")
+        }
+        #expect(due == ["1@\(t0 + 14 * day)", "0@\(t0 + 15 * day)"])
+        #expect(silences.scheduled == 0)
     }
 
     @Test func manyCustomersChurningThroughTheIndexFireExactlyAsAModelSays() {
         // In-order carts of 5,000 customers against a plain model of the rule, so that records are created,
         // freed and reused and the index grows and deletes by backward shift thousands of times.
-        let timers = CustomerTimers(cartAbandonedAfterMillis: 30 * minute, customerSilentAfterMillis: nil,
-                                    capacity: 100_000, expectedCustomers: 16)
+        let timers = CartTimers(cartAbandonedAfterMillis: 30 * minute, capacity: 100_000, expectedCarts: 16)
         var random = SplitMix(state: 11)
         var lastAdd: [Int: Int64] = [:]
         var settled: [Int: Int64] = [:]
@@ -369,8 +426,8 @@ struct CustomerTimersTests {
                 lastAdd[c] = now
             }
             Array("c-\(c)".utf8).withUnsafeBytes {
-                timers.observe(customer: $0, hash: nudgeHash64($0), kind: order ? .orderCompleted : .productAdded, at: now, known: false,
-                               newestBefore: .min, newestAfter: now, watermark: now - minute)
+                timers.observe(customer: $0, hash: nudgeHash64($0), kind: order ? .orderCompleted : .productAdded, at: now,
+                               watermark: now - minute)
             }
             guard step % 100 == 0 else { continue }
             let watermark = now - minute
@@ -381,35 +438,32 @@ struct CustomerTimersTests {
                 settled[customer] = added
             }
             var got: [String] = []
-            while let due = timers.nextDue(watermark: watermark, customerId: &id, newestEventMillis: { _ in nil }) {
-                got.append("\(String(decoding: id, as: UTF8.self))@\(due.deadline)")
+            while let deadline = timers.nextDue(watermark: watermark, customerId: &id) {
+                got.append("\(String(decoding: id, as: UTF8.self))@\(deadline)")
             }
             #expect(got.sorted() == expected.sorted(), "step \(step)")
             total += got.count
         }
         #expect(total > 1_000)
-        while timers.nextDue(watermark: .max, customerId: &id, newestEventMillis: { _ in nil }) != nil {}
+        while timers.nextDue(watermark: .max, customerId: &id) != nil {}
         #expect(timers.customers == 0)
         #expect(timers.scheduled == 0)
     }
 
     @Test func aSettleAtTheWatermarkIsNotRememberedAndNothingSpins() {
-        let timers = CustomerTimers(cartAbandonedAfterMillis: 30 * minute, customerSilentAfterMillis: nil,
-                                    capacity: 100, expectedCustomers: 16)
+        let timers = CartTimers(cartAbandonedAfterMillis: 30 * minute, capacity: 100, expectedCarts: 16)
         var id: [UInt8] = []
         let watermark = t0
         Array("c-1".utf8).withUnsafeBytes {
-            timers.observe(customer: $0, hash: nudgeHash64($0), kind: .checkoutStarted, at: watermark, known: false,
-                           newestBefore: .min, newestAfter: watermark, watermark: watermark)
+            timers.observe(customer: $0, hash: nudgeHash64($0), kind: .checkoutStarted, at: watermark, watermark: watermark)
         }
         #expect(timers.customers == 0)
         Array("c-2".utf8).withUnsafeBytes {
-            timers.observe(customer: $0, hash: nudgeHash64($0), kind: .orderCompleted, at: watermark + 1, known: false,
-                           newestBefore: .min, newestAfter: watermark + 1, watermark: watermark)
+            timers.observe(customer: $0, hash: nudgeHash64($0), kind: .orderCompleted, at: watermark + 1, watermark: watermark)
         }
         #expect(timers.scheduled == 1)  // remembered until the watermark passes it
         // The same watermark again and again, as a shard's idle turns pass it: the marker comes due once.
-        for _ in 0..<3 { #expect(timers.nextDue(watermark: watermark + 1, customerId: &id, newestEventMillis: { _ in nil }) == nil) }
+        for _ in 0..<3 { #expect(timers.nextDue(watermark: watermark + 1, customerId: &id) == nil) }
         #expect(timers.scheduled == 0)
         #expect(timers.customers == 0)
     }

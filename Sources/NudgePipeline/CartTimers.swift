@@ -12,51 +12,34 @@ struct CartState: Sendable {
     var settled: Int64
 }
 
-/// A timer that came due: which one, and its deadline (the event time it fires at).
-struct DueTimer {
-    /// Which timer.
-    var kind: TimerKind
-    /// Its deadline, Unix ms.
-    var deadline: Int64
-}
-
-/// The event-time timers of one shard's customers, `Cart Abandoned` and `Customer Silent`: at most one of
-/// each per customer, keyed by customer id (never by store slot, which the cold tier frees and reuses).
+/// The `Cart Abandoned` timers of one shard: at most one per customer, keyed by customer id (never by store
+/// slot, which the cold tier frees and reuses: a cart outlives its customer's eviction, and identity
+/// stitching moves it between ids). Silences are ``SilenceTimers``.
 ///
-/// **Rules** (event time throughout):
-/// - *Cart Abandoned* is armed while the cart holds items and the latest `Product Added` is newer than the
-///   cart's settle time; its deadline is that add + the configured delay. Items are adds minus removes,
-///   floored at 0 and emptied by `Order Completed` (the standard `cart_items` feature, counted here so that
-///   timers do not depend on the feature file). The settle time is the latest `Checkout Started` or
-///   `Order Completed`, or the add that a firing used up. Adds and settles compare by event time, not by
-///   arrival, so out-of-order input cannot fire a wrong cart: a late checkout newer than the latest add
-///   cancels the timer (if it arrives before the watermark passes the deadline, i.e. within the allowed
-///   lateness), and a late add older than a checkout already seen does not arm one.
-/// - *Customer Silent* is due at a known customer's (one with a userId) newest event time + the configured
-///   delay. The store already keeps that newest time, so events do not touch the timer: it is armed when a
-///   customer has none (their first event, or the first after a firing), and when its entry comes due the
-///   store's newest time decides: moved on (the customer came back, even after the deadline but before the
-///   firing, which would then nudge someone no longer silent) → re-queued there; else it fires. Once per
-///   silence; a late event older than the silence does not re-arm it.
-/// - A timer fires when the shard's watermark reaches its deadline, once.
+/// **Rules** (event time throughout): the timer is armed while the cart holds items and the latest
+/// `Product Added` is newer than the cart's settle time; its deadline is that add + the configured delay.
+/// Items are adds minus removes, floored at 0 and emptied by `Order Completed` (the standard `cart_items`
+/// feature, counted here so that timers do not depend on the feature file). The settle time is the latest
+/// `Checkout Started` or `Order Completed`, or the add that a firing used up. Adds and settles compare by
+/// event time, not by arrival, so out-of-order input cannot fire a wrong cart: a late checkout newer than
+/// the latest add cancels the timer (if it arrives before the watermark passes the deadline, i.e. within
+/// the allowed lateness), and a late add older than a checkout already seen does not arm one. A timer
+/// fires when the shard's watermark reaches its deadline, once.
 ///
-/// **Structure.** One 64-byte record per customer with a timer (one buffer with a free list), an
+/// **Structure.** One 56-byte record per customer with a cart (one buffer with a free list), an
 /// open-addressing index (linear probing, load ≤ 1/2, backward-shift deletion) from the id's 64-bit hash to
-/// its record, the ids in one byte arena (read only to fire), and a ``TimerQueue`` of deadlines per kind (a
-/// silence per known customer would otherwise deepen every cart's heap walk). A customer
+/// its record, the ids in one byte arena (read only to fire), and a ``TimerQueue`` of deadlines. A customer
 /// is identified by the 64-bit hash of their id: two ids with the same hash (about one pair in 10^7 at two
-/// million customers) would share timers, the price of a lookup touching two cache lines rather than three.
-/// Moving an armed timer's deadline later only writes the record (or nothing, for silence); when the queued
-/// entry comes due it is re-queued at the current deadline, fired, or dropped if cancelled (lazy
-/// cancellation). So an event costs nothing unless it touches a cart (one hash lookup then) or arms a
-/// silence, and nothing allocates once warm; a customer's first timer costs one O(log n) push, and the
-/// queue holds at most one entry per record and timer kind.
+/// million customers) would share a cart, the price of a lookup touching two cache lines rather than three.
+/// Moving an armed timer's deadline later only writes the record; when the queued entry comes due it is
+/// re-queued at the current deadline, fired, or dropped if cancelled (lazy cancellation). So an event costs
+/// nothing unless it touches a cart (one hash lookup then), and nothing allocates once warm.
 ///
-/// **Bounds.** At most `capacity` records (about 150 bytes each with the index, id and queue entry): past
-/// it, customers get no timers and ``dropped`` counts the refusals. A record is freed when nothing of it is
-/// queued: its timers have fired or been cancelled and the watermark has passed its settle time (kept until
-/// then, so that an add within the lateness but older than a checkout already seen stays settled).
-final class CustomerTimers {
+/// **Bounds.** At most `capacity` records: past it, customers get no cart timer and ``dropped`` counts the
+/// refusals. A record is freed when nothing of it is queued: its timer has fired or been cancelled and the
+/// watermark has passed its settle time (kept until then, so that an add within the lateness but older than
+/// a checkout already seen stays settled).
+final class CartTimers {
     private struct Record {
         var hash: UInt64 = 0
         var idStart = 0
@@ -66,9 +49,8 @@ final class CustomerTimers {
         var cartItems: Int32 = 0
         var lastAdd = Int64.min
         var cartSettled = Int64.min
-        /// Deadline of this record's live queue entry per kind; `Int64.max` when none.
+        /// Deadline of this record's live queue entry; `Int64.max` when none.
         var cartQueued = Int64.max
-        var silentQueued = Int64.max
     }
 
     /// What an event does to a cart.
@@ -87,7 +69,6 @@ final class CustomerTimers {
     }
 
     private let cartDelay: Int64?
-    private let silentDelay: Int64?
     private let capacity: Int
     // Single-threaded by contract (one shard thread): unchecked exclusivity keeps the per-event path free
     // of runtime access tracking, as in CustomerTable. Records and index sit in huge pages where possible
@@ -108,26 +89,22 @@ final class CustomerTimers {
     @exclusivity(unchecked) private var arenaUsed = 0
     @exclusivity(unchecked) private var deadBytes = 0
     @exclusivity(unchecked) private var cartQueue = TimerQueue()
-    @exclusivity(unchecked) private var silentQueue = TimerQueue()
 
     /// Customers with a record.
     @exclusivity(unchecked) private(set) var customers = 0
     /// Timers refused at the capacity.
     @exclusivity(unchecked) private(set) var dropped = 0
-    /// Silences due for a customer the store no longer holds: not fired.
-    @exclusivity(unchecked) private(set) var forgotten = 0
-    /// Firings so far, by kind.
-    @exclusivity(unchecked) private(set) var firedCartAbandoned = 0
-    @exclusivity(unchecked) private(set) var firedCustomerSilent = 0
+    /// Firings so far.
+    @exclusivity(unchecked) private(set) var fired = 0
 
     private static let tagMask: UInt64 = 0xFFFF_FFFF_0000_0000
 
-    /// Timers with these delays (ms; nil turns one off), for at most `capacity` customers.
-    init(cartAbandonedAfterMillis: Int64?, customerSilentAfterMillis: Int64?, capacity: Int, expectedCustomers: Int) {
+    /// Cart timers after `cartAbandonedAfterMillis` (nil turns them off), for at most `capacity` customers,
+    /// with room for `expectedCarts` before the buffers grow.
+    init(cartAbandonedAfterMillis: Int64?, capacity: Int, expectedCarts: Int) {
         cartDelay = cartAbandonedAfterMillis.map { max(0, $0) }
-        silentDelay = customerSilentAfterMillis.map { max(0, $0) }
         self.capacity = min(max(0, capacity), Int(Int32.max) - 1)
-        let expected = min(max(16, expectedCustomers), max(16, self.capacity))
+        let expected = cartDelay == nil ? 16 : min(max(16, expectedCarts), max(16, self.capacity))
         recordCapacity = expected
         recordBuffer = LargeBuffer(byteCount: expected * MemoryLayout<Record>.stride)
         records = recordBuffer.base.bindMemory(to: Record.self, capacity: expected)
@@ -138,7 +115,6 @@ final class CustomerTimers {
         index.initialize(repeating: 0, count: slots)
         indexMask = slots - 1
         cartQueue.reserve(min(expected, 1 << 16))
-        silentQueue.reserve(expected)
         arenaCapacity = expected * 16
         arena = .allocate(byteCount: arenaCapacity, alignment: 8)
     }
@@ -151,12 +127,12 @@ final class CustomerTimers {
     }
 
     /// Queue entries (armed timers, plus markers keeping a settled cart until the watermark passes it).
-    var scheduled: Int { cartQueue.count + silentQueue.count }
+    var scheduled: Int { cartQueue.count }
 
     /// Bytes allocated.
     var bytesUsed: Int {
         recordCapacity * MemoryLayout<Record>.stride + (indexMask + 1) * MemoryLayout<UInt64>.stride
-            + freeRecords.capacity * 4 + arenaCapacity + cartQueue.bytesUsed + silentQueue.bytesUsed
+            + freeRecords.capacity * 4 + arenaCapacity + cartQueue.bytesUsed
     }
 
     /// Starts loading the index entry a lookup of the id hashing to `hash` reads first (the shard's
@@ -176,22 +152,17 @@ final class CustomerTimers {
         if r >= 0 && r < recordsUsed { nudge_prefetch_read(records + r) }
     }
 
-    /// Folds an applied event of customer `id` (userId if `known`, else anonymousId; `hash` its nudgeHash64)
-    /// at event time `t` into their timers. `newestBefore` and `newestAfter` are the customer's newest event time in the store
-    /// before and after the event; `watermark` is the shard's.
+    /// Folds an applied event of customer `id` (`hash` its nudgeHash64) at event time `t` into their cart;
+    /// `watermark` is the shard's.
     @inline(__always)
-    func observe(customer id: UnsafeRawBufferPointer, hash: UInt64, kind: EventKind, at t: Int64, known: Bool,
-                 newestBefore: Int64, newestAfter: Int64, watermark: Int64) {
+    func observe(customer id: UnsafeRawBufferPointer, hash: UInt64, kind: EventKind, at t: Int64, watermark: Int64) {
         let cart = cartDelay == nil ? .none : CartEffect(kind)
-        // A known customer has a silence queued unless they are new or their last one is due (fired, or about
-        // to): only then does an event need to look.
-        let silent = known && silentDelay.map { newestBefore == .min || newestBefore.addingSaturating($0) <= watermark } ?? false
-        guard silent || cart != .none else { return }
+        guard cart != .none else { return }
         // A settle at or behind the watermark needs no memory: no in-lateness add can be older than it.
-        let create = silent || cart == .add || ((cart == .checkout || cart == .order) && t > watermark)
+        let create = cart == .add || ((cart == .checkout || cart == .order) && t > watermark)
         guard let r = record(of: id, hash: hash, create: create) else { return }
         switch cart {
-        case .none: break
+        case .none: return
         case .add:
             if records[r].cartItems < .max { records[r].cartItems += 1 }
             records[r].lastAdd = max(records[r].lastAdd, t)
@@ -203,11 +174,7 @@ final class CustomerTimers {
             records[r].cartItems = 0
             records[r].cartSettled = max(records[r].cartSettled, t)
         }
-        if cart != .none { scheduleCart(r, watermark: watermark) }
-        // Only a silence still ahead: a late event that does not move the newest time must not re-fire one.
-        if silent, let silentDelay, newestAfter.addingSaturating(silentDelay) > watermark {
-            schedule(r, .customerSilent, at: newestAfter.addingSaturating(silentDelay))
-        }
+        scheduleCart(r, watermark: watermark)
         freeIfIdle(r)
     }
 
@@ -236,62 +203,37 @@ final class CustomerTimers {
         freeIfIdle(r)
     }
 
-    /// Pops the next timer due at `watermark` (deadline ≤ watermark), skipping cancelled and moved ones,
-    /// and copies its customer's id into `customerId`; nil when none is due. `newestEventMillis` gives a
-    /// customer's newest event time from the store (nil when it no longer holds them), for silences.
-    func nextDue(watermark: Int64, customerId: inout [UInt8],
-                 newestEventMillis: (UnsafeRawBufferPointer) -> Int64?) -> DueTimer? {
-        while let (top, kind) = popDue(watermark) {
+    /// The earliest queued deadline (live or stale), `Int64.max` when none.
+    var earliestDeadline: Int64 { cartQueue.earliest?.deadline ?? .max }
+
+    /// Pops the next cart timer due at `watermark` with a deadline at most `bound` (another queue's head, so
+    /// that timers of all kinds fire in deadline order), skipping cancelled and moved ones, copies its
+    /// customer's id into `customerId` and returns its deadline; nil when none is.
+    func nextDue(watermark: Int64, through bound: Int64 = .max, customerId: inout [UInt8]) -> Int64? {
+        while let top = cartQueue.earliest, top.deadline <= min(watermark, bound) {
+            _ = cartQueue.popEarliest()
             let r = Int(top.record)
-            guard r < recordsUsed, records[r].idLength >= 0, records[r].generation == top.generation else { continue }
-            var due: DueTimer?
-            switch kind {
-            case .cartAbandoned:
-                guard records[r].cartQueued == top.deadline else { continue }  // superseded
-                records[r].cartQueued = .max
-                if let deadline = cartDeadline(records[r]) {
-                    if deadline <= top.deadline {
-                        records[r].cartSettled = records[r].lastAdd
-                        firedCartAbandoned += 1
-                        due = DueTimer(kind: .cartAbandoned, deadline: deadline)
-                    } else {
-                        schedule(r, .cartAbandoned, at: deadline)  // moved later while queued
-                    }
+            guard r < recordsUsed, records[r].idLength >= 0, records[r].generation == top.generation,
+                  records[r].cartQueued == top.deadline else { continue }  // freed, reused or superseded
+            records[r].cartQueued = .max
+            var due: Int64?
+            if let deadline = cartDeadline(records[r]) {
+                if deadline <= top.deadline {
+                    records[r].cartSettled = records[r].lastAdd
+                    fired += 1
+                    due = deadline
+                    customerId.removeAll(keepingCapacity: true)
+                    customerId.append(contentsOf: idBytes(r))
                 } else {
-                    scheduleCart(r, watermark: watermark)  // cancelled: keep the settle until it is passed
+                    schedule(r, at: deadline)  // moved later while queued
                 }
-            case .customerSilent:
-                guard records[r].silentQueued == top.deadline, let silentDelay else { continue }
-                records[r].silentQueued = .max
-                if let newest = newestEventMillis(idBytes(r)) {
-                    let deadline = newest.addingSaturating(silentDelay)
-                    if deadline > top.deadline {
-                        schedule(r, .customerSilent, at: deadline)  // came back: silent from their newest event on
-                    } else {
-                        firedCustomerSilent += 1
-                        due = DueTimer(kind: .customerSilent, deadline: top.deadline)
-                    }
-                } else {
-                    forgotten += 1
-                }
-            }
-            if due != nil {
-                customerId.removeAll(keepingCapacity: true)
-                customerId.append(contentsOf: idBytes(r))
+            } else {
+                scheduleCart(r, watermark: watermark)  // cancelled: keep the settle until it is passed
             }
             freeIfIdle(r)
             if let due { return due }
         }
         return nil
-    }
-
-    /// The earlier of the two queues' heads if it is due, and which queue it came from.
-    private func popDue(_ watermark: Int64) -> (QueuedTimer, TimerKind)? {
-        let cart = cartQueue.earliest?.deadline ?? .max
-        let silent = silentQueue.earliest?.deadline ?? .max
-        guard min(cart, silent) <= watermark else { return nil }
-        if cart <= silent { return cartQueue.popEarliest().map { ($0, .cartAbandoned) } }
-        return silentQueue.popEarliest().map { ($0, .customerSilent) }
     }
 
     // MARK: Rules
@@ -305,21 +247,18 @@ final class CustomerTimers {
     /// not reached it (strictly: a marker already due would be popped and queued again forever).
     private func scheduleCart(_ r: Int, watermark: Int64) {
         if let deadline = cartDeadline(records[r]) {
-            schedule(r, .cartAbandoned, at: deadline)
+            schedule(r, at: deadline)
         } else if records[r].cartQueued == .max, records[r].cartSettled > watermark {
-            schedule(r, .cartAbandoned, at: records[r].cartSettled)
+            schedule(r, at: records[r].cartSettled)
         }
     }
 
-    /// Makes sure an entry at or before `deadline` is queued for the record's `kind` timer. A later queued
-    /// entry is left in place only if it is not later: moving a deadline later costs nothing now.
-    private func schedule(_ r: Int, _ kind: TimerKind, at deadline: Int64?) {
-        guard let deadline else { return }
-        let queued = kind == .cartAbandoned ? records[r].cartQueued : records[r].silentQueued
-        guard deadline < queued else { return }
-        let entry = QueuedTimer(deadline: deadline, record: Int32(r), generation: records[r].generation)
-        if kind == .cartAbandoned { cartQueue.push(entry) } else { silentQueue.push(entry) }
-        if kind == .cartAbandoned { records[r].cartQueued = deadline } else { records[r].silentQueued = deadline }
+    /// Makes sure an entry at or before `deadline` is queued for the record. A later queued entry is left in
+    /// place only if it is not later: moving a deadline later costs nothing now.
+    private func schedule(_ r: Int, at deadline: Int64) {
+        guard deadline < records[r].cartQueued else { return }
+        cartQueue.push(QueuedTimer(deadline: deadline, record: Int32(r), generation: records[r].generation))
+        records[r].cartQueued = deadline
     }
 
     // MARK: Records
@@ -385,7 +324,7 @@ final class CustomerTimers {
     }
 
     private func freeIfIdle(_ r: Int) {
-        guard records[r].idLength >= 0, records[r].cartQueued == .max, records[r].silentQueued == .max else { return }
+        guard records[r].idLength >= 0, records[r].cartQueued == .max else { return }
         removeFromIndex(r)
         deadBytes += Int(records[r].idLength)
         records[r].idLength = -1
