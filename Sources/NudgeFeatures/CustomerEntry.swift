@@ -4,7 +4,7 @@ import NudgeEvents
 /// id is, their newest event time and channel, and their feature state in one of three forms.
 ///
 /// Most customers of a retailer are seen once in a window (a visit that bounces, a single store purchase),
-/// and a full feature record (``FeatureSet/bytesPerCustomer``, 544 bytes with the standard features) would
+/// and a full feature record (``FeatureSet/bytesPerCustomer``, 544 bytes with the default feature file) would
 /// hold one event in mostly empty rings. So the state of a customer with one event is that event, kept in
 /// the entry: the record it implies is the fresh record with that event folded in, and the table folds it
 /// again whenever it needs the record (to evaluate, evict or merge), which gives the same bytes as folding
@@ -28,7 +28,7 @@ enum CustomerEntry {
     /// Double: the one event's `score`.
     static let loggedScore = 32
     /// UInt64: `nudgeHash64` of the one event's category (of the empty text when absent, as a live fold
-    /// would compute it).
+    /// would compute it); 0 when no fold reads it.
     static let loggedCategoryHash = 40
     /// UInt64: `nudgeHash64` of the one event's product id.
     static let loggedProductHash = 48
@@ -55,9 +55,10 @@ enum CustomerEntry {
         entry.storeBytes(of: value.rawValue, toByteOffset: form, as: UInt8.self)
     }
 
-    /// Keeps `event` (whose clamped time is `time`) as a fresh entry's one event.
+    /// Keeps `event` (whose clamped time is `time`) as a fresh entry's one event, with the hashes of the text
+    /// fields in `hashing` (bit 0 category, bit 1 product id: those some fold reads; the others stay 0).
     @inline(__always)
-    static func log(_ event: SegmentEvent, time: Int64, into entry: UnsafeMutableRawPointer) {
+    static func log(_ event: SegmentEvent, time: Int64, hashing: UInt8, into entry: UnsafeMutableRawPointer) {
         entry.storeBytes(of: time, toByteOffset: CustomerRecord.newestMillis, as: Int64.self)
         entry.storeBytes(of: event.channel.rawValue, toByteOffset: CustomerRecord.channel, as: UInt8.self)
         entry.storeBytes(of: event.kind.rawValue, toByteOffset: loggedKind, as: UInt8.self)
@@ -65,8 +66,8 @@ enum CustomerEntry {
         entry.storeBytes(of: texts, toByteOffset: loggedTexts, as: UInt8.self)
         entry.storeBytes(of: event.amount, toByteOffset: loggedAmount, as: Double.self)
         entry.storeBytes(of: event.score, toByteOffset: loggedScore, as: Double.self)
-        entry.storeBytes(of: event.category.hash64, toByteOffset: loggedCategoryHash, as: UInt64.self)
-        entry.storeBytes(of: event.productId.hash64, toByteOffset: loggedProductHash, as: UInt64.self)
+        entry.storeBytes(of: hashing & 1 != 0 ? event.category.hash64 : 0, toByteOffset: loggedCategoryHash, as: UInt64.self)
+        entry.storeBytes(of: hashing & 2 != 0 ? event.productId.hash64 : 0, toByteOffset: loggedProductHash, as: UInt64.self)
         setForm(.oneEvent, of: entry)
     }
 }

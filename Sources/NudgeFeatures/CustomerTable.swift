@@ -29,7 +29,8 @@ public struct CustomerSlot: Sendable, Hashable {
 ///   customer with two events or more: header, then the packed feature state (see ``FeatureLayout``);
 /// - the **arena**: customer id bytes, written when a customer takes a slot;
 /// - the **index**: open addressing (linear probing, load ≤ 3/4, so between 3/8 and 3/4 once it has grown:
-///   an unsuccessful probe reads about 8 entries at worst, one or two cache lines) of 8-byte entries, the upper 32 bits of the
+///   an unsuccessful probe reads about 8.5 entries on average at 3/4, one or two cache lines) of 8-byte
+///   entries, the upper 32 bits of the
 ///   id's nudgeHash64 beside the slot, so a probe reads one word and compares id bytes only on a tag match.
 ///
 /// The **cold tier** (``ColdCustomers``) holds customers idle past a TTL as LZ4-compressed records within a
@@ -43,8 +44,8 @@ public struct CustomerSlot: Sendable, Hashable {
 /// The hot path (``slot(for:)`` on a hot customer, ``apply(_:to:)``, ``evaluate(_:atMillis:into:)``)
 /// does not allocate and never looks at the cold tier; creating or restoring a customer allocates only
 /// when a buffer grows. Identity stitching lifts a customer out whole (``detach(_:)``) and folds them into
-/// another (``merge(_:into:)``). Entries, pool and arena are contiguous and the index is rebuilt by hashing
-/// the ids again, which keeps a later snapshot a matter of compressing three buffers.
+/// another (``merge(_:into:)``). Entries, arena and pool chunks are a few large buffers and the index is
+/// rebuilt by hashing the ids again, which keeps a later snapshot a matter of compressing them.
 public final class CustomerTable {
     /// The features every record holds.
     public let features: FeatureSet
@@ -386,7 +387,7 @@ public final class CustomerTable {
         guard let entry = entry(of: slot) else { return }
         let time = CustomerRecord.clampTime(event.timestampMillis)
         if keepsFirstEventInEntry && CustomerEntry.form(of: entry) == .fresh {
-            CustomerEntry.log(event, time: time, into: entry)
+            CustomerEntry.log(event, time: time, hashing: plan.hashedTexts, into: entry)
             return
         }
         let record = fullRecord(of: entry)
@@ -834,6 +835,9 @@ private final class CompiledPlan {
     let stack: FixedArray<Double>
     /// Bytes held.
     let bytes: Int
+    /// The text fields whose hashes some fold reads (bit 0 category, bit 1 product id): a kept first event
+    /// hashes only those.
+    let hashedTexts: UInt8
     private let allocations: [UnsafeMutableRawPointer]
 
     init(_ layout: FeatureLayout) {
@@ -861,6 +865,13 @@ private final class CompiledPlan {
         stack = copy([Double](repeating: 0, count: layout.stackDepth))
         bytes = total
         self.allocations = allocations
+        func bit(_ field: TextField) -> UInt8 { field == .category ? 1 : 2 }
+        var hashed: UInt8 = 0
+        for updater in layout.updaters where updater.operation == .ringBits || updater.operation == .lifetimeBits {
+            hashed |= bit(updater.textField)
+        }
+        for condition in layout.conditions where condition.test != .number { hashed |= bit(condition.textField) }
+        hashedTexts = hashed
     }
 
     deinit {

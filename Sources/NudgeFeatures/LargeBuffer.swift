@@ -27,10 +27,19 @@ public struct LargeBuffer {
         #if os(Linux)
         if self.byteCount >= Self.hugePage {
             let length = (self.byteCount + Self.hugePage - 1) / Self.hugePage * Self.hugePage
-            if let mapped = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+            // One huge page more than needed, then the unaligned ends given back: the kernel backs only
+            // 2 MiB-aligned ranges with huge pages, and mmap aligns to 4 KiB.
+            if let mapped = mmap(nil, length + Self.hugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
                mapped != MAP_FAILED {
-                _ = madvise(mapped, length, MADV_HUGEPAGE)
-                base = mapped
+                let address = UInt(bitPattern: mapped)
+                let aligned = (address + UInt(Self.hugePage) - 1) & ~(UInt(Self.hugePage) - 1)
+                let head = Int(aligned - address)
+                if head > 0 { _ = munmap(mapped, head) }
+                let start = mapped + head
+                let tail = Self.hugePage - head
+                if tail > 0 { _ = munmap(start + length, tail) }
+                _ = madvise(start, length, MADV_HUGEPAGE)
+                base = start
                 mappedLength = length
                 return
             }

@@ -28,7 +28,8 @@ final class RecordPool {
     init(stride: Int, expectedRecords: Int) {
         self.stride = stride
         let perHugePage = max(LargeBuffer.hugePage / stride, 1)
-        perChunk = min(perHugePage, max(expectedRecords, 16))
+        // Half a huge page's worth expected or more: whole huge pages, else small chunks.
+        perChunk = 2 * expectedRecords >= perHugePage ? perHugePage : max(expectedRecords, 16)
         chunkOf = Divisor(Int64(perChunk))
         chunkBytes = perChunk == perHugePage ? max(LargeBuffer.hugePage, stride) : perChunk * stride
         chunkCapacity = 16

@@ -222,7 +222,8 @@ final class EventProcessor {
     var newestEventMillis: Int64 { clock.newestEventMillis }
     /// Timers queued (armed, or holding a settled cart until the watermark passes it).
     var timersScheduled: Int { carts.scheduled + silences.scheduled }
-    /// Timers refused at the capacity, or due for a customer the store no longer holds.
+    /// Cart timers refused at the capacity or due for a customer the store no longer holds, and silences
+    /// whose customer left the hot tier (evicted or detached) before they came due.
     var timersDropped: Int { carts.dropped + silences.forgotten + timersWithoutCustomer }
     /// Timers fired, by kind.
     func timersFired(_ kind: TimerKind) -> Int {
@@ -480,7 +481,7 @@ final class EventProcessor {
             let silenceHead = silences.earliestDeadline
             // (An empty queue's head reads Int64.max, which a watermark of Int64.max would otherwise pass.)
             guard carts.scheduled + silences.scheduled > 0, min(cartHead, silenceHead) <= watermark else { break }
-            if cartHead <= silenceHead {
+            if carts.scheduled > 0 && cartHead <= silenceHead {
                 guard let deadline = carts.nextDue(watermark: watermark, through: silenceHead, customerId: &timerCustomer) else { continue }
                 // Restores the customer from the cold tier when they are there: a cart outlives eviction.
                 guard let slot = timerCustomer.withUnsafeBytes({ table.existingSlot(for: RawText($0)) }) else {
@@ -489,7 +490,8 @@ final class EventProcessor {
                 }
                 fire(.cartAbandoned, slot: slot, deadline: deadline, publish: publish)
             } else {
-                guard let due = silences.nextDue(watermark: watermark, through: cartHead,
+                // Strictly before the cart's head: a silence due at the same time goes after the cart.
+                guard let due = silences.nextDue(watermark: watermark, through: cartHead &- 1,
                                                  newestEventMillis: { table.newestEventMillis(of: CustomerSlot(index: Int32($0))) })
                 else { continue }
                 let slot = CustomerSlot(index: Int32(due.slot))
@@ -539,9 +541,12 @@ final class EventProcessor {
     /// sweep. A freed slot's contact history is
     /// cleared so that whoever reuses it starts clean (a returning customer's contacts are older than the
     /// policy's look-back, which the TTL exceeds).
+    ///
+    /// Waits while silences are due and not yet fired (``advance(wallMillis:limit:publish:)`` fires a
+    /// bounded number per turn): evicting such a customer would drop their silence, which is kept by slot.
     @discardableResult
     func sweepIdle(limit: Int = 64) -> Int {
-        guard clock.millis != .min else { return 0 }
+        guard clock.millis != .min, silences.earliestDeadline > clock.millis else { return 0 }
         let cutoff = clock.millis &- idleTTLMillis
         // Links: once per minute of event time is plenty for a TTL of days. A further allowed lateness of
         // margin, so that no event in lateness could still have found the link alive.

@@ -40,7 +40,7 @@ public struct EventTimeConfig: Sendable, Equatable {
     public var maxTimerCustomersPerShard = 1 << 21
 
     /// Defaults: 1 h lateness applied to the current time, 10 s idle timeout, 30-minute carts,
-    /// 14-day silence, 2,097,152 customers with timers per shard.
+    /// 14-day silence, 2,097,152 carts with timers per shard.
     public init() {}
 }
 

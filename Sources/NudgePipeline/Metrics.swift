@@ -77,7 +77,8 @@ public struct MetricsSnapshot: Sendable, Equatable {
     public var timersScheduled: Int = 0
     /// Timers fired, by name (`Cart Abandoned`, `Customer Silent`).
     public var timersFired: [String: Int] = [:]
-    /// Timers refused at the per-shard capacity, or due for a customer no longer in the store.
+    /// Cart timers refused at the per-shard capacity or due for a customer no longer in the store, and
+    /// silences whose customer left the hot tier before they came due.
     public var timersDropped: Int = 0
     /// Identity stitching: links held, histories merged, links forgotten, messages between shards.
     public var identity = IdentityFigures()
@@ -162,7 +163,7 @@ public struct MetricsSnapshot: Sendable, Equatable {
         metric("timers_scheduled", "gauge", "Event-time timers queued.", [("{\(inst)}", "\(timersScheduled)")])
         metric("timers_fired_total", "counter", "Event-time timers fired, by timer.",
                timersFired.sorted { $0.key < $1.key }.map { ("{\(inst),timer=\"\($0.key)\"}", "\($0.value)") })
-        metric("timers_dropped_total", "counter", "Cart timers refused at capacity or due for a customer no longer stored, and silences of customers evicted first.",
+        metric("timers_dropped_total", "counter", "Cart timers refused at capacity or due for a customer no longer stored, and silences of customers who left the hot tier first.",
                [("{\(inst)}", "\(timersDropped)")])
         metric("identity_links", "gauge", "Identity links (anonymousId to userId) held by the shards.", [("{\(inst)}", "\(identity.links)")])
         metric("identity_merges_total", "counter", "Anonymous histories merged into known customers.", [("{\(inst)}", "\(identity.merges)")])

@@ -15,8 +15,8 @@ import CPrefetch
 /// frees (eviction to the cold tier, identity detach) is ``forget(slot:)``-ed: its generation moves on, so
 /// the queued entry, left in the heap (lazy cancellation), is dropped when it comes due, and the slot's next
 /// customer starts with none. So a customer evicted before their silence comes due loses it (counted in
-/// ``forgotten``); with the idle TTL longer than the silence delay (30 and 14 days by default) a silence
-/// always comes due first.
+/// ``forgotten``). With the idle TTL longer than the silence delay (30 and 14 days by default) a silence
+/// comes due first, and the shard does not evict while silences are due and unfired.
 struct SilenceTimers {
     private let delay: Int64?
     private var words: [UInt32] = []

@@ -15,7 +15,7 @@ enum TimerKind: UInt8, CaseIterable, Sendable {
 }
 
 /// One entry of the timer queue: a deadline for one timer of one customer record. An entry is live
-/// only while its record still has this generation and still queues this deadline for this kind
+/// only while its record (or slot) still has this generation and still queues this deadline
 /// (lazy cancellation: nothing is ever removed from the middle of the heap).
 struct QueuedTimer {
     /// Event time at which the entry comes due (Unix ms).

@@ -179,6 +179,29 @@ struct EventTimeTests {
         #expect(shard.processor.timersFired(.customerSilent) == 2)
     }
 
+    /// Carts and silences live in two queues; the shard fires them in deadline order, a cart first on a tie.
+    @Test func cartsAndSilencesFireInDeadlineOrder() throws {
+        let shard = try ShardUnderTest {
+            $0.cartAbandonedAfter = .seconds(1_800)
+            $0.customerSilentAfter = .seconds(1_800)
+        }
+        _ = shard.advance(wall: 0)
+        shard.send("Product Viewed", user: "c-2", at: t0 - 10 * minute)   // silent at t0 + 20 min
+        shard.send("Product Added", user: "c-1", at: t0)                  // cart and silence both at t0 + 30 min
+        shard.send("Product Added", user: "c-3", at: t0 + 5 * minute)     // cart and silence at t0 + 35 min
+        shard.tick(to: t0 + 2 * hour)
+        let fired = shard.advance(wall: 100).map {
+            "\($0["_key"] as? String ?? "?") \(trigger($0)["event"] as? String ?? "?") \($0["event_time"] as? String ?? "?")"
+        }
+        #expect(fired == [
+            "c-2 Customer Silent \(ISO8601Time.format(millis: t0 + 20 * minute))",
+            "c-1 Cart Abandoned \(ISO8601Time.format(millis: t0 + 30 * minute))",
+            "c-1 Customer Silent \(ISO8601Time.format(millis: t0 + 30 * minute))",
+            "c-3 Cart Abandoned \(ISO8601Time.format(millis: t0 + 35 * minute))",
+            "c-3 Customer Silent \(ISO8601Time.format(millis: t0 + 35 * minute))",
+        ])
+    }
+
     @Test func lateEventsAreCountedAndAppliedAtTheWatermarkByDefault() throws {
         let shard = try ShardUnderTest()
         _ = shard.advance(wall: 0)
