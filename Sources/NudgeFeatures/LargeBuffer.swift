@@ -21,11 +21,13 @@ public struct LargeBuffer {
     /// Bytes of one transparent huge page: buffers at least this large are mapped in them.
     public static let hugePage = 2 << 20
 
-    /// At least `byteCount` bytes; contents unspecified (callers initialise what they use).
-    public init(byteCount: Int) {
+    /// At least `byteCount` bytes; contents unspecified (callers initialise what they use). `hugePages`
+    /// false asks for ordinary pages whatever the size (for buffers that grow under load, see
+    /// ``RecordPool``).
+    public init(byteCount: Int, hugePages: Bool = true) {
         self.byteCount = max(byteCount, 1)
         #if os(Linux)
-        if self.byteCount >= Self.hugePage {
+        if hugePages && self.byteCount >= Self.hugePage {
             let length = (self.byteCount + Self.hugePage - 1) / Self.hugePage * Self.hugePage
             // One huge page more than needed, then the unaligned ends given back: the kernel backs only
             // 2 MiB-aligned ranges with huge pages, and mmap aligns to 4 KiB.
