@@ -165,8 +165,7 @@ final class EventProcessor {
         // Carts are for the few customers shopping now; silences for every known customer in the hot tier.
         carts = CartTimers(cartAbandonedAfterMillis: eventTime.cartAbandonedAfter?.wholeMilliseconds,
                            capacity: eventTime.maxTimerCustomersPerShard, expectedCarts: config.expectedCustomersPerShard / 16)
-        silences = SilenceTimers(delayMillis: eventTime.customerSilentAfter?.wholeMilliseconds,
-                                 expectedSlots: config.expectedCustomersPerShard)
+        silences = SilenceTimers(delayMillis: eventTime.customerSilentAfter?.wholeMilliseconds)
         latePolicy = eventTime.latePolicy
         timerCustomer.reserveCapacity(256)
         self.store = store

@@ -27,10 +27,9 @@ struct SilenceTimers {
     /// Queued silences whose customer left the hot tier before they came due.
     private(set) var forgotten = 0
 
-    /// Silences after `delayMillis` (nil turns them off), with room for `expectedSlots` slots.
-    init(delayMillis: Int64?, expectedSlots: Int) {
+    /// Silences after `delayMillis` (nil turns them off).
+    init(delayMillis: Int64?) {
         delay = delayMillis.map { max(0, $0) }
-        if delay != nil { words.reserveCapacity(expectedSlots) }
     }
 
     /// Entries queued (live or stale).
@@ -55,7 +54,10 @@ struct SilenceTimers {
         if slot < words.count, words[slot] & 1 != 0 { return }
         let deadline = newest.addingSaturating(delay)
         guard deadline > watermark else { return }
-        if slot >= words.count { words.append(contentsOf: repeatElement(0, count: slot + 1 - words.count)) }
+        if slot >= words.count {
+            if slot >= words.capacity { words.reserveCapacity(TimerQueue.grownCapacity(slot, stride: MemoryLayout<UInt32>.stride)) }
+            words.append(contentsOf: repeatElement(0, count: slot + 1 - words.count))
+        }
         words[slot] |= 1
         queue.push(QueuedTimer(deadline: deadline, record: Int32(truncatingIfNeeded: slot), generation: words[slot] >> 1))
     }

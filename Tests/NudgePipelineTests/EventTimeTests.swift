@@ -345,7 +345,7 @@ struct CustomerTimersTests {
 
     @Test func randomOutOfOrderTrafficFiresEachTimerOnceAndFreesEverything() {
         let carts = CartTimers(cartAbandonedAfterMillis: 30 * minute, capacity: 10_000, expectedCarts: 64)
-        var silences = SilenceTimers(delayMillis: 14 * day, expectedSlots: 16)
+        var silences = SilenceTimers(delayMillis: 14 * day)
         var random = SplitMix(state: 7)
         let kinds: [EventKind] = [.productAdded, .productAdded, .productRemoved, .checkoutStarted, .orderCompleted, .productViewed]
         var watermark = Int64.min
@@ -410,7 +410,7 @@ struct CustomerTimersTests {
     /// A slot the store frees takes its queued silence with it: its next customer starts with none, and
     /// the old entry never fires for them.
     @Test func aForgottenSlotsSilenceNeverFires() {
-        var silences = SilenceTimers(delayMillis: 14 * day, expectedSlots: 4)
+        var silences = SilenceTimers(delayMillis: 14 * day)
         var newest: [Int64] = [t0, t0]
         silences.observe(slot: 0, known: true, newest: t0, watermark: t0 - minute)
         silences.observe(slot: 1, known: true, newest: t0, watermark: t0 - minute)
