@@ -73,8 +73,11 @@ public struct RecentMessageIDs: Sendable {
 
     /// Starts loading the two entries ``insert(hash:)`` will read first for `hash`, so that inserting it a
     /// few events later does not wait on memory (the tables are far larger than the caches).
+    ///
+    /// `mutating` though it changes nothing: called on a class's stored property, a non-mutating method
+    /// gets a copy of the struct, which retains and releases the table on every event.
     @inline(__always)
-    public func prefetch(hash: UInt64) {
+    public mutating func prefetch(hash: UInt64) {
         let home = slot(of: hash).home
         table.withUnsafeBufferPointer { entries in
             guard let base = entries.baseAddress else { return }
