@@ -28,6 +28,8 @@ public final class Decider: Sendable {
     public let minScore: Double
     /// Each action's channels, resolved once from the model's names.
     private let actionChannels: [[Channel]]
+    /// The actions flat, for screening and scoring them all on every decision.
+    private let actionTable: ActionTable
 
     /// Creates a decider. A `minScore` that is not a finite number >= 0 falls back to 0.01.
     public init(churn: ChurnModel, nba: NBAModel, policy: ContactPolicy, minScore: Double = 0.01) {
@@ -37,6 +39,7 @@ public final class Decider: Sendable {
         self.minScore = minScore.isFinite && minScore >= 0 ? minScore : 0.01
         // Model files only admit contract channel names, all of which Channel knows.
         actionChannels = nba.actions.map { $0.channels.compactMap { Channel(wireName: $0) } }
+        actionTable = ActionTable(nba)
     }
 
     /// An eligible action and its score, ranked best first.
@@ -57,9 +60,10 @@ public final class Decider: Sendable {
         // The winner plus as many alternatives as a decision carries.
         let keep = FixedAlternatives.capacity + 1
         var ranking = InlineSlots(filler: Ranked(index: 0, score: 0, propensity: 0))
-        for (i, action) in nba.actions.enumerated() where action.isEligible(x, churnProbability: churnProbability) {
-            let propensity = action.scorer.probability(x)
-            let score = propensity * action.value
+        let actions = actionTable
+        for i in 0..<actions.count where actions.isEligible(i, x, churnProbability: churnProbability) {
+            let propensity = actions.probability(i, x)
+            let score = propensity * actions.value(i)
             var slot = ranking.count
             while slot > 0 && score > ranking[slot - 1].score { slot -= 1 }
             ranking.insert(Ranked(index: i, score: score, propensity: propensity), at: slot, limit: keep)

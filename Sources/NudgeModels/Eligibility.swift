@@ -61,13 +61,26 @@ public struct EligibilityCondition: Sendable, Equatable, CustomStringConvertible
     /// vector) or not finite never satisfies a condition, whatever the operator: eligibility
     /// is a gate, and an unknown value must not open it.
     public func holds(_ x: UnsafeBufferPointer<Double>, churnProbability: Double) -> Bool {
+        Self.holds(featureIndex: featureIndex, op: op, value: value, x, churnProbability: churnProbability)
+    }
+
+    /// The feature's position in the vector, -1 for `churn_probability`.
+    var featureIndex: Int {
+        if case .feature(let index) = subject { return index }
+        return -1
+    }
+
+    /// Whether `x[featureIndex]` (`churnProbability` for -1) compares to `value` by `op`; false when it is
+    /// missing or not finite. Shared with ``ActionTable``.
+    @inline(__always)
+    static func holds(featureIndex: Int, op: ComparisonOperator, value: Double, _ x: UnsafeBufferPointer<Double>,
+                      churnProbability: Double) -> Bool {
         let lhs: Double
-        switch subject {
-        case .churnProbability:
+        if featureIndex < 0 {
             lhs = churnProbability
-        case .feature(let index):
-            guard index < x.count else { return false }
-            lhs = x[index]
+        } else {
+            guard featureIndex < x.count else { return false }
+            lhs = x[featureIndex]
         }
         guard lhs.isFinite else { return false }
         return op.compare(lhs, value)

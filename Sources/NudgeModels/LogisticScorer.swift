@@ -51,11 +51,17 @@ public struct LogisticScorer: Sendable {
     /// `w_i * standardized x_i`, or 0 when the value is missing or not finite.
     @inline(__always)
     private func contribution(_ i: Int, _ x: UnsafeBufferPointer<Double>) -> Double {
-        let position = featureIndices[i]
+        Self.term(x, position: featureIndices[i], mean: mean[i], scale: scale[i], weight: weights[i])
+    }
+
+    /// One feature's term of the logit: its weight times its standardized value, 0 when the feature is
+    /// missing or not finite. Shared with ``ActionTable`` so that both score alike, bit for bit.
+    @inline(__always)
+    static func term(_ x: UnsafeBufferPointer<Double>, position: Int, mean: Double, scale: Double, weight: Double) -> Double {
         guard position < x.count else { return 0 }
         let v = x[position]
         guard v.isFinite else { return 0 }
-        return weights[i] * (v - mean[i]) / scale[i]
+        return weight * (v - mean) / scale
     }
 
     /// The linear score `intercept + Σ contributions`.

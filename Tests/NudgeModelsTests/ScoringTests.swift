@@ -209,3 +209,44 @@ struct StarterModelTests {
         ])
     }
 }
+
+@Suite("Action table")
+struct ActionTableTests {
+    /// The flat table screens and scores exactly as the models do, bit for bit: the starter model and the
+    /// fixture (whose rules use `any` and `churn_probability`), over random vectors with missing,
+    /// non-finite and boundary values.
+    @Test func screensAndScoresAsTheModels() throws {
+        let starter = try ModelFile.loadNBA(Fixture.starterModel("nba.json"), file: "nba.json", schema: Fixture.serviceSchema)
+        let fixture = try ModelFile.loadNBA(Fixture.data(Fixture.nba()), file: "nba.json", schema: Fixture.schema)
+        var random = SystemRandomNumberGenerator()
+        for (model, width) in [(starter, Fixture.serviceSchema.count), (fixture, Fixture.schema.count)] {
+            let table = ActionTable(model)
+            #expect(table.count == model.actions.count)
+            var mismatches = 0
+            for _ in 0..<2_000 {
+                // Shorter vectors too: a feature past the end reads as missing.
+                var x = (0..<Int.random(in: (width - 1)...width, using: &random)).map { _ -> Double in
+                    switch Int.random(in: 0..<10, using: &random) {
+                    case 0: .nan
+                    case 1: .infinity
+                    case 2: 0
+                    case 3: 1
+                    default: Double.random(in: -5...400, using: &random).rounded(.down)
+                    }
+                }
+                if x.isEmpty { x = [0] }
+                let churn = [0.35, 0.4, Double.random(in: 0...1, using: &random), .nan].randomElement(using: &random) ?? 0
+                x.withUnsafeBufferPointer { x in
+                    for (a, action) in model.actions.enumerated() {
+                        if table.isEligible(a, x, churnProbability: churn) != action.isEligible(x, churnProbability: churn)
+                            || table.probability(a, x).bitPattern != action.scorer.probability(x).bitPattern
+                            || table.value(a) != action.value {
+                            mismatches += 1
+                        }
+                    }
+                }
+            }
+            #expect(mismatches == 0)
+        }
+    }
+}
