@@ -55,19 +55,36 @@ enum CustomerEntry {
         entry.storeBytes(of: value.rawValue, toByteOffset: form, as: UInt8.self)
     }
 
+    /// The pool handle of a ``Form/record`` entry's full record.
+    @inline(__always)
+    static func recordHandle(of entry: UnsafeRawPointer) -> Int {
+        Int(entry.load(fromByteOffset: recordHandle, as: UInt32.self))
+    }
+
+    /// A text field's bit in ``loggedTexts`` and in the table's set of hashed fields.
+    @inline(__always)
+    static func textBit(_ field: TextField) -> UInt8 {
+        switch field {
+        case .category: 1
+        case .productId: 2
+        }
+    }
+
     /// Keeps `event` (whose clamped time is `time`) as a fresh entry's one event, with the hashes of the text
-    /// fields in `hashing` (bit 0 category, bit 1 product id: those some fold reads; the others stay 0).
+    /// fields in `hashing` (``textBit(_:)``s: those some fold reads; the others stay 0).
     @inline(__always)
     static func log(_ event: SegmentEvent, time: Int64, hashing: UInt8, into entry: UnsafeMutableRawPointer) {
         entry.storeBytes(of: time, toByteOffset: CustomerRecord.newestMillis, as: Int64.self)
         entry.storeBytes(of: event.channel.rawValue, toByteOffset: CustomerRecord.channel, as: UInt8.self)
         entry.storeBytes(of: event.kind.rawValue, toByteOffset: loggedKind, as: UInt8.self)
-        let texts: UInt8 = (event.category.isEmpty ? 0 : 1) | (event.productId.isEmpty ? 0 : 2)
+        let texts = (event.category.isEmpty ? 0 : textBit(.category)) | (event.productId.isEmpty ? 0 : textBit(.productId))
         entry.storeBytes(of: texts, toByteOffset: loggedTexts, as: UInt8.self)
         entry.storeBytes(of: event.amount, toByteOffset: loggedAmount, as: Double.self)
         entry.storeBytes(of: event.score, toByteOffset: loggedScore, as: Double.self)
-        entry.storeBytes(of: hashing & 1 != 0 ? event.category.hash64 : 0, toByteOffset: loggedCategoryHash, as: UInt64.self)
-        entry.storeBytes(of: hashing & 2 != 0 ? event.productId.hash64 : 0, toByteOffset: loggedProductHash, as: UInt64.self)
+        let category = hashing & textBit(.category) != 0 ? event.category.hash64 : 0
+        let productId = hashing & textBit(.productId) != 0 ? event.productId.hash64 : 0
+        entry.storeBytes(of: category, toByteOffset: loggedCategoryHash, as: UInt64.self)
+        entry.storeBytes(of: productId, toByteOffset: loggedProductHash, as: UInt64.self)
         setForm(.oneEvent, of: entry)
     }
 }
@@ -103,11 +120,7 @@ struct LoggedEvent: FoldedEvent {
 
     @inline(__always)
     func hasText(_ field: TextField) -> Bool {
-        let texts = entry.load(fromByteOffset: CustomerEntry.loggedTexts, as: UInt8.self)
-        return switch field {
-        case .category: texts & 1 != 0
-        case .productId: texts & 2 != 0
-        }
+        entry.load(fromByteOffset: CustomerEntry.loggedTexts, as: UInt8.self) & CustomerEntry.textBit(field) != 0
     }
 
     @inline(__always)

@@ -267,7 +267,7 @@ public final class CustomerTable {
         if offset >= 0 && offset < arenaCapacity { nudge_prefetch_read(arena + offset) }
         guard !isFree(entry) else { return }
         switch CustomerEntry.form(of: entry) {
-        case .record: pool.prefetch(Int(entry.load(fromByteOffset: CustomerEntry.recordHandle, as: UInt32.self)))
+        case .record: pool.prefetch(CustomerEntry.recordHandle(of: entry))
         case .oneEvent: pool.prefetchNext()
         case .fresh: break
         }
@@ -363,8 +363,7 @@ public final class CustomerTable {
     /// The customer id stored for `slot` (cold path: builds a String); empty for a slot this table did not
     /// hand out or eviction freed.
     public func customerId(of slot: CustomerSlot) -> String {
-        guard let entry = entry(of: slot) else { return "" }
-        return String(decoding: idBytes(entry), as: UTF8.self)
+        String(decoding: customerIdBytes(of: slot), as: UTF8.self)
     }
 
     /// The id bytes of `slot`'s customer, without copying: valid until the next call that adds a customer
@@ -526,7 +525,7 @@ public final class CustomerTable {
         case .fresh:
             return UnsafeRawPointer(template)
         case .record:
-            return UnsafeRawPointer(pool.record(Int(entry.load(fromByteOffset: CustomerEntry.recordHandle, as: UInt32.self))))
+            return UnsafeRawPointer(pool.record(CustomerEntry.recordHandle(of: entry)))
         case .oneEvent:
             rebuild(entry, into: scratch)
             return UnsafeRawPointer(scratch)
@@ -546,7 +545,7 @@ public final class CustomerTable {
     private func fullRecord(of entry: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
         let form = CustomerEntry.form(of: entry)
         if form == .record {
-            return pool.record(Int(entry.load(fromByteOffset: CustomerEntry.recordHandle, as: UInt32.self)))
+            return pool.record(CustomerEntry.recordHandle(of: entry))
         }
         let handle = pool.take()
         let record = pool.record(handle)
@@ -572,7 +571,7 @@ public final class CustomerTable {
     /// Frees a hot customer's entry (already out of the index) and their full record, if any.
     private func release(_ entry: UnsafeMutableRawPointer, slot: Int, idBytes: Int) {
         if CustomerEntry.form(of: entry) == .record {
-            pool.free(Int(entry.load(fromByteOffset: CustomerEntry.recordHandle, as: UInt32.self)))
+            pool.free(CustomerEntry.recordHandle(of: entry))
         }
         // Every byte of a free slot's id region is dead until an id reuses it.
         arenaDead += idBytes
@@ -768,7 +767,6 @@ public final class CustomerTable {
         entryCapacity = capacity
     }
 
-
     /// Makes the arena at least `bytes` long. Without dead bytes it grows by copying; with them it is rebuilt
     /// from the hot customers' ids (one pass over the entries, as costly as a copy of them),
     /// at the same size when the live ids need at most half of it, else doubled. So the arena stays within
@@ -835,7 +833,7 @@ private final class CompiledPlan {
     let stack: FixedArray<Double>
     /// Bytes held.
     let bytes: Int
-    /// The text fields whose hashes some fold reads (bit 0 category, bit 1 product id): a kept first event
+    /// The text fields whose hashes some fold reads (``CustomerEntry/textBit(_:)``): a kept first event
     /// hashes only those.
     let hashedTexts: UInt8
     private let allocations: [UnsafeMutableRawPointer]
@@ -865,12 +863,11 @@ private final class CompiledPlan {
         stack = copy([Double](repeating: 0, count: layout.stackDepth))
         bytes = total
         self.allocations = allocations
-        func bit(_ field: TextField) -> UInt8 { field == .category ? 1 : 2 }
         var hashed: UInt8 = 0
         for updater in layout.updaters where updater.operation == .ringBits || updater.operation == .lifetimeBits {
-            hashed |= bit(updater.textField)
+            hashed |= CustomerEntry.textBit(updater.textField)
         }
-        for condition in layout.conditions where condition.test != .number { hashed |= bit(condition.textField) }
+        for condition in layout.conditions where condition.test != .number { hashed |= CustomerEntry.textBit(condition.textField) }
         hashedTexts = hashed
     }
 

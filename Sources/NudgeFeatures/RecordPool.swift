@@ -5,8 +5,9 @@ import CPrefetch
 ///
 /// Records live in chunks that never move: the pool grows by adding a chunk, never by copying, so a burst
 /// of newly active customers costs first-touch page faults and nothing more, and a record's address stays
-/// valid while it is held. A chunk is 2 MiB of records in ordinary pages (fewer records for tables expecting
-/// few customers), allocated when the first record in it is taken. Freed records chain through their own header (``FreeRecord``) and are reused first.
+/// valid while it is held. A chunk is up to 2 MiB of records in ordinary pages (fewer records for tables
+/// expecting few customers), allocated when the first record in it is taken. Freed records chain through
+/// their own header (``FreeRecord``) and are reused first.
 final class RecordPool {
     /// Bytes per record.
     let stride: Int
@@ -26,11 +27,11 @@ final class RecordPool {
     /// A pool of `stride`-byte records whose chunks hold at most `expectedRecords` records each.
     init(stride: Int, expectedRecords: Int) {
         self.stride = stride
-        let perHugePage = max(LargeBuffer.hugePage / stride, 1)
+        let perFullChunk = max(LargeBuffer.hugePage / stride, 1)
         // Half of 2 MiB's worth expected or more: 2 MiB chunks, else small ones.
-        perChunk = 2 * expectedRecords >= perHugePage ? perHugePage : max(expectedRecords, 16)
+        perChunk = 2 * expectedRecords >= perFullChunk ? perFullChunk : max(expectedRecords, 16)
         chunkOf = Divisor(Int64(perChunk))
-        chunkBytes = perChunk == perHugePage ? max(LargeBuffer.hugePage, stride) : perChunk * stride
+        chunkBytes = perChunk * stride
         chunkCapacity = 16
         chunks = .allocate(capacity: chunkCapacity)
     }

@@ -238,7 +238,7 @@ struct StateUpdater: Sendable {
 }
 
 /// What folding an event into a record reads of it: ``LiveEvent`` for one just decoded, ``LoggedEvent`` for
-/// one a compact record kept (see ``CustomerTable``). Generic rather than an existential so each input
+/// the one a customer's entry keeps (see ``CustomerEntry``). Generic rather than an existential so each input
 /// gets its own specialised fold and the live path costs what it did with `SegmentEvent` alone.
 protocol FoldedEvent {
     /// Raw value of the event's channel.

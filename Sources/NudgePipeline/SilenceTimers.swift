@@ -55,7 +55,7 @@ struct SilenceTimers {
         let deadline = newest.addingSaturating(delay)
         guard deadline > watermark else { return }
         if slot >= words.count {
-            if slot >= words.capacity { words.reserveCapacity(TimerQueue.grownCapacity(slot, stride: MemoryLayout<UInt32>.stride)) }
+            words.reserveInPowersOfTwo(holding: slot + 1)
             words.append(contentsOf: repeatElement(0, count: slot + 1 - words.count))
         }
         words[slot] |= 1
