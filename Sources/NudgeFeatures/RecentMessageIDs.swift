@@ -13,10 +13,14 @@ import NudgeEvents
 /// False positives: a new id is wrongly reported as seen only if its 64-bit hash equals one of the at most
 /// 2 × `horizon` remembered hashes: probability ≤ 2 × horizon / 2^64, about 1.1e-13 per event for a horizon
 /// of one million (one wrong drop per ~10^13 events). Duplicates are never missed within the horizon.
-public struct RecentMessageIDs: Sendable {
+///
+/// The tables are a ``LargeBuffer`` (huge pages): every lookup lands on a random line of 32 MiB, and with
+/// 4 KiB pages each one also missed the TLB. Non-copyable, because it owns that memory.
+public struct RecentMessageIDs: ~Copyable, @unchecked Sendable {
     /// Two tables back to back: generation g occupies `[g * capacity, (g + 1) * capacity)`. 0 marks a
     /// free entry, so a hash of 0 is stored as 1 (merging those two hashes changes nothing measurable).
-    private var table: [UInt64]
+    private let buffer: LargeBuffer
+    private let table: UnsafeMutablePointer<UInt64>
     private let capacity: Int
     private var current = 0
     private var currentCount = 0
@@ -33,8 +37,12 @@ public struct RecentMessageIDs: Sendable {
         var capacity = 16
         while capacity < self.horizon * 2 { capacity *= 2 }
         self.capacity = capacity
-        table = [UInt64](repeating: 0, count: capacity * 2)
+        buffer = LargeBuffer(byteCount: capacity * 2 * MemoryLayout<UInt64>.stride)
+        table = buffer.base.bindMemory(to: UInt64.self, capacity: capacity * 2)
+        table.initialize(repeating: 0, count: capacity * 2)
     }
+
+    deinit { buffer.release() }
 
     /// Records `id`; true if it is new, false if it was seen within the horizon (a duplicate).
     public mutating func insert(_ id: RawText) -> Bool {
@@ -44,46 +52,36 @@ public struct RecentMessageIDs: Sendable {
     /// Records an id by its nudgeHash64; true if new. For callers that already hashed the id.
     public mutating func insert(hash: UInt64) -> Bool {
         let (key, home) = slot(of: hash)
-        let mask = capacity - 1
-        let currentBase = current * capacity
-        let previousBase = (1 - current) * capacity
-        let inserted: Bool = table.withUnsafeMutableBufferPointer { entries in
-            var position = home
-            while true {
-                let entry = entries[currentBase + position]
-                if entry == key { return false }
-                if entry == 0 { break }
-                position = (position + 1) & mask
-            }
-            var older = home
-            while true {
-                let entry = entries[previousBase + older]
-                if entry == key { return false }
-                if entry == 0 { break }
-                older = (older + 1) & mask
-            }
-            entries[currentBase + position] = key
-            return true
-        }
-        guard inserted else { return false }
+        guard case .vacant(let position) = probe(table + current * capacity, for: key, from: home),
+              case .vacant = probe(table + (1 - current) * capacity, for: key, from: home) else { return false }
+        table[current * capacity + position] = key
         currentCount += 1
         if currentCount == horizon { rotate() }
         return true
     }
 
+    /// Where a linear probe of one generation for `key` ends: at `key`, or at the free entry it would take.
+    private enum Probe { case found, vacant(Int) }
+
+    @inline(__always)
+    private func probe(_ generation: UnsafeMutablePointer<UInt64>, for key: UInt64, from home: Int) -> Probe {
+        let mask = capacity - 1
+        var position = home
+        while true {
+            let entry = generation[position]
+            if entry == key { return .found }
+            if entry == 0 { return .vacant(position) }
+            position = (position + 1) & mask
+        }
+    }
+
     /// Starts loading the two entries ``insert(hash:)`` will read first for `hash`, so that inserting it a
     /// few events later does not wait on memory (the tables are far larger than the caches).
-    ///
-    /// `mutating` though it changes nothing: called on a class's stored property, a non-mutating method
-    /// gets a copy of the struct, which retains and releases the table on every event.
     @inline(__always)
-    public mutating func prefetch(hash: UInt64) {
+    public func prefetch(hash: UInt64) {
         let home = slot(of: hash).home
-        table.withUnsafeBufferPointer { entries in
-            guard let base = entries.baseAddress else { return }
-            nudge_prefetch_write(base + current * capacity + home)
-            nudge_prefetch_read(base + (1 - current) * capacity + home)
-        }
+        nudge_prefetch_write(table + current * capacity + home)
+        nudge_prefetch_read(table + (1 - current) * capacity + home)
     }
 
     /// The stored form of `hash` (0 marks a free entry, so 0 is stored as 1) and its home position in
@@ -98,7 +96,7 @@ public struct RecentMessageIDs: Sendable {
     public var count: Int { currentCount + previousCount }
 
     /// Bytes held by the two generations; fixed at init.
-    public var bytesUsed: Int { table.count * MemoryLayout<UInt64>.stride }
+    public var bytesUsed: Int { capacity * 2 * MemoryLayout<UInt64>.stride }
 
 
     /// Clears the older generation and makes it current.
@@ -106,9 +104,6 @@ public struct RecentMessageIDs: Sendable {
         current = 1 - current
         previousCount = currentCount
         currentCount = 0
-        let generation = current * capacity..<(current + 1) * capacity
-        table.withUnsafeMutableBufferPointer { entries in
-            UnsafeMutableBufferPointer(rebasing: entries[generation]).update(repeating: 0)
-        }
+        (table + current * capacity).update(repeating: 0, count: capacity)
     }
 }

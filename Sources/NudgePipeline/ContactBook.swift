@@ -56,8 +56,11 @@ struct ContactBook {
     }
 
     /// Starts loading `slot`'s handle (the shard's lookahead).
+    ///
+    /// `mutating` though it changes nothing: on the processor's stored property, a non-mutating call copies
+    /// the struct, retaining and releasing its arrays on every event (perf: 5 % of the in-process time).
     @inline(__always)
-    func prefetch(slot: Int) {
+    mutating func prefetch(slot: Int) {
         handles.withUnsafeBufferPointer { all in
             if slot >= 0, slot < all.count, let base = all.baseAddress { nudge_prefetch_read(base + slot) }
         }

@@ -39,8 +39,11 @@ struct SilenceTimers {
     var bytesUsed: Int { words.capacity * MemoryLayout<UInt32>.stride + queue.bytesUsed }
 
     /// Starts loading `slot`'s word (the shard's lookahead).
+    ///
+    /// `mutating` though it changes nothing: on the processor's stored property, a non-mutating call copies
+    /// the struct, retaining and releasing its arrays on every event (perf: 5 % of the in-process time).
     @inline(__always)
-    func prefetch(slot: Int) {
+    mutating func prefetch(slot: Int) {
         words.withUnsafeBufferPointer { all in
             if slot >= 0, slot < all.count, let base = all.baseAddress { nudge_prefetch_read(base + slot) }
         }
