@@ -181,11 +181,19 @@ final class JSONBytes {
     /// Appends `v` with at most 6 significant digits, shortest form (`0.318`, `15`,
     /// `1234570`, `1.5e-8`). Not-finite values print as `0` (JSON has no NaN or infinity,
     /// and consumers expect a number); magnitudes below 1e-300 print as `0` too.
+    ///
+    /// Writes straight into the buffer, digits right to left by constant divisions: the digit loop
+    /// that divided by a running power of ten and reserved room per byte was a third of the time the
+    /// recommendation JSON took.
     func number(_ v: Double) {
         guard v.isFinite, v.magnitude >= 1e-300 else { byte(UInt8(ascii: "0")); return }
+        // Longest form: a sign, 6 digits and 15 zeros (e = 20), or "-0.000000" and 6 digits.
+        let start = tail(reserving: 24)
+        var p = start
         var x = v
         if x < 0 {
-            byte(UInt8(ascii: "-"))
+            p.storeBytes(of: UInt8(ascii: "-"), as: UInt8.self)
+            p += 1
             x = -x
         }
         // Six significant digits: x ≈ m × 10^(e-5) with 100000 <= m < 1000000.
@@ -207,22 +215,24 @@ final class JSONBytes {
         // Now x ≈ 0.d1…dn × 10^(e+1).
         if e >= 0 && e < 21 {
             if e + 1 >= n {
-                decimal(digits, n)
-                for _ in 0..<(e + 1 - n) { byte(UInt8(ascii: "0")) }
+                p = Self.write(digits, n, at: p)
+                p = Self.fill(UInt8(ascii: "0"), e + 1 - n, at: p)
             } else {
-                decimalSplit(digits, n, pointAfter: e + 1)
+                p = Self.write(digits, n, pointAfter: e + 1, at: p)
             }
         } else if e < 0 && e >= -7 {
-            raw("0.")
-            for _ in 0..<(-e - 1) { byte(UInt8(ascii: "0")) }
-            decimal(digits, n)
+            p = Self.fill(UInt8(ascii: "0"), 1, at: p)
+            p = Self.fill(UInt8(ascii: "."), 1, at: p)
+            p = Self.fill(UInt8(ascii: "0"), -e - 1, at: p)
+            p = Self.write(digits, n, at: p)
         } else {
-            decimalSplit(digits, n, pointAfter: 1)
-            byte(UInt8(ascii: "e"))
-            if e < 0 { byte(UInt8(ascii: "-")) }
-            let magnitude = e.magnitude
-            decimal(Int(magnitude), magnitude >= 100 ? 3 : magnitude >= 10 ? 2 : 1)
+            p = Self.write(digits, n, pointAfter: 1, at: p)
+            p = Self.fill(UInt8(ascii: "e"), 1, at: p)
+            if e < 0 { p = Self.fill(UInt8(ascii: "-"), 1, at: p) }
+            let magnitude = Int(e.magnitude)
+            p = Self.write(magnitude, magnitude >= 100 ? 3 : magnitude >= 10 ? 2 : 1, at: p)
         }
+        advance(p - start)
     }
 
     /// Powers of ten from 1e-308 to 1e308, each the double nearest the exact value.
@@ -232,32 +242,37 @@ final class JSONBytes {
     @inline(__always)
     private static func power(_ e: Int) -> Double { powersOfTen[e + 308] }
 
-    /// Appends the `n` decimal digits of `value` (leading zeros included).
-    private func decimal(_ value: Int, _ n: Int) {
-        var divisor = 1
-        for _ in 1..<max(n, 1) { divisor *= 10 }
+    /// Writes the `n` decimal digits of `value` (leading zeros included) at `p`; returns the end.
+    @inline(__always)
+    private static func write(_ value: Int, _ n: Int, at p: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
         var rest = value
-        while divisor > 0 {
-            byte(UInt8(ascii: "0") + UInt8(rest / divisor % 10))
-            rest %= divisor
-            divisor /= 10
+        var i = n
+        while i > 0 {
+            i -= 1
+            p.storeBytes(of: UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest % 10), toByteOffset: i, as: UInt8.self)
+            rest /= 10
         }
+        return p + n
     }
 
-    /// Appends the `n` digits of `value` with a decimal point after the first `pointAfter`
-    /// (no point when nothing follows it).
-    private func decimalSplit(_ value: Int, _ n: Int, pointAfter: Int) {
-        var divisor = 1
-        for _ in 1..<max(n, 1) { divisor *= 10 }
-        var rest = value
-        var written = 0
-        while divisor > 0 {
-            if written == pointAfter { byte(UInt8(ascii: ".")) }
-            byte(UInt8(ascii: "0") + UInt8(rest / divisor % 10))
-            rest %= divisor
-            divisor /= 10
-            written += 1
-        }
+    /// Writes the `n` digits of `value` with a decimal point after the first `pointAfter` (no point
+    /// when nothing follows it) at `p`; returns the end.
+    @inline(__always)
+    private static func write(_ value: Int, _ n: Int, pointAfter: Int, at p: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
+        guard pointAfter < n else { return write(value, n, at: p) }
+        var scale = 1
+        for _ in 0..<(n - pointAfter) { scale &*= 10 }
+        let whole = write(value / scale, pointAfter, at: p)
+        whole.storeBytes(of: UInt8(ascii: "."), as: UInt8.self)
+        return write(value % scale, n - pointAfter, at: whole + 1)
+    }
+
+    /// Writes `count` copies of `b` at `p` (none if `count` ≤ 0); returns the end.
+    @inline(__always)
+    private static func fill(_ b: UInt8, _ count: Int, at p: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
+        guard count > 0 else { return p }
+        p.initializeMemory(as: UInt8.self, repeating: b, count: count)
+        return p + count
     }
 
     /// Appends a quoted ISO-8601 UTC time with milliseconds.

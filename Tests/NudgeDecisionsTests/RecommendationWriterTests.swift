@@ -179,6 +179,30 @@ struct RecommendationWriterTests {
         out.number(value)
         #expect(String(decoding: out.bytes, as: UTF8.self) == text)
     }
+
+    /// Over random magnitudes from 1e-300 to 1e300, both signs: the text parses back to the value C's `%.6g`
+    /// rounds to, has at most six significant digits, and is valid JSON number syntax.
+    @Test func numbersEqualPrintfSixSignificantDigits() throws {
+        var random = SystemRandomNumberGenerator()  // failures list their values
+        let out = JSONBytes(capacity: 16)  // grows on the way
+        let syntax = try NSRegularExpression(pattern: #"^-?(0|[1-9][0-9]*)(\.[0-9]+)?(e-?[1-9][0-9]*)?$"#)
+        var mismatches: [String] = []
+        for _ in 0..<20_000 {
+            let value = Double(sign: Bool.random(using: &random) ? .plus : .minus,
+                               exponent: Int.random(in: -995...995, using: &random),
+                               significand: Double.random(in: 1..<2, using: &random))
+            out.reset()
+            out.number(value)
+            let text = String(decoding: out.bytes, as: UTF8.self)
+            let expected = Double(String(format: "%.6g", value)) ?? .nan
+            let significant = text.split(separator: "e")[0].filter(\.isNumber).drop { $0 == "0" }.reversed().drop { $0 == "0" }
+            let range = NSRange(text.startIndex..., in: text)
+            if Double(text) != expected || significant.count > 6 || syntax.firstMatch(in: text, range: range) == nil {
+                mismatches.append("\(value): \(text), printf \(expected)")
+            }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.count) mismatches, first: \(mismatches.prefix(5))")
+    }
 }
 
 @Suite("Recommendation ids")
