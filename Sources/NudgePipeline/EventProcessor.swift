@@ -264,18 +264,18 @@ final class EventProcessor {
                route == .aliased || !expire(link, atMillis: event.timestampMillis) {
                 // The routing shard judged expiry by this event's own time already: an aliased event is resolved.
                 links.touch(link, atMillis: event.timestampMillis)
-                let owner = links[link].withIds { _, user in destination(of: user, hash: links[link].userHash) }
+                let owner = links.withIds(at: link) { _, user in destination(of: user, hash: links.userHash(at: link)) }
                 if owner == Self.otherInstance {
-                    let change = links[link].withIds { anonymous, user in
+                    let change = links.withIds(at: link) { anonymous, user in
                         IdentityChange(.event(Array(bytes)), anonymous: Array(anonymous), user: Array(user),
-                                       atMillis: event.timestampMillis, generation: links[link].generation)
+                                       atMillis: event.timestampMillis, generation: links.generation(at: link))
                     }
                     outbox.append((Self.otherInstance, change))
                     return .relayed
                 }
                 if owner != shardIndex { return .aliased(owner: owner) }
-                customer = resolve(links[link])
-                customerHash = links[link].userHash
+                customer = resolve(link)
+                customerHash = links.userHash(at: link)
                 known = true
             } else if route == .aliased {
                 identityMisses += 1
@@ -359,9 +359,9 @@ final class EventProcessor {
         owns(id) ? owner(of: hash) : Self.otherInstance
     }
 
-    /// The link's customer id, copied into `resolvedId` (valid until the next call).
-    private func resolve(_ link: IdentityLink) -> RawText {
-        link.withIds { _, user in
+    /// The customer id of the link at `link`, copied into `resolvedId` (valid until the next call).
+    private func resolve(_ link: IdentityLinks.Index) -> RawText {
+        links.withIds(at: link) { _, user in
             if user.count > resolvedId.count {
                 resolvedId.deallocate()
                 resolvedId = .allocate(byteCount: user.count, alignment: 8)
@@ -376,13 +376,14 @@ final class EventProcessor {
     private func link(anonymous: RawText, to user: RawText, atMillis: Int64) {
         let hash = anonymous.hash64
         // Only anonymous events keep a link alive (the anonymous id's shard sees those, not these).
-        if let known = links.link(of: anonymous.bytes, hash: hash), links[known].isUser(user.bytes), !expire(known, atMillis: atMillis) {
+        if let known = links.link(of: anonymous.bytes, hash: hash), links.isUser(at: known, user.bytes),
+           !expire(known, atMillis: atMillis) {
             // Another instance routes the id; it may have restarted without the link since (state is in memory):
             // say it again now and then (the same link again is no change there).
-            if !links[known].routes && !owns(anonymous.bytes) && atMillis > links[known].lastUsedMillis &+ Self.relinkEveryMillis {
+            if !links.routes(at: known) && !owns(anonymous.bytes) && atMillis > links.lastUsedMillis(at: known) &+ Self.relinkEveryMillis {
                 links.touch(known, atMillis: atMillis)
                 outbox.append((Self.otherInstance, IdentityChange(.link, anonymous: Array(anonymous.bytes), user: Array(user.bytes),
-                                                                  atMillis: atMillis, generation: links[known].generation)))
+                                                                  atMillis: atMillis, generation: links.generation(at: known))))
             }
             return
         }
@@ -392,8 +393,8 @@ final class EventProcessor {
             adopt(anonymous: anonymous.bytes, user: user.bytes, atMillis: atMillis, generation: linkGeneration)
         } else {
             // Resolve the id here at once: the routing shard forwards its events only after it has the link.
-            links.set(IdentityLink(anonymous: anonymous.bytes, user: user.bytes, routes: false, atMillis: atMillis, generation: linkGeneration),
-                      forget: forget)
+            links.set(anonymous: anonymous.bytes, hash: hash, user: user.bytes, routes: false, atMillis: atMillis,
+                      generation: linkGeneration, forget: forget)
             outbox.append((anonymousOwner, IdentityChange(.link, anonymous: Array(anonymous.bytes), user: Array(user.bytes),
                                                           atMillis: atMillis, generation: linkGeneration)))
         }
@@ -401,12 +402,13 @@ final class EventProcessor {
 
     /// On the anonymous id's shard: route the id to `user` from now on, and hand its history over.
     private func adopt(anonymous: UnsafeRawBufferPointer, user: UnsafeRawBufferPointer, atMillis: Int64, generation: UInt64) {
-        if let known = links.link(of: anonymous, hash: nudgeHash64(anonymous)), links[known].routes, links[known].isUser(user),
-           links[known].generation == generation {
+        let hash = nudgeHash64(anonymous)
+        if let known = links.link(of: anonymous, hash: hash), links.routes(at: known), links.isUser(at: known, user),
+           links.generation(at: known) == generation {
             return
         }
-        let link = IdentityLink(anonymous: anonymous, user: user, routes: true, atMillis: atMillis, generation: generation)
-        let replaced = links.set(link, forget: forget)
+        let replaced = links.set(anonymous: anonymous, hash: hash, user: user, routes: true, atMillis: atMillis, generation: generation,
+                                 forget: forget)
         if let replaced, replaced.routes { forget(replaced) }
         let detached = table.detach(RawText(anonymous))
         let handedContacts = detached?.freedSlot.map { contacts.take(Int($0.index)) } ?? ContactHistory()
@@ -436,7 +438,7 @@ final class EventProcessor {
     /// ``IdentityLink/isExpired(atMillis:ttlMillis:)``); if so it is removed, and forgotten by the customer's
     /// shard. The anonymous id is a new visitor from then on, as `nudge dataset` replays it.
     private func expire(_ index: IdentityLinks.Index, atMillis: Int64) -> Bool {
-        guard links[index].isExpired(atMillis: atMillis, ttlMillis: idleTTLMillis) else { return false }
+        guard links.isExpired(at: index, atMillis: atMillis, ttlMillis: idleTTLMillis) else { return false }
         let link = links.remove(at: index)
         if link.routes { forget(link) }
         return true

@@ -240,11 +240,11 @@ public final class PointInTimeDatasetBuilder {
         let customer = event.customerId
         var linked: CustomerSlot?
         if event.userId.isEmpty, let link = links.link(of: customer.bytes, hash: customer.hash64) {
-            if links[link].isExpired(atMillis: time, ttlMillis: config.identityLinkTTLMillis) {
+            if links.isExpired(at: link, atMillis: time, ttlMillis: config.identityLinkTTLMillis) {
                 links.remove(at: link)
             } else {
                 links.touch(link, atMillis: time)
-                linked = links[link].withIds { _, user in table.slot(for: RawText(user)) }
+                linked = links.withIds(at: link) { _, user in table.slot(for: RawText(user)) }
             }
         }
         let slot = linked ?? table.slot(for: customer)
@@ -281,11 +281,12 @@ public final class PointInTimeDatasetBuilder {
     /// The service's identity link on one shard: the anonymous id's history (features and orders) becomes the
     /// customer's, and its later events are the customer's, unless the link already holds.
     private func link(_ anonymous: RawText, to user: RawText, atMillis: Int64) {
-        if let known = links.link(of: anonymous.bytes, hash: anonymous.hash64), links[known].isUser(user.bytes),
-           !links[known].isExpired(atMillis: atMillis, ttlMillis: config.identityLinkTTLMillis) {
+        if let known = links.link(of: anonymous.bytes, hash: anonymous.hash64), links.isUser(at: known, user.bytes),
+           !links.isExpired(at: known, atMillis: atMillis, ttlMillis: config.identityLinkTTLMillis) {
             return
         }
-        links.set(IdentityLink(anonymous: anonymous.bytes, user: user.bytes, routes: true, atMillis: atMillis, generation: 0)) { _ in }
+        links.set(anonymous: anonymous.bytes, hash: anonymous.hash64, user: user.bytes, routes: true, atMillis: atMillis,
+                  generation: 0) { _ in }
         guard let (detached, freed) = table.detach(anonymous) else { return }
         let target = table.slot(for: user)
         table.merge(detached, into: target)
