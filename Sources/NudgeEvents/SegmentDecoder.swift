@@ -124,6 +124,36 @@ private enum EnvelopeKey {
         default: self = .other
         }
     }
+
+    /// The key quoted at `p` (just after its opening quote) and its length, when it is one the decoder
+    /// reads or a common one it skips, spelled plainly: guessed from its first byte, then checked whole
+    /// along with the closing quote, so that the key is not scanned for its end first. Nil for anything
+    /// else, which ``init(_:)`` then names from the scanned key.
+    @inline(__always)
+    static func quoted(at p: UnsafeRawPointer, available: Int) -> (key: EnvelopeKey, length: Int)? {
+        @inline(__always) func key(_ key: EnvelopeKey, _ literal: StaticString) -> (key: EnvelopeKey, length: Int)? {
+            isQuoted(literal, at: p, available: available) ? (key, literal.utf8CodeUnitCount) : nil
+        }
+        switch p.load(as: UInt8.self) {
+        case UInt8(ascii: "t"): return key(.type, "type") ?? key(.timestamp, "timestamp")
+        case UInt8(ascii: "m"): return key(.messageId, "messageId")
+        case UInt8(ascii: "c"): return key(.channel, "channel")
+        case UInt8(ascii: "p"): return key(.properties, "properties")
+        case UInt8(ascii: "u"): return key(.userId, "userId")
+        case UInt8(ascii: "e"): return key(.event, "event")
+        case UInt8(ascii: "a"): return key(.anonymousId, "anonymousId")
+        case UInt8(ascii: "n"): return key(.other, "name")  // page and screen names: skipped
+        default: return nil
+        }
+    }
+}
+
+/// Whether the bytes at `p` (`available` of them readable) are `literal` and a closing quote.
+@inline(__always)
+private func isQuoted(_ literal: StaticString, at p: UnsafeRawPointer, available: Int) -> Bool {
+    let n = literal.utf8CodeUnitCount
+    return available > n && p.load(fromByteOffset: n, as: UInt8.self) == UInt8(ascii: "\"")
+        && bytesEqual(p, literal.utf8Start, count: n)
 }
 
 /// Keys inside `properties` that Nudge reads.
@@ -146,6 +176,25 @@ private enum PropertyKey {
         }
     }
 
+    /// As ``EnvelopeKey/quoted(at:available:)``, for the property keys read and common skipped ones.
+    @inline(__always)
+    static func quoted(at p: UnsafeRawPointer, available: Int) -> (key: PropertyKey, length: Int)? {
+        @inline(__always) func key(_ key: PropertyKey, _ literal: StaticString) -> (key: PropertyKey, length: Int)? {
+            isQuoted(literal, at: p, available: available) ? (key, literal.utf8CodeUnitCount) : nil
+        }
+        switch p.load(as: UInt8.self) {
+        case UInt8(ascii: "c"): return key(.category, "category") ?? key(.currency, "currency") ?? key(.other, "cart_id")
+        case UInt8(ascii: "p"): return key(.productId, "product_id") ?? key(.price, "price") ?? key(.other, "path")
+        case UInt8(ascii: "l"): return key(.other, "list_id")
+        case UInt8(ascii: "q"): return key(.quantity, "quantity") ?? key(.other, "query")
+        case UInt8(ascii: "r"): return key(.revenue, "revenue")
+        case UInt8(ascii: "t"): return key(.total, "total")
+        case UInt8(ascii: "a"): return key(.action, "action")
+        case UInt8(ascii: "s"): return key(.score, "score")
+        default: return nil
+        }
+    }
+
     /// Numbers are converted only for the fields used as numbers.
     var isNumeric: Bool {
         switch self {
@@ -162,9 +211,9 @@ extension JSONScanner {
         p += 1
         var next = try firstMember()
         while let b = next {
-            let key = try scanKey(b)
+            let key = try scanKey(b, EnvelopeKey.quoted, EnvelopeKey.init)
             let value = try nextToken()
-            switch EnvelopeKey(key) {
+            switch key {
             case .type: fields.type = try readValue(value, depth: 1, convertNumber: false)
             case .event: fields.event = try readValue(value, depth: 1, convertNumber: false)
             case .messageId: fields.messageId = try readValue(value, depth: 1, convertNumber: false)
@@ -192,7 +241,7 @@ extension JSONScanner {
     private mutating func scanProperties(into fields: inout EnvelopeFields) throws(DecodeError) {
         var next = try firstMember()
         while let b = next {
-            let key = PropertyKey(try scanKey(b))
+            let key = try scanKey(b, PropertyKey.quoted, PropertyKey.init)
             let value = try nextToken()
             if key == .other {
                 try skipValue(value, depth: 2)
@@ -216,13 +265,21 @@ extension JSONScanner {
         }
     }
 
-    /// Reads a key (first byte `b`, not consumed) and the colon after it. An escaped key is unescaped into
-    /// scratch only long enough to classify it: the scratch space is released before the value is read.
+    /// Reads a key (first byte `b`, not consumed) and the colon after it, and names it: by `quoted` when
+    /// it recognises the key in place, else by `named` from the scanned key. An escaped key is unescaped
+    /// into scratch only long enough to classify it: the scratch space is released before the value is read.
     @inline(__always)
-    private mutating func scanKey(_ b: UInt8) throws(DecodeError) -> RawText {
+    private mutating func scanKey<Key>(_ b: UInt8, _ quoted: (UnsafeRawPointer, Int) -> (key: Key, length: Int)?,
+                                       _ named: (RawText) -> Key) throws(DecodeError) -> Key {
         guard b == 0x22 else { throw syntax("expected a string key") }
         p += 1
-        let key = try scanString(keep: false)
+        let key: Key
+        if p < end, let known = quoted(p, end - p) {
+            p += known.length + 1
+            key = known.key
+        } else {
+            key = named(try scanString(keep: false))
+        }
         try expectColon()
         return key
     }

@@ -150,6 +150,46 @@ struct SegmentDecoderTests {
         #expect(e.amount == 42.5)
     }
 
+    /// Keys the decoder recognises in place (without scanning them) must decode as when scanned: as their
+    /// escaped spelling (which is unescaped first), and a near miss (one byte more, one less, another case)
+    /// as any unknown key.
+    @Test("keys recognised in place decode as their escaped spellings; near misses are unknown keys")
+    func keysRecognisedInPlace() throws {
+        let message = #"""
+            {"type":"track","event":"Order Completed","messageId":"m-1","userId":"u-1","anonymousId":"a-1",\#
+            "timestamp":"2026-11-23T10:15:02.120Z","channel":"web","name":"N","properties":{"category":"shoes",\#
+            "currency":"EUR","cart_id":"c","product_id":"p-1","price":12.5,"path":"/","list_id":"l","quantity":2,\#
+            "query":"q","revenue":42.5,"total":40,"action":"promo","score":7}}
+            """#
+        let keys = ["type", "event", "messageId", "userId", "anonymousId", "timestamp", "channel", "name", "properties",
+                    "category", "currency", "cart_id", "product_id", "price", "path", "list_id", "quantity", "query",
+                    "revenue", "total", "action", "score"]
+        func respelled(_ key: String, as spelling: String) -> String {
+            message.replacing("\"\(key)\":", with: "\"\(spelling)\":")
+        }
+        func outcome(_ json: String) -> String {
+            switch decode(json) {
+            case .success(let event): "\(event)"
+            case .failure(let error): "error \(error.code)"
+            }
+        }
+        let plain = try decode(message).get()
+        #expect(plain.kind == .orderCompleted && plain.amount == 42.5 && plain.channel == .web && plain.anonymousId == "a-1")
+        for key in keys {
+            let first = String(key.unicodeScalars.first?.value ?? 0, radix: 16)  // every key starts with a letter
+            let escaped = "\\u00" + first + key.dropFirst()
+            #expect(outcome(respelled(key, as: escaped)) == outcome(message), "\(key) escaped")
+            let unknown = outcome(respelled(key, as: "zz" + key))
+            for nearMiss in [key + "x", String(key.dropLast()), key.prefix(1).uppercased() + key.dropFirst()] {
+                #expect(outcome(respelled(key, as: nearMiss)) == unknown, "\(key) as \(nearMiss)")
+            }
+        }
+        // Cut off inside or right after a key: refused, never read past the end.
+        for cut in ["{\"type", "{\"type\"", "{\"properties\":{\"price", "{\"timestam"] {
+            #expect(failure(cut) != nil, "\(cut)")
+        }
+    }
+
     @Test("raw UTF-8 passes through unchanged")
     func rawUnicode() throws {
         let e = try decode(#"{"type":"page","messageId":"m","userId":"Zoë-日本-😀","timestamp":"2026-11-23T10:15:02Z"}"#).get()
