@@ -30,6 +30,8 @@ public final class Decider: Sendable {
     private let actionChannels: [[Channel]]
     /// The actions flat, for screening and scoring them all on every decision.
     private let actionTable: ActionTable
+    /// The models' names, ids and features as JSON, for the recommendation writer.
+    let text: RecommendationText
 
     /// Creates a decider. A `minScore` that is not a finite number >= 0 falls back to 0.01.
     public init(churn: ChurnModel, nba: NBAModel, policy: ContactPolicy, minScore: Double = 0.01) {
@@ -40,6 +42,7 @@ public final class Decider: Sendable {
         // Model files only admit contract channel names, all of which Channel knows.
         actionChannels = nba.actions.map { $0.channels.compactMap { Channel(wireName: $0) } }
         actionTable = ActionTable(nba)
+        text = RecommendationText(nba: nba, churn: churn)
     }
 
     /// An eligible action and its score, ranked best first.

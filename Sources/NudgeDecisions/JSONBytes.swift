@@ -62,6 +62,10 @@ final class JSONBytes {
         count += text.utf8CodeUnitCount
     }
 
+    /// Appends `bytes` unchanged (JSON text already).
+    @inline(__always)
+    func raw(_ bytes: UnsafeRawBufferPointer) { copy(bytes, 0..<bytes.count) }
+
     /// Room for `n` more bytes at the end; call `advance` with how many were written there.
     func tail(reserving n: Int) -> UnsafeMutableRawPointer {
         reserve(n)

@@ -40,6 +40,7 @@ public struct RecommendationWriter {
         let out = self.out
         out.reset()
         let actions = decider.nba.actions
+        let text = decider.text
         // An index the model does not have (a caller mixing models) is written as "none".
         var action: Int?
         if let index = decision.actionIndex, actions.indices.contains(index) { action = index }
@@ -49,7 +50,7 @@ public struct RecommendationWriter {
         out.raw("\",\"customer_id\":")
         out.string(bytes: customerId)
         out.raw(",\"action\":")
-        if let action { out.string(actions[action].id) } else { out.raw("\"none\"") }
+        if let action { out.raw(text.action(action)) } else { out.raw("\"none\"") }
         out.raw(",\"channel\":")
         if action != nil, let channel = decision.channel { out.string(channel.wireName) } else { out.raw("null") }
         out.raw(",\"score\":")
@@ -68,9 +69,7 @@ public struct RecommendationWriter {
             case .contribution(let feature, let value):
                 guard let action, actions[action].scorer.featureNames.indices.contains(feature) else { continue }
                 if !first { out.byte(UInt8(ascii: ",")) }
-                out.raw("{\"feature\":")
-                out.string(actions[action].scorer.featureNames[feature])
-                out.raw(",\"contribution\":")
+                out.raw(text.reason(action: action, feature: feature))
                 out.number(value)
             case .suppression(let why):
                 if !first { out.byte(UInt8(ascii: ",")) }
@@ -87,7 +86,7 @@ public struct RecommendationWriter {
         for alternative in decision.alternatives where actions.indices.contains(alternative.actionIndex) {
             if !first { out.byte(UInt8(ascii: ",")) }
             out.raw("{\"action\":")
-            out.string(actions[alternative.actionIndex].id)
+            out.raw(text.action(alternative.actionIndex))
             out.raw(",\"score\":")
             out.number(alternative.score)
             out.byte(UInt8(ascii: "}"))
@@ -103,24 +102,13 @@ public struct RecommendationWriter {
         case .event: out.string(bytes: trigger.messageId)
         case .timer: out.raw("null")
         }
-        out.raw("},\"models\":{\"nba\":")
-        Self.identity(decider.nba.identity, out)
-        out.raw(",\"churn\":")
-        Self.identity(decider.churn.identity, out)
-        out.raw("},\"event_time\":")
+        out.raw("},\"models\":")
+        out.raw(text.models)
+        out.raw(",\"event_time\":")
         out.time(eventTimeMillis)
         out.raw(",\"decided_at\":")
         out.time(decidedAtMillis)
         out.byte(UInt8(ascii: "}"))
         return out.bytes
-    }
-
-    /// `"name@version"` without building the String.
-    private static func identity(_ identity: ModelIdentity, _ out: JSONBytes) {
-        out.byte(UInt8(ascii: "\""))
-        out.stringContent(identity.name)
-        out.byte(UInt8(ascii: "@"))
-        out.stringContent(identity.version)
-        out.byte(UInt8(ascii: "\""))
     }
 }

@@ -131,6 +131,45 @@ struct RecommendationWriterTests {
         #expect(parsed["event_time"] as? String == "1970-01-01T00:00:00.000Z")
     }
 
+    /// Action ids and model names and versions are written from text made once per model load: escaped
+    /// there, they must come out of every recommendation as the model file has them.
+    @Test func modelTextIsEscapedOnceAndReadsBackExactly() throws {
+        var document = try #require(try JSONSerialization.jsonObject(with: Fixture.starter("nba.json")) as? [String: Any])
+        var actions = try #require(document["actions"] as? [[String: Any]])
+        let odd = ["say \"hi\" \\ now", "tab\there", "café ☕ 😀", "new\nline"]
+        for i in actions.indices { actions[i]["id"] = odd[i % odd.count] + " \(i)" }
+        document["actions"] = actions
+        document["name"] = "nba \"x\""
+        document["version"] = "v\\1"
+        let nba = String(decoding: try JSONSerialization.data(withJSONObject: document), as: UTF8.self)
+        let decider = try Fixture.starterDecider(nbaJSON: nba)
+        var writer = RecommendationWriter()
+        var decided = 0
+        var vectors = [DeciderTests.shopper, DeciderTests.brokenOrder]
+        for i in 0..<40 {
+            let values: [String: Double] = ["cart_items": Double(i % 3), "orders_30d": Double(i % 5), "tickets_open": Double(i % 2)]
+            vectors.append(Fixture.vector(values))
+        }
+        for vector in vectors {
+            let decision = decider.decide(vector)
+            let json = try Self.parse(Self.write(decision, decider: decider, writer: &writer))
+            let expected = decision.actionIndex.map { decider.nba.actions[$0].id } ?? "none"
+            #expect(json["action"] as? String == expected)
+            #expect((json["models"] as? [String: String])?["nba"] == "nba \"x\"@v\\1")
+            for alternative in json["alternatives"] as? [[String: Any]] ?? [] {
+                #expect(decider.nba.actions.contains { $0.id == alternative["action"] as? String })
+            }
+            if let index = decision.actionIndex {
+                decided += 1
+                let names = Set(decider.nba.actions[index].scorer.featureNames)
+                for reason in json["reasons"] as? [[String: Any]] ?? [] {
+                    #expect(names.contains(reason["feature"] as? String ?? ""))
+                }
+            }
+        }
+        #expect(decided > 0, "some vector should win an action")
+    }
+
     @Test func nonFiniteNumbersAreWrittenAsZero() throws {
         let decider = try Fixture.decider()
         var decision = decider.decide(DeciderTests.shopper)
