@@ -28,7 +28,7 @@ public struct CustomerSlot: Sendable, Hashable {
 /// - the **record pool** (``RecordPool``): one fixed-stride record (``FeatureSet/bytesPerCustomer``) per
 ///   customer with two events or more: header, then the packed feature state (see ``FeatureLayout``);
 /// - the **arena**: customer id bytes, written when a customer takes a slot;
-/// - the **index**: open addressing (linear probing, load ≤ 3/4, so between 3/8 and 3/4 once it has grown:
+/// - the **index**: a ``SlotIndex`` (linear probing, load ≤ 3/4, so between 3/8 and 3/4 once it has grown:
 ///   an unsuccessful probe reads about 8.5 entries on average at 3/4, one or two cache lines) of 8-byte
 ///   entries, the upper 32 bits of the
 ///   id's nudgeHash64 beside the slot, so a probe reads one word and compares id bytes only on a tag match.
@@ -70,10 +70,7 @@ public final class CustomerTable {
     @exclusivity(unchecked) private var arena: UnsafeMutableRawPointer
     @exclusivity(unchecked) private var arenaCapacity: Int
     @exclusivity(unchecked) private var arenaUsed = 0
-    @exclusivity(unchecked) private var indexBuffer: LargeBuffer
-    @exclusivity(unchecked) private var index: UnsafeMutablePointer<UInt64>
-    @exclusivity(unchecked) private var indexCapacity: Int
-    @exclusivity(unchecked) private var indexShift: UInt64
+    @exclusivity(unchecked) private var index: SlotIndex
     /// Slots handed out so far, hot or free: entries below this are initialized.
     @exclusivity(unchecked) private var slotsUsed = 0
     /// Arena bytes no hot customer points to any more (evicted ids, tails of reused regions).
@@ -99,10 +96,6 @@ public final class CustomerTable {
     /// back what it wrote in this process cannot fail: anything but 0 is a bug.
     @exclusivity(unchecked) public private(set) var restoreFailures = 0
 
-    /// Empty index entry (slot bits all ones: no slot reaches 2^32 - 1).
-    private static let vacant = UInt64.max
-    /// The bits of an index entry that hold the upper half of the id's hash.
-    private static let tagMask: UInt64 = 0xFFFF_FFFF_0000_0000
     /// Typical customer id length, for the arena's first size.
     private static let expectedIdBytes = 24
     /// Cold budget when none is given: room for 524,288 idle customers (with the standard features a cold
@@ -139,11 +132,7 @@ public final class CustomerTable {
         arenaCapacity = customers * Self.expectedIdBytes
         arenaBuffer = LargeBuffer(byteCount: arenaCapacity)
         arena = arenaBuffer.base
-        indexCapacity = Self.indexCapacity(for: customers)
-        indexShift = UInt64(64 - indexCapacity.trailingZeroBitCount)
-        indexBuffer = LargeBuffer(byteCount: indexCapacity * MemoryLayout<UInt64>.stride)
-        index = indexBuffer.base.bindMemory(to: UInt64.self, capacity: indexCapacity)
-        index.initialize(repeating: Self.vacant, count: indexCapacity)
+        index = SlotIndex(capacity: (customers * 4 + 2) / 3)  // the customers expected fit at load ≤ 3/4
     }
 
     deinit {
@@ -151,7 +140,6 @@ public final class CustomerTable {
         scratch.deallocate()
         entriesBuffer.release()
         arenaBuffer.release()
-        indexBuffer.release()
     }
 
     /// Bytes allocated for the hot tier (entries, record pool, arena and index capacity, not just what is
@@ -168,7 +156,7 @@ public final class CustomerTable {
     /// ``bytesUsed`` by part, as allocated: entries, full records (the pool), customer ids (the arena), the
     /// index, and the rest (template, scratch, compiled features, cold codec scratch).
     public var hotFootprint: (entries: Int, records: Int, ids: Int, index: Int, other: Int) {
-        (entryCapacity * entrySize, pool.bytesUsed, arenaCapacity, indexCapacity * MemoryLayout<UInt64>.stride,
+        (entryCapacity * entrySize, pool.bytesUsed, arenaCapacity, index.bytesUsed,
          2 * stride + plan.bytes + codec.bytesUsed)
     }
 
@@ -200,26 +188,17 @@ public final class CustomerTable {
     /// ``slot(for:)`` for a caller that already has the id's `nudgeHash64`.
     @inline(__always)
     public func slot(for customerId: RawText, hash: UInt64) -> CustomerSlot {
-        switch probe(customerId, hash: hash) {
-        case .found(let slot):
-            return slot
-        case .vacant(let position):
-            let coldEntry = cold.find(customerId.bytes, hash: hash)
-            return admit(customerId, hash: hash, at: position, from: coldEntry)
-        }
+        if let slot = hotSlot(customerId, hash: hash) { return slot }
+        return admit(customerId, hash: hash, from: cold.find(customerId.bytes, hash: hash))
     }
 
     /// The slot of `customerId` if the table has seen it, restoring it from the cold tier if it is there
     /// (never creating a customer).
     public func existingSlot(for customerId: RawText) -> CustomerSlot? {
         let hash = nudgeHash64(customerId.bytes)
-        switch probe(customerId, hash: hash) {
-        case .found(let slot):
-            return slot
-        case .vacant(let position):
-            guard let coldEntry = cold.find(customerId.bytes, hash: hash) else { return nil }
-            return admit(customerId, hash: hash, at: position, from: coldEntry)
-        }
+        if let slot = hotSlot(customerId, hash: hash) { return slot }
+        guard let coldEntry = cold.find(customerId.bytes, hash: hash) else { return nil }
+        return admit(customerId, hash: hash, from: coldEntry)
     }
 
     // MARK: Prefetching
@@ -228,7 +207,7 @@ public final class CustomerTable {
     /// looking a customer up a few events ahead: see ``prefetchRecord(hash:)``.
     @inline(__always)
     public func prefetchIndex(hash: UInt64) {
-        nudge_prefetch_read(index + home(hash))
+        index.prefetch(hash: hash)
     }
 
     /// Starts loading the entry of the customer whose id hashes to `hash`, found through the
@@ -237,22 +216,10 @@ public final class CustomerTable {
     /// match another id (1 in 2^32), and the slot is not checked: ``slot(for:hash:)`` decides.
     @inline(__always)
     public func prefetchRecord(hash: UInt64) -> Int? {
-        let mask = indexCapacity - 1
-        let tag = hash & Self.tagMask
-        var position = home(hash)
         // A short look: most runs are short at load ≤ 3/4, and a long one is not worth stalling on here.
-        for _ in 0..<4 {
-            let entry = index[position]
-            if entry == Self.vacant { return nil }
-            if entry & Self.tagMask == tag {
-                let slot = Int(UInt32(truncatingIfNeeded: entry))
-                guard slot < slotsUsed else { return nil }
-                nudge_prefetch_write(entries + slot * entrySize)
-                return slot
-            }
-            position = (position + 1) & mask
-        }
-        return nil
+        guard let slot = index.likelySlot(for: hash, within: 4), slot < slotsUsed else { return nil }
+        nudge_prefetch_write(entries + slot * entrySize)
+        return slot
     }
 
     /// Starts loading the id bytes and the full record, if any, of the customer in slot `slot` (from
@@ -311,16 +278,16 @@ public final class CustomerTable {
     /// ``evictIdle(olderThanMillis:limit:onEvict:)``. Cold path (allocates the copy).
     public func detach(_ customerId: RawText) -> (customer: DetachedCustomer, freedSlot: CustomerSlot?)? {
         let hash = nudgeHash64(customerId.bytes)
-        switch probe(customerId, hash: hash) {
-        case .found(let slot):
+        switch hotSlot(customerId, hash: hash) {
+        case .some(let slot):
             let slotIndex = Int(slot.index)
             let entry = entries + slotIndex * entrySize
             let copy = [UInt8](UnsafeRawBufferPointer(start: state(of: entry), count: stride))
             let id = idBytes(entry)
-            removeFromIndex(slot: slotIndex, hash: hash)
+            index.remove(slot: slotIndex, hash: hash, hashOf: idHash)
             release(entry, slot: slotIndex, idBytes: id.count)
             return (DetachedCustomer(record: copy), slot)
-        case .vacant:
+        case .none:
             guard let coldEntry = cold.find(customerId.bytes, hash: hash) else { return nil }
             var copy = [UInt8](repeating: 0, count: stride)
             let decoded = copy.withUnsafeMutableBytes { bytes in
@@ -480,11 +447,6 @@ public final class CustomerTable {
 
     // MARK: Internals
 
-    private enum Probe {
-        case found(CustomerSlot)
-        case vacant(Int)
-    }
-
     /// Moves every ring from the bucket of `old` to the bucket of `new` (> old), resolution by resolution.
     @inline(__always)
     private func advanceRings(_ record: UnsafeMutableRawPointer, from old: Int64, to new: Int64) {
@@ -585,39 +547,14 @@ public final class CustomerTable {
                                count: Int(record.load(fromByteOffset: CustomerRecord.idLength, as: UInt32.self)))
     }
 
-    /// Fibonacci hashing: the top bits of hash × 2^64/φ, so weak low bits in the id hash do not cluster.
+    /// The hot slot of `id` (hash `hash`), if it has one.
     @inline(__always)
-    private func home(_ hash: UInt64) -> Int {
-        Int(truncatingIfNeeded: (hash &* 0x9E37_79B9_7F4A_7C15) >> indexShift)
+    private func hotSlot(_ id: RawText, hash: UInt64) -> CustomerSlot? {
+        index.slot(for: hash) { idMatches(Int32(truncatingIfNeeded: $0), id) }.map { CustomerSlot(index: Int32(truncatingIfNeeded: $0)) }
     }
 
-    @inline(__always)
-    private static func entry(tag hash: UInt64, slot: Int32) -> UInt64 {
-        (hash & tagMask) | UInt64(UInt32(bitPattern: slot))
-    }
-
-    @inline(__always)
-    private func probe(_ id: RawText, hash: UInt64) -> Probe {
-        let mask = indexCapacity - 1
-        let tag = hash & Self.tagMask
-        var position = home(hash)
-        while true {
-            let entry = index[position]
-            if entry == Self.vacant { return .vacant(position) }
-            if entry & Self.tagMask == tag {
-                let slot = Int32(bitPattern: UInt32(truncatingIfNeeded: entry))
-                if idMatches(slot, id) { return .found(CustomerSlot(index: slot)) }
-            }
-            position = (position + 1) & mask
-        }
-    }
-
-    private func vacantPosition(for hash: UInt64) -> Int {
-        let mask = indexCapacity - 1
-        var position = home(hash)
-        while index[position] != Self.vacant { position = (position + 1) & mask }
-        return position
-    }
+    /// The nudgeHash64 of the id in `slot` (the index keeps only half of it: re-homing asks for the rest).
+    private func idHash(_ slot: Int) -> UInt64 { nudgeHash64(idBytes(entries + slot * entrySize)) }
 
     @inline(__always)
     private func idMatches(_ slot: Int32, _ id: RawText) -> Bool {
@@ -629,15 +566,10 @@ public final class CustomerTable {
         return memcmp(stored, candidate, length) == 0
     }
 
-    /// Gives `id` a slot, filled from `coldEntry` if given (which then leaves the cold tier), else fresh;
-    /// `position` is the vacant index position its probe ended on. The cold path of ``slot(for:)``.
+    /// Gives `id` (hash `hash`, not in the hot tier) a slot, filled from `coldEntry` if given (which then leaves
+    /// the cold tier), else fresh. The cold path of ``slot(for:)``.
     @inline(never)
-    private func admit(_ id: RawText, hash: UInt64, at position: Int, from coldEntry: ColdCustomers.Handle?) -> CustomerSlot {
-        var position = position
-        if (count + 1) * 4 > indexCapacity * 3 {
-            growIndex()
-            position = vacantPosition(for: hash)
-        }
+    private func admit(_ id: RawText, hash: UInt64, from coldEntry: ColdCustomers.Handle?) -> CustomerSlot {
         let (slot, freedRegion) = takeSlot()
         let entry = entries + slot * entrySize
         // No id until `place` writes it: an arena rebuild on the way must find an empty one here.
@@ -659,7 +591,7 @@ public final class CustomerTable {
             cold.remove(coldEntry)
         }
         place(id.bytes, in: slot, reusing: freedRegion)
-        index[position] = Self.entry(tag: hash, slot: Int32(slot))
+        index.insert(slot: slot, hash: hash, hashOf: idHash)
         count += 1
         return CustomerSlot(index: Int32(slot))
     }
@@ -705,55 +637,10 @@ public final class CustomerTable {
         let hash = nudgeHash64(id)
         guard let payload = codec.encode(state(of: entry)) else { return false }
         cold.insert(id: id, hash: hash, payload: payload)
-        removeFromIndex(slot: slot, hash: hash)
+        index.remove(slot: slot, hash: hash, hashOf: idHash)
         release(entry, slot: slot, idBytes: id.count)
         evictions += 1
         return true
-    }
-
-    /// Deletes `slot`'s entry by backward shift: each later member of the probe run moves back into the hole
-    /// unless its home lies cyclically in (hole, member]. Homes come from hashing the ids again (runs are
-    /// short at load ≤ 3/4), which keeps entries at 8 bytes.
-    private func removeFromIndex(slot: Int, hash: UInt64) {
-        let mask = indexCapacity - 1
-        let target = UInt64(UInt32(slot))
-        var hole = home(hash)
-        while index[hole] != Self.vacant && index[hole] & 0xFFFF_FFFF != target { hole = (hole + 1) & mask }
-        guard index[hole] != Self.vacant else { return }
-        var next = hole
-        while true {
-            next = (next + 1) & mask
-            let entry = index[next]
-            if entry == Self.vacant { break }
-            let member = entries + Int(entry & 0xFFFF_FFFF) * entrySize
-            let wanted = home(nudgeHash64(idBytes(member)))
-            let stays = hole <= next ? (hole < wanted && wanted <= next) : (hole < wanted || wanted <= next)
-            if stays { continue }
-            index[hole] = entry
-            hole = next
-        }
-        index[hole] = Self.vacant
-    }
-
-    private static func indexCapacity(for customers: Int) -> Int {
-        var capacity = 32
-        while capacity * 3 < customers * 4 { capacity *= 2 }
-        return capacity
-    }
-
-    /// Doubles the index and reinserts every customer, hashing the ids again (growth is rare; records stay
-    /// smaller without a stored hash).
-    private func growIndex() {
-        indexBuffer.release()
-        indexCapacity *= 2
-        indexShift = UInt64(64 - indexCapacity.trailingZeroBitCount)
-        indexBuffer = LargeBuffer(byteCount: indexCapacity * MemoryLayout<UInt64>.stride)
-        index = indexBuffer.base.bindMemory(to: UInt64.self, capacity: indexCapacity)
-        index.initialize(repeating: Self.vacant, count: indexCapacity)
-        for slot in 0..<slotsUsed where !isFree(entries + slot * entrySize) {
-            let hash = nudgeHash64(idBytes(entries + slot * entrySize))
-            index[vacantPosition(for: hash)] = Self.entry(tag: hash, slot: Int32(slot))
-        }
     }
 
     private func reserveEntries(_ customers: Int) {

@@ -1,3 +1,5 @@
+import CPrefetch
+
 /// An open-addressing index from 64-bit hashes to slot numbers, for a table that keeps its records in a flat
 /// slot array and each record's full hash in the record.
 ///
@@ -7,7 +9,8 @@
 /// not tombstones, so churn never lengthens probe runs. The index does not keep full hashes: it asks the owner
 /// for a slot's (`hashOf`) to re-home entries when it deletes or grows.
 ///
-/// Slots must stay below 2^32 - 1 (all ones marks a vacant entry). Non-copyable: it owns its memory.
+/// Slots must stay below 2^32 - 1 (all ones marks a vacant entry). Non-copyable: it owns its memory. Used by
+/// ``CustomerTable`` (customers by id) and ``IdentityLinks`` (links by anonymous id).
 struct SlotIndex: ~Copyable {
     private var buffer: LargeBuffer
     private var entries: UnsafeMutablePointer<UInt64>
@@ -47,6 +50,26 @@ struct SlotIndex: ~Copyable {
             if entry & Self.tagMask == tag, matches(Self.slot(of: entry)) { return Self.slot(of: entry) }
             position = (position + 1) & mask
         }
+    }
+
+    /// Starts loading the entry a lookup of `hash` reads first (a lookahead's first step).
+    @inline(__always)
+    func prefetch(hash: UInt64) { nudge_prefetch_read(entries + home(hash)) }
+
+    /// The slot of the first entry carrying `hash`'s tag among the first `limit` of its probe run, without
+    /// asking the owner: a hint for prefetching (a tag can match another hash, 1 in 2^32).
+    @inline(__always)
+    func likelySlot(for hash: UInt64, within limit: Int) -> Int? {
+        let mask = capacity - 1
+        let tag = hash & Self.tagMask
+        var position = home(hash)
+        for _ in 0..<limit {
+            let entry = entries[position]
+            if entry == Self.vacant { return nil }
+            if entry & Self.tagMask == tag { return Self.slot(of: entry) }
+            position = (position + 1) & mask
+        }
+        return nil
     }
 
     /// Indexes `slot`, whose record's hash is `hash` (not indexed yet), doubling the index first past load 3/4.
