@@ -186,9 +186,9 @@ final class JSONBytes {
     /// `1234570`, `1.5e-8`). Not-finite values print as `0` (JSON has no NaN or infinity,
     /// and consumers expect a number); magnitudes below 1e-300 print as `0` too.
     ///
-    /// Writes straight into the buffer, digits right to left by constant divisions: the digit loop
-    /// that divided by a running power of ten and reserved room per byte was a third of the time the
-    /// recommendation JSON took.
+    /// Writes into one span reserved up front, digits right to left by constant divisions (no room
+    /// reserved per byte). Not measurably faster than writing byte by byte: perf counted 166 samples in
+    /// this function before and 174 after; the printf property test pins what it writes.
     func number(_ v: Double) {
         guard v.isFinite, v.magnitude >= 1e-300 else { byte(UInt8(ascii: "0")); return }
         // Longest form: a sign, 6 digits and 15 zeros (e = 20), or "-0.000000" and 6 digits.
