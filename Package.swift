@@ -34,6 +34,7 @@ let package = Package(
         .target(name: "NudgeKafka",
                 dependencies: [
                     "CRdKafka",
+                    "CPrefetch",
                     .product(name: "Atomics", package: "swift-atomics"),
                     .product(name: "Logging", package: "swift-log"),
                 ],

@@ -1,3 +1,4 @@
+import CPrefetch
 import CRdKafka
 import Foundation
 import Logging
@@ -17,26 +18,37 @@ public struct TopicPartition: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// One consumed message, borrowed from librdkafka: its bytes stay valid until `release()`.
-/// It is a thin handle (one pointer), so it can move through lock-free queues to a shard thread
-/// without copying the payload; whoever holds it last must release it exactly once.
+/// It is a small handle (no payload copy), so it can move through lock-free queues to a shard thread;
+/// whoever holds it last must release it exactly once.
+///
+/// The value and offset are read once, on the polling thread, where librdkafka's structure is in the
+/// cache: a shard reads them from its queue entry instead of waiting for a line the poller's core holds
+/// (perf, end to end: those waits were 4–5 % of the shards' samples).
 public struct KafkaMessage: @unchecked Sendable, BitwiseCopyable {
     // Sendable: a consumed message is immutable and may be read and destroyed on any thread.
     let pointer: UnsafeMutablePointer<rd_kafka_message_t>
-
-    init(_ pointer: UnsafeMutablePointer<rd_kafka_message_t>) { self.pointer = pointer }
-
     /// The message value (empty for a null value).
-    public var value: UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(start: pointer.pointee.payload, count: pointer.pointee.payload == nil ? 0 : pointer.pointee.len)
+    public let value: UnsafeRawBufferPointer
+    /// Offset of the message in its partition.
+    public let offset: Int64
+    /// librdkafka's operation that carries the message (`_private`, documented as the consumer's private
+    /// pointer): `rd_kafka_message_destroy` reads its header first.
+    private let operation: UnsafeRawPointer?
+
+    init(_ pointer: UnsafeMutablePointer<rd_kafka_message_t>) {
+        self.pointer = pointer
+        let payload = pointer.pointee.payload
+        value = UnsafeRawBufferPointer(start: payload, count: payload == nil ? 0 : pointer.pointee.len)
+        offset = pointer.pointee.offset
+        operation = UnsafeRawPointer(pointer.pointee._private)
     }
+
     /// The message key (empty for a null key).
     public var key: UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: pointer.pointee.key, count: pointer.pointee.key == nil ? 0 : pointer.pointee.key_len)
     }
     /// Partition the message came from.
     public var partition: Int32 { pointer.pointee.partition }
-    /// Offset of the message in its partition.
-    public var offset: Int64 { pointer.pointee.offset }
     /// The topic's name, as librdkafka's NUL-terminated string (no allocation).
     public var topicName: UnsafePointer<CChar> { rd_kafka_topic_name(pointer.pointee.rkt) }
     /// The topic's name as a Swift string (allocates: cold paths).
@@ -66,6 +78,24 @@ public struct KafkaMessage: @unchecked Sendable, BitwiseCopyable {
 
     /// Hands the message back to librdkafka. Call exactly once.
     public func release() { rd_kafka_message_destroy(pointer) }
+
+    /// Asks the CPU for the memory ``release()`` touches (the operation that carries the message, from its
+    /// header to the message's own fields), on a thread that will release the message a few messages from
+    /// now. Without it, a shard waited there for lines the poller's and fetcher's cores last wrote (perf,
+    /// end to end: librdkafka's samples on the shards 681–685 → 426–439). Never faults.
+    @inline(__always)
+    public func prefetchRelease() {
+        // The operation embeds the message: its header, the fields between, and the message's own lines.
+        guard let operation else { return }
+        let end = UnsafeRawPointer(pointer) + 128
+        var line = operation
+        var lines = 0
+        while line < end && lines < 8 {
+            nudge_prefetch_write(line)
+            line += 64
+            lines += 1
+        }
+    }
 }
 
 /// What a consumer's owner is told about partition assignment. Both calls run on the consumer's

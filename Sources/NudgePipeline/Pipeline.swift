@@ -40,6 +40,8 @@ public final class Pipeline: @unchecked Sendable {
     private var lastTopic: OpaquePointer?
     private var lastPartition: Int32 = -1
     private var lastTracker = -1
+    /// `trackers[lastTracker]`, unretained: the table holds it until `revoked`, which forgets it here first.
+    private var lastTrackerObject: Unmanaged<OffsetTracker>?
     private var lastRoute = EventRoute.consumed
     /// Offset trackers of identity-topic partitions (their messages are routed as ``EventRoute/relayed``).
     private var identityTrackers = Set<Int>()
@@ -180,24 +182,27 @@ public final class Pipeline: @unchecked Sendable {
         defer { batch.deallocate() }
         var nextCommit = ContinuousClock.now + config.commitInterval
         let shardCount = UInt64(env.shards.count)
+        // Unretained: the shards keep their inboxes for the pipeline's life. Retaining and releasing an
+        // inbox and a tracker for every message cost about 1 % of the machine's samples end to end.
+        let inboxes = env.shards.map { Unmanaged.passUnretained($0.inbox) }
         while !stopping.load(ordering: .relaxed) {
             let n = consumer.poll(into: batch, timeout: .milliseconds(100))
             let arrival = monotonicNanos()
             for i in 0..<n {
                 let message = batch[i]
-                guard let trackerIndex = tracker(for: message), let tracker = trackers[trackerIndex] else {
+                guard let trackerIndex = tracker(for: message), let tracker = lastTrackerObject else {
                     // Not (or no longer) ours: it will be read again by whoever owns the partition.
                     message.release()
                     continue
                 }
-                while !tracker.register(offset: message.offset, arrivalNanos: arrival) {
+                while !tracker._withUnsafeGuaranteedRef({ $0.register(offset: message.offset, arrivalNanos: arrival) }) {
                     // Processing is a whole window ahead of the commit: let it catch up.
-                    if !tracker.advance() { usleep(200) }
+                    if !tracker._withUnsafeGuaranteedRef({ $0.advance() }) { usleep(200) }
                 }
                 let key = message.key
                 let shard = key.isEmpty ? Int(UInt64(message.partition) % shardCount) : Int(nudgeHash64(key) % shardCount)
                 let work = ShardWork.event(message, tracker: Int32(trackerIndex), route: lastRoute)
-                env.shards[shard].inbox.push(work)
+                inboxes[shard]._withUnsafeGuaranteedRef { $0.push(work) }
             }
             if ContinuousClock.now >= nextCommit {
                 commitFinished(synchronous: false)
@@ -214,10 +219,11 @@ public final class Pipeline: @unchecked Sendable {
     private func tracker(for message: KafkaMessage) -> Int? {
         if message.topicIdentity == lastTopic && message.partition == lastPartition { return lastTracker }
         let tp = TopicPartition(message.topic, message.partition)
-        guard let index = trackerByPartition[tp] else { return nil }
+        guard let index = trackerByPartition[tp], let tracker = trackers[index] else { return nil }
         lastTopic = message.topicIdentity
         lastPartition = message.partition
         lastTracker = index
+        lastTrackerObject = Unmanaged.passUnretained(tracker)
         lastRoute = identityTrackers.contains(index) ? .relayed : .consumed
         return index
     }
@@ -289,6 +295,7 @@ public final class Pipeline: @unchecked Sendable {
         }
         lastTopic = nil
         lastPartition = -1
+        lastTrackerObject = nil
     }
 
     // MARK: Metrics thread

@@ -179,10 +179,13 @@ final class ShardWorker: @unchecked Sendable {
         return count
     }
 
-    /// Stages `work` for the processor's lookahead if it is an event the processor will decode as it is.
+    /// Stages `work` for the processor's lookahead if it is an event the processor will decode as it is,
+    /// and asks for the memory its release will read.
     @inline(__always)
     private func stage(_ work: ShardWork) {
-        if case .event(let message, _, let route) = work, route != .relayed { processor.stage(message.value) }
+        guard case .event(let message, _, let route) = work else { return }
+        message.prefetchRelease()
+        if route != .relayed { processor.stage(message.value) }
     }
 
     private func handle(_ work: ShardWork) {

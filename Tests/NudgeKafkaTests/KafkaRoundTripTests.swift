@@ -54,17 +54,24 @@ struct KafkaRoundTripTests {
         defer { buffer.deallocate() }
         var values = Set<String>()
         var keysByPartition: [Int32: Set<String>] = [:]
+        var offsetsByPartition: [Int32: [Int64]] = [:]
         let deadline = ContinuousClock.now + .seconds(15)
         while values.count < 300 && ContinuousClock.now < deadline {
             let n = consumer.poll(into: buffer, timeout: .milliseconds(200))
+            // As a shard does: ask for the release's memory ahead, then read the fields copied at poll time.
+            for m in buffer.prefix(n) { m.prefetchRelease() }
             for m in buffer.prefix(n) {
                 values.insert(String(decoding: m.value, as: UTF8.self))
                 keysByPartition[m.partition, default: []].insert(String(decoding: m.key, as: UTF8.self))
+                offsetsByPartition[m.partition, default: []].append(m.offset)
                 #expect(m.topic == "rt")
                 m.release()
             }
         }
         #expect(values.count == 300)
+        // Each partition's offsets, as read at poll time, are its log from 0 in order.
+        #expect(offsetsByPartition.values.allSatisfy { $0 == Array(0..<Int64($0.count)) })
+        #expect(offsetsByPartition.values.map(\.count).reduce(0, +) == 300)
         // The same key always lands on the same partition.
         let all = keysByPartition.values.flatMap { $0 }
         #expect(all.count == Set(all).count)
