@@ -92,34 +92,36 @@ public struct MetricsSnapshot: Sendable, Equatable {
 
     /// The snapshot as the contract's JSON.
     public func json() -> [UInt8] {
-        let object: [String: Any] = [
-            "instance": instance, "at": at, "uptime_s": uptimeSeconds.rounded(toPlaces: 3),
-            "events_in": eventsIn, "events_per_s": eventsPerSecond.rounded(toPlaces: 1),
-            "deadletter": deadLetter, "duplicates_dropped": duplicatesDropped,
-            "recommendations": ["total": recommendations, "by_action": recommendationsByAction, "by_model": recommendationsByModel],
-            "outcomes": ["by_model": outcomesByModel],
-            "customers": customers, "store_bytes": storeBytes,
-            "cold": ["customers": cold.customers, "evictions": cold.evictions, "restores": cold.restores, "dropped": cold.dropped],
-            "consumer_lag": ["total": totalLag, "partitions": consumerLag],
-            "latency_ms": latencyMs.mapValues { $0.rounded(toPlaces: 3) },
-            "models": models, "delivery_failures": deliveryFailures,
-            "model_reloads": ["swapped": modelReloads, "refused": modelRefusals],
-            "late_events": lateEvents,
-            "watermark": [
-                "lag_ms": watermarkLagMillis,
-                "shards": eventTime.map { shard -> [String: Any] in
-                    ["shard": shard.shard,
-                     "watermark": shard.watermarkMillis.map { ISO8601Time.format(millis: $0) as Any } ?? NSNull(),
-                     "newest_event": shard.newestEventMillis.map { ISO8601Time.format(millis: $0) as Any } ?? NSNull(),
-                     "lag_ms": shard.watermarkLagMillis.map { $0 as Any } ?? NSNull()]
-                },
-            ] as [String: Any],
-            "timers": ["scheduled": timersScheduled, "fired": timersFired, "dropped": timersDropped] as [String: Any],
-            "identity": ["links": identity.links, "merges": identity.merges, "forgotten": identity.forgotten,
-                         "messages": identity.messages, "misses": identity.misses],
+        typealias J = SnapshotJSON
+        func time(_ millis: Int64?) -> J { millis.map { .string(ISO8601Time.format(millis: $0)) } ?? .null }
+        let object: [String: J] = [
+            "instance": .string(instance), "at": .string(at), "uptime_s": .rounded(uptimeSeconds, toPlaces: 3),
+            "events_in": .int(eventsIn), "events_per_s": .rounded(eventsPerSecond, toPlaces: 1),
+            "deadletter": .int(deadLetter), "duplicates_dropped": .int(duplicatesDropped),
+            "recommendations": .object(["total": .int(recommendations), "by_action": .counts(recommendationsByAction),
+                                        "by_model": .counts(recommendationsByModel)]),
+            "outcomes": .object(["by_model": .object(outcomesByModel.mapValues { .counts($0) })]),
+            "customers": .int(customers), "store_bytes": .int(storeBytes),
+            "cold": .object(["customers": .int(cold.customers), "evictions": .int(cold.evictions),
+                             "restores": .int(cold.restores), "dropped": .int(cold.dropped)]),
+            "consumer_lag": .object(["total": .integer(totalLag), "partitions": .object(consumerLag.mapValues { .integer($0) })]),
+            "latency_ms": .object(latencyMs.mapValues { .rounded($0, toPlaces: 3) }),
+            "models": .object(models.mapValues { .string($0) }), "delivery_failures": .int(deliveryFailures),
+            "model_reloads": .object(["swapped": .int(modelReloads), "refused": .int(modelRefusals)]),
+            "late_events": .int(lateEvents),
+            "watermark": .object([
+                "lag_ms": .integer(watermarkLagMillis),
+                "shards": .array(eventTime.map { shard in
+                    .object(["shard": .int(shard.shard), "watermark": time(shard.watermarkMillis),
+                             "newest_event": time(shard.newestEventMillis),
+                             "lag_ms": shard.watermarkLagMillis.map { .integer($0) } ?? .null])
+                }),
+            ]),
+            "timers": .object(["scheduled": .int(timersScheduled), "fired": .counts(timersFired), "dropped": .int(timersDropped)]),
+            "identity": .object(["links": .int(identity.links), "merges": .int(identity.merges), "forgotten": .int(identity.forgotten),
+                                 "messages": .int(identity.messages), "misses": .int(identity.misses)]),
         ]
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return Array(data)
+        return J.object(object).bytes
     }
 
     /// The same figures in Prometheus' text exposition format.
