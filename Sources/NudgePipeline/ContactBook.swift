@@ -1,4 +1,3 @@
-import CPrefetch
 import NudgeDecisions
 import NudgeEvents
 
@@ -8,19 +7,17 @@ import NudgeEvents
 /// history per slot (64 bytes) would mostly hold nothing. Each slot has a 4-byte handle instead: 0 for no
 /// contacts, else 1 + the position of its history in a pool, which freed histories are reused from. One
 /// shard thread owns a book, as it owns the store.
-struct ContactBook {
-    private var handles: [UInt32] = []
+struct ContactBook: ~Copyable {
+    private var handles = SlotWords()
     private var pool: [ContactHistory] = []
     private var freeHistories: [UInt32] = []
 
-    /// Room for `expectedSlots` slots before the handles grow.
-    init(expectedSlots: Int) {
-        handles.reserveCapacity(expectedSlots)
-    }
+    /// An empty book.
+    init() {}
 
     /// Bytes allocated: handles, histories and the free list, by capacity.
     var bytesUsed: Int {
-        handles.capacity * MemoryLayout<UInt32>.stride + pool.capacity * MemoryLayout<ContactHistory>.stride
+        handles.bytesUsed + pool.capacity * MemoryLayout<ContactHistory>.stride
             + freeHistories.capacity * MemoryLayout<UInt32>.stride
     }
 
@@ -48,7 +45,7 @@ struct ContactBook {
     @discardableResult
     mutating func take(_ slot: Int) -> ContactHistory {
         guard let history = existing(slot) else { return ContactHistory() }
-        handles[slot] = 0
+        handles.set(slot, to: 0)
         let taken = pool[history]
         pool[history] = ContactHistory()
         freeHistories.append(UInt32(history + 1))
@@ -56,20 +53,13 @@ struct ContactBook {
     }
 
     /// Starts loading `slot`'s handle (the shard's lookahead).
-    ///
-    /// `mutating` though it changes nothing: on the processor's stored property, a non-mutating call copies
-    /// the struct, retaining and releasing its arrays on every event (perf: 5 % of the in-process time).
     @inline(__always)
-    mutating func prefetch(slot: Int) {
-        handles.withUnsafeBufferPointer { all in
-            if slot >= 0, slot < all.count, let base = all.baseAddress { nudge_prefetch_read(base + slot) }
-        }
-    }
+    func prefetch(slot: Int) { handles.prefetch(slot) }
 
     /// The pool position of `slot`'s history, if it has one.
     private func existing(_ slot: Int) -> Int? {
-        guard slot >= 0, slot < handles.count, handles[slot] != 0 else { return nil }
-        return Int(handles[slot] - 1)
+        let handle = handles[slot]
+        return handle == 0 ? nil : Int(handle - 1)
     }
 
     /// The pool position of `slot`'s history, made for a slot without one (nil only for a negative slot or
@@ -77,13 +67,12 @@ struct ContactBook {
     private mutating func position(creatingFor slot: Int) -> Int? {
         if let history = existing(slot) { return history }
         guard slot >= 0 else { return nil }
-        if slot >= handles.count { handles.append(contentsOf: repeatElement(0, count: slot + 1 - handles.count)) }
         if let reused = freeHistories.popLast() {
-            handles[slot] = reused
+            handles.set(slot, to: reused)
         } else {
             guard pool.count < Int(UInt32.max) else { return nil }
             pool.append(ContactHistory())
-            handles[slot] = UInt32(pool.count)
+            handles.set(slot, to: UInt32(pool.count))
         }
         return Int(handles[slot] - 1)
     }

@@ -155,7 +155,7 @@ final class EventProcessor {
                               coldBudgetBytes: config.coldBytesPerShard)
         idleTTLMillis = max(1, config.idleCustomerTTL.wholeMilliseconds)
         recent = RecentMessageIDs(horizon: config.duplicateHorizon)
-        contacts = ContactBook(expectedSlots: config.expectedCustomersPerShard)
+        contacts = ContactBook()
         featureValues = .allocate(capacity: max(1, features.definitions.count))
         featureValues.initialize(repeating: 0)
         featureNames = features.names

@@ -1,5 +1,3 @@
-import CPrefetch
-
 /// The `Customer Silent` timers of one shard: one per known customer in the hot tier, keyed by the
 /// customer's store slot, so that a timer costs a 16-byte queue entry and four bytes per slot rather than a
 /// record, an index entry and a copy of the id.
@@ -17,9 +15,9 @@ import CPrefetch
 /// customer starts with none. So a customer evicted before their silence comes due loses it (counted in
 /// ``forgotten``). With the idle TTL longer than the silence delay (30 and 14 days by default) a silence
 /// comes due first, and the shard does not evict while silences are due and unfired.
-struct SilenceTimers {
+struct SilenceTimers: ~Copyable {
     private let delay: Int64?
-    private var words: [UInt32] = []
+    private var words = SlotWords()
     private var queue = TimerQueue()
 
     /// Silences fired.
@@ -36,40 +34,31 @@ struct SilenceTimers {
     var scheduled: Int { queue.count }
 
     /// Bytes allocated: the slot words and the queue, by capacity.
-    var bytesUsed: Int { words.capacity * MemoryLayout<UInt32>.stride + queue.bytesUsed }
+    var bytesUsed: Int { words.bytesUsed + queue.bytesUsed }
 
     /// Starts loading `slot`'s word (the shard's lookahead).
-    ///
-    /// `mutating` though it changes nothing: on the processor's stored property, a non-mutating call copies
-    /// the struct, retaining and releasing its arrays on every event (perf: 5 % of the in-process time).
     @inline(__always)
-    mutating func prefetch(slot: Int) {
-        words.withUnsafeBufferPointer { all in
-            if slot >= 0, slot < all.count, let base = all.baseAddress { nudge_prefetch_read(base + slot) }
-        }
-    }
+    func prefetch(slot: Int) { words.prefetch(slot) }
 
     /// Folds an applied event of the customer in `slot` (`known`: keyed by a userId) whose newest event
     /// time in the store is now `newest`, at the shard's `watermark`.
     @inline(__always)
     mutating func observe(slot: Int, known: Bool, newest: Int64, watermark: Int64) {
         guard known, let delay, slot >= 0 else { return }
-        if slot < words.count, words[slot] & 1 != 0 { return }
+        let word = words[slot]
+        if word & 1 != 0 { return }
         let deadline = newest.addingSaturating(delay)
         guard deadline > watermark else { return }
-        if slot >= words.count {
-            words.reserveInPowersOfTwo(holding: slot + 1)
-            words.append(contentsOf: repeatElement(0, count: slot + 1 - words.count))
-        }
-        words[slot] |= 1
-        queue.push(QueuedTimer(deadline: deadline, record: Int32(truncatingIfNeeded: slot), generation: words[slot] >> 1))
+        words.set(slot, to: word | 1)
+        queue.push(QueuedTimer(deadline: deadline, record: Int32(truncatingIfNeeded: slot), generation: word >> 1))
     }
 
     /// The slot's customer left it (evicted or detached): its queued silence, if any, is dropped.
     mutating func forget(slot: Int) {
-        guard slot >= 0, slot < words.count else { return }
-        if words[slot] & 1 != 0 { forgotten += 1 }
-        words[slot] = (words[slot] >> 1 &+ 1) << 1
+        guard slot >= 0, slot < words.capacity else { return }  // past it: never queued, word still 0
+        let word = words[slot]
+        if word & 1 != 0 { forgotten += 1 }
+        words.set(slot, to: (word >> 1 &+ 1) << 1)
     }
 
     /// The earliest queued deadline (live or stale), `Int64.max` when none.
@@ -85,14 +74,14 @@ struct SilenceTimers {
         while let top = queue.earliest, top.deadline <= min(watermark, bound) {
             _ = queue.popEarliest()
             let slot = Int(top.record)
-            guard slot < words.count, words[slot] == top.generation << 1 | 1 else { continue }  // forgotten
+            guard words[slot] == top.generation << 1 | 1 else { continue }  // forgotten
             let deadline = newestEventMillis(slot).addingSaturating(delay)
             if deadline > top.deadline {
                 // Came back: silent from their newest event on.
                 queue.push(QueuedTimer(deadline: deadline, record: top.record, generation: top.generation))
                 continue
             }
-            words[slot] &= ~1
+            words.set(slot, to: words[slot] & ~1)
             fired += 1
             return (slot, top.deadline)
         }

@@ -10,7 +10,7 @@ import Testing
     @Test(arguments: [1, 2, 3, 4] as [UInt64])
     func readsLikeOneHistoryPerSlot(seed: UInt64) {
         var random = Xoshiro256StarStar(seed: seed)
-        var book = ContactBook(expectedSlots: 8)
+        var book = ContactBook()
         var dense = [ContactHistory](repeating: ContactHistory(), count: 64)
         var peak = 0
         for step in 0..<5_000 {
@@ -42,7 +42,7 @@ import Testing
 
     /// A slot that was never contacted costs a handle, not a history.
     @Test func uncontactedSlotsHoldNoHistory() {
-        var book = ContactBook(expectedSlots: 0)
+        var book = ContactBook()
         book.record(slot: 9_999, atMillis: 1, channel: .push, action: 1)
         #expect(book.count == 1)
         #expect(book[9_999].count == 1 && book[0].count == 0)
