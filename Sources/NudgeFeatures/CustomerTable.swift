@@ -156,7 +156,7 @@ public final class CustomerTable {
     /// ``bytesUsed`` by part, as allocated: entries, full records (the pool), customer ids (the arena), the
     /// index, and the rest (template, scratch, compiled features, cold codec scratch).
     public var hotFootprint: (entries: Int, records: Int, ids: Int, index: Int, other: Int) {
-        (entryCapacity * entrySize, pool.bytesUsed, arenaCapacity, index.bytesUsed,
+        (entriesBuffer.allocatedBytes, pool.bytesUsed, arenaBuffer.allocatedBytes, index.bytesUsed,
          2 * stride + plan.bytes + codec.bytesUsed)
     }
 

@@ -185,7 +185,7 @@ public final class IdentityLinks {
 
     /// ``bytesUsed`` by part, as allocated.
     var footprint: (records: Int, index: Int, ids: Int, other: Int) {
-        (recordCapacity * MemoryLayout<StoredLink>.stride, index.bytesUsed, arenaCapacity,
+        (recordBuffer.allocatedBytes, index.bytesUsed, arenaBuffer.allocatedBytes,
          order.capacity * MemoryLayout<(slot: Int, place: UInt64)>.stride + freeSlots.capacity * MemoryLayout<Int>.stride)
     }
 

@@ -96,7 +96,7 @@ public struct RecentMessageIDs: ~Copyable, @unchecked Sendable {
     public var count: Int { currentCount + previousCount }
 
     /// Bytes held by the two generations; fixed at init.
-    public var bytesUsed: Int { capacity * 2 * MemoryLayout<UInt64>.stride }
+    public var bytesUsed: Int { buffer.allocatedBytes }
 
 
     /// Clears the older generation and makes it current.

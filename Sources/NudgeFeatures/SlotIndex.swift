@@ -36,7 +36,7 @@ struct SlotIndex: ~Copyable {
     deinit { buffer.release() }
 
     /// Bytes held.
-    var bytesUsed: Int { capacity * MemoryLayout<UInt64>.stride }
+    var bytesUsed: Int { buffer.allocatedBytes }
 
     /// The indexed slot with hash `hash` that `matches` accepts (asked only on a tag match), if any.
     @inline(__always)

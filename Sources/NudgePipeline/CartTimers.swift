@@ -131,7 +131,7 @@ final class CartTimers {
 
     /// Bytes allocated.
     var bytesUsed: Int {
-        recordCapacity * MemoryLayout<Record>.stride + (indexMask + 1) * MemoryLayout<UInt64>.stride
+        recordBuffer.allocatedBytes + indexBuffer.allocatedBytes
             + freeRecords.capacity * 4 + arenaCapacity + cartQueue.bytesUsed
     }
 

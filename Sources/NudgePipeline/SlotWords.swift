@@ -25,7 +25,7 @@ struct SlotWords: ~Copyable {
     deinit { buffer.release() }
 
     /// Bytes allocated.
-    var bytesUsed: Int { capacity * MemoryLayout<UInt32>.stride }
+    var bytesUsed: Int { buffer.allocatedBytes }
 
     /// The word of `slot`: zero for a slot never set, or outside the buffer (a negative slot included).
     @inline(__always)
