@@ -58,7 +58,8 @@ struct KafkaRoundTripTests {
         let deadline = ContinuousClock.now + .seconds(15)
         while values.count < 300 && ContinuousClock.now < deadline {
             let n = consumer.poll(into: buffer, timeout: .milliseconds(200))
-            // As a shard does: ask for the release's memory ahead, then read the fields copied at poll time.
+            // As a shard does: prefetch the release's memory (a hint: this only shows it is harmless on real
+            // messages), then read the fields copied at poll time.
             for m in buffer.prefix(n) { m.prefetchRelease() }
             for m in buffer.prefix(n) {
                 values.insert(String(decoding: m.value, as: UTF8.self))

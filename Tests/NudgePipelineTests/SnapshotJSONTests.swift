@@ -71,6 +71,14 @@ struct SnapshotJSONTests {
         #expect(((parsed["consumer_lag"] as? [String: Any])?["total"] as? NSNumber)?.int64Value == 1_099_511_627_783)
         #expect(parsed["uptime_s"] as? Double == 12.346)
         #expect((parsed["latency_ms"] as? [String: Double])?["p999"] == 0)
+        // The exact text, since parsed NSNumbers compare 5 and 5.0 as equal: integers stay integers (a
+        // strict reader rejects 5.0 for an integer field), whole doubles print without a fraction.
+        let text = String(decoding: bytes, as: UTF8.self)
+        for fragment in ["\"events_in\":1234567,", "\"events_per_s\":987654.3,", "\"uptime_s\":12.346,", "\"max\":90,",
+                         "\"total\":1099511627783}", "\"store_bytes\":8589934592,", "\"watermark\":null}",
+                         "\"nba.transactions/12\":1099511627776", "\"lag_ms\":3600000"] {
+            #expect(text.contains(fragment), "\(fragment)")
+        }
     }
 
     @Test func keysAreSortedAndTheTextIsStable() {
