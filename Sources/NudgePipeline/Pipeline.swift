@@ -232,6 +232,7 @@ public final class Pipeline: @unchecked Sendable {
 
     /// Commits each partition's finished prefix. Consumer thread.
     private func commitFinished(synchronous: Bool) {
+        trackers.sweepRetired()
         var offsets: [(TopicPartition, Int64)] = []
         var lag: [TopicPartition: Int64] = [:]
         for (tp, index) in trackerByPartition {
@@ -296,8 +297,8 @@ public final class Pipeline: @unchecked Sendable {
             guard let index = trackerByPartition.removeValue(forKey: tp) else { continue }
             if tp.topic == config.topics.clickstream { env.ownership.set(tp.partition, owned: false) }
             env.assignments.revoke(index)
-            // Reuse the index only if nothing in flight can still name it.
-            if trackers[index]?.pending == 0 { trackers.remove(index) }
+            // Reuse the index only once nothing in flight can still name it.
+            trackers.retire(index)
         }
     }
 
