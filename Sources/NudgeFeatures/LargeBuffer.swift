@@ -55,8 +55,7 @@ public struct LargeBuffer {
         mappedLength = 0
     }
 
-    /// Bytes it holds: the mapping, rounded up to whole huge pages (a touched huge page is resident whole),
-    /// or what was asked of the allocator.
+    /// Bytes it holds: the mapping (what was asked, rounded up to 4 KiB), or what was asked of the allocator.
     public var allocatedBytes: Int { mappedLength > 0 ? mappedLength : byteCount }
 
     /// Gives the memory back; the buffer must not be used afterwards.

@@ -6,8 +6,8 @@ import NudgeFeatures
 /// The contact book's handles and the silences' words are read for every event at a random slot: as
 /// Swift arrays in 4 KiB pages, the lookahead's prefetch of each missed the TLB, and perf put 8–14 % of
 /// `EventProcessor.process`'s own samples right after the two prefetch instructions (3–5 % in huge
-/// pages). One 2 MiB page covers half a million slots. The capacity is a power of two, doubled as slots are set, so
-/// from 2 MiB on it fills its huge pages exactly. Non-copyable: it owns its memory.
+/// pages). One 2 MiB page covers half a million slots. The capacity is a power of two, doubled as slots
+/// are set, so from 2 MiB on it fills its huge pages exactly. Non-copyable: it owns its memory.
 struct SlotWords: ~Copyable {
     private var buffer: LargeBuffer
     private var words: UnsafeMutablePointer<UInt32>
