@@ -1,14 +1,16 @@
 import NudgeEvents
 
-/// A growable byte buffer with the JSON primitives the recommendation writer needs.
-/// Grows by doubling, so after warm-up writing allocates nothing. No Foundation.
-final class JSONBytes {
+/// A growable byte buffer with the JSON primitives the recommendation writer needs (and the metrics
+/// snapshot, which uses its string escaping). Grows by doubling, so after warm-up writing allocates
+/// nothing. No Foundation.
+public final class JSONBytes {
     private(set) var base: UnsafeMutableRawPointer
     private(set) var capacity: Int
     /// Bytes written since the last `reset`.
     private(set) var count = 0
 
-    init(capacity: Int) {
+    /// An empty buffer with room for `capacity` bytes (at least 64).
+    public init(capacity: Int) {
         self.capacity = max(capacity, 64)
         base = UnsafeMutableRawPointer.allocate(byteCount: self.capacity, alignment: 8)
     }
@@ -24,7 +26,7 @@ final class JSONBytes {
     }
 
     /// The bytes written, valid until the next write.
-    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+    public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
 
     /// Forgets the contents, keeping the memory.
     func reset() { count = 0 }
@@ -44,14 +46,14 @@ final class JSONBytes {
 
     /// Appends one byte.
     @inline(__always)
-    func byte(_ b: UInt8) {
+    public func byte(_ b: UInt8) {
         reserve(1)
         base.storeBytes(of: b, toByteOffset: count, as: UInt8.self)
         count += 1
     }
 
     /// Appends literal JSON text.
-    func raw(_ text: StaticString) {
+    public func raw(_ text: StaticString) {
         guard text.hasPointerRepresentation else {
             // A literal stored as one scalar has no bytes to point at.
             text.withUTF8Buffer { for b in $0 { byte(b) } }
@@ -78,7 +80,7 @@ final class JSONBytes {
     // MARK: - Strings
 
     /// Appends a quoted JSON string of `s` (already valid UTF-8, as every Swift String is).
-    func string(_ s: String) {
+    public func string(_ s: String) {
         byte(UInt8(ascii: "\""))
         stringContent(s)
         byte(UInt8(ascii: "\""))

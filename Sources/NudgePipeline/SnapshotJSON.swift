@@ -1,7 +1,10 @@
+import NudgeDecisions
+
 /// The JSON of a metrics snapshot, written without Foundation. `JSONSerialization` with sorted keys
 /// compared every key with a locale-aware string comparison and cast every value dynamically: 20 ms a
 /// snapshot with 256 partitions, 3 % of Nudge's CPU in the end-to-end benchmark's half-second intervals.
-/// Keys come out sorted by their UTF-8 bytes, so the output is stable.
+/// Keys come out sorted by their UTF-8 bytes, so the output is stable; strings are escaped by the
+/// recommendation writer's ``JSONBytes``.
 indirect enum SnapshotJSON {
     case integer(Int64)
     case number(Double)
@@ -19,64 +22,49 @@ indirect enum SnapshotJSON {
 
     /// The UTF-8 text.
     var bytes: [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(4096)
-        write(into: &out)
-        return out
+        let out = JSONBytes(capacity: 4096)
+        write(into: out)
+        return Array(out.bytes)
     }
 
-    private func write(into out: inout [UInt8]) {
+    private func write(into out: JSONBytes) {
         switch self {
         case .integer(let value):
-            out.append(contentsOf: String(value).utf8)
+            Self.ascii(String(value), into: out)
         case .number(let value):
             // Swift's description is the shortest text that reads back as the same Double: valid JSON for
             // every finite value. JSON has no infinities or NaN.
-            guard value.isFinite else { out.append(contentsOf: "null".utf8); return }
+            guard value.isFinite else { out.raw("null"); return }
             if value == value.rounded(.towardZero) && abs(value) < 1e15 {
-                out.append(contentsOf: String(Int64(value)).utf8)
+                Self.ascii(String(Int64(value)), into: out)
             } else {
-                out.append(contentsOf: value.description.utf8)
+                Self.ascii(value.description, into: out)
             }
         case .string(let text):
-            Self.quote(text, into: &out)
+            out.string(text)
         case .null:
-            out.append(contentsOf: "null".utf8)
+            out.raw("null")
         case .array(let elements):
-            out.append(UInt8(ascii: "["))
+            out.byte(UInt8(ascii: "["))
             for (i, element) in elements.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                element.write(into: &out)
+                if i > 0 { out.byte(UInt8(ascii: ",")) }
+                element.write(into: out)
             }
-            out.append(UInt8(ascii: "]"))
+            out.byte(UInt8(ascii: "]"))
         case .object(let members):
-            out.append(UInt8(ascii: "{"))
+            out.byte(UInt8(ascii: "{"))
             for (i, key) in members.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }).enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                Self.quote(key, into: &out)
-                out.append(UInt8(ascii: ":"))
-                members[key]?.write(into: &out)
+                if i > 0 { out.byte(UInt8(ascii: ",")) }
+                out.string(key)
+                out.byte(UInt8(ascii: ":"))
+                members[key]?.write(into: out)
             }
-            out.append(UInt8(ascii: "}"))
+            out.byte(UInt8(ascii: "}"))
         }
     }
 
-    private static func quote(_ text: String, into out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for b in text.utf8 {
-            switch b {
-            case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), b])
-            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), b])
-            case 0x0A: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-            case 0x0D: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-            case 0x09: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
-                                        hex[Int(b >> 4)], hex[Int(b & 15)]])
-            default: out.append(b)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
+    /// A number's text (ASCII, nothing to escape).
+    private static func ascii(_ text: String, into out: JSONBytes) {
+        for b in text.utf8 { out.byte(b) }
     }
 }
