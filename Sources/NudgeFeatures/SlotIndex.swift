@@ -1,7 +1,8 @@
 import CPrefetch
 
 /// An open-addressing index from 64-bit hashes to slot numbers, for a table that keeps its records in a flat
-/// slot array and each record's full hash in the record.
+/// slot array and can give each record's full hash (stored, as ``IdentityLinks`` does, or recomputed from
+/// the id, as ``CustomerTable`` does).
 ///
 /// Linear probing from a Fibonacci home (the top bits of hash × 2^64/φ, so weak low bits do not cluster), at
 /// load ≤ 3/4, doubling past it. An entry is one word: the hash's upper 32 bits beside the slot, so a probe
