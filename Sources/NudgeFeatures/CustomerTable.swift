@@ -66,15 +66,11 @@ public final class CustomerTable {
     @exclusivity(unchecked) private var entries: UnsafeMutableRawPointer
     @exclusivity(unchecked) private var entryCapacity: Int
     private let pool: RecordPool
-    @exclusivity(unchecked) private var arenaBuffer: LargeBuffer
-    @exclusivity(unchecked) private var arena: UnsafeMutableRawPointer
-    @exclusivity(unchecked) private var arenaCapacity: Int
-    @exclusivity(unchecked) private var arenaUsed = 0
+    /// Customer ids; dead bytes are evicted ids and tails of reused regions.
+    @exclusivity(unchecked) private var arena: IdArena
     @exclusivity(unchecked) private var index: SlotIndex
     /// Slots handed out so far, hot or free: entries below this are initialized.
     @exclusivity(unchecked) private var slotsUsed = 0
-    /// Arena bytes no hot customer points to any more (evicted ids, tails of reused regions).
-    @exclusivity(unchecked) private var arenaDead = 0
     /// The most recently freed slot, -1 for none. Free slots chain through their own entries (see
     /// ``FreeRecord``), so the free list costs no memory and never grows during a sweep.
     @exclusivity(unchecked) private var freeHead = -1
@@ -129,9 +125,7 @@ public final class CustomerTable {
         entriesBuffer = LargeBuffer(byteCount: customers * CustomerEntry.size)
         entries = entriesBuffer.base
         pool = RecordPool(stride: layout.stride, expectedRecords: customers / 8)
-        arenaCapacity = customers * Self.expectedIdBytes
-        arenaBuffer = LargeBuffer(byteCount: arenaCapacity)
-        arena = arenaBuffer.base
+        arena = IdArena(capacity: customers * Self.expectedIdBytes)
         index = SlotIndex(capacity: (customers * 4 + 2) / 3)  // the customers expected fit at load ≤ 3/4
     }
 
@@ -139,7 +133,6 @@ public final class CustomerTable {
         template.deallocate()
         scratch.deallocate()
         entriesBuffer.release()
-        arenaBuffer.release()
     }
 
     /// Bytes allocated for the hot tier (entries, record pool, arena and index capacity, not just what is
@@ -156,7 +149,7 @@ public final class CustomerTable {
     /// ``bytesUsed`` by part, as allocated: entries, full records (the pool), customer ids (the arena), the
     /// index, and the rest (template, scratch, compiled features, cold codec scratch).
     public var hotFootprint: (entries: Int, records: Int, ids: Int, index: Int, other: Int) {
-        (entriesBuffer.allocatedBytes, pool.bytesUsed, arenaBuffer.allocatedBytes, index.bytesUsed,
+        (entriesBuffer.allocatedBytes, pool.bytesUsed, arena.bytesUsed, index.bytesUsed,
          2 * stride + plan.bytes + codec.bytesUsed)
     }
 
@@ -231,7 +224,7 @@ public final class CustomerTable {
         let entry = entries + slot * entrySize
         // A freed slot's header holds no id: only addresses inside the arena are worth asking for.
         let offset = Int(entry.load(fromByteOffset: CustomerRecord.idOffset, as: Int64.self))
-        if offset >= 0 && offset < arenaCapacity { nudge_prefetch_read(arena + offset) }
+        if offset >= 0 && offset < arena.capacity { nudge_prefetch_read(arena.base + offset) }
         guard !isFree(entry) else { return }
         switch CustomerEntry.form(of: entry) {
         case .record: pool.prefetch(CustomerEntry.recordHandle(of: entry))
@@ -536,15 +529,15 @@ public final class CustomerTable {
             pool.free(CustomerEntry.recordHandle(of: entry))
         }
         // Every byte of a free slot's id region is dead until an id reuses it.
-        arenaDead += idBytes
+        arena.free(idBytes)
         FreeRecord.free(entry, next: freeHead)
         freeHead = slot
         count -= 1
     }
 
     private func idBytes(_ record: UnsafeRawPointer) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(start: arena + Int(record.load(fromByteOffset: CustomerRecord.idOffset, as: Int64.self)),
-                               count: Int(record.load(fromByteOffset: CustomerRecord.idLength, as: UInt32.self)))
+        arena.bytes(at: Int(record.load(fromByteOffset: CustomerRecord.idOffset, as: Int64.self)),
+                    count: Int(record.load(fromByteOffset: CustomerRecord.idLength, as: UInt32.self)))
     }
 
     /// The hot slot of `id` (hash `hash`), if it has one.
@@ -562,7 +555,7 @@ public final class CustomerTable {
         let length = Int(record.load(fromByteOffset: CustomerRecord.idLength, as: UInt32.self))
         guard length == id.bytes.count else { return false }
         guard length > 0, let candidate = id.bytes.baseAddress else { return true }
-        let stored = arena + Int(record.load(fromByteOffset: CustomerRecord.idOffset, as: Int64.self))
+        let stored = arena.base + Int(record.load(fromByteOffset: CustomerRecord.idOffset, as: Int64.self))
         return memcmp(stored, candidate, length) == 0
     }
 
@@ -618,13 +611,11 @@ public final class CustomerTable {
         let offset: Int
         if let freed, freed.length >= length {
             offset = freed.offset
-            arenaDead -= length
+            arena.revive(length)
+            if length > 0, let source = id.baseAddress { (arena.base + offset).copyMemory(from: source, byteCount: length) }
         } else {
-            reserveArena(arenaUsed + length)
-            offset = arenaUsed
-            arenaUsed += length
+            offset = arena.append(id, relocatingLive: relocateIds)
         }
-        if length > 0, let source = id.baseAddress { (arena + offset).copyMemory(from: source, byteCount: length) }
         let record = entries + slot * entrySize
         record.storeBytes(of: Int64(offset), toByteOffset: CustomerRecord.idOffset, as: Int64.self)
         record.storeBytes(of: UInt32(truncatingIfNeeded: length), toByteOffset: CustomerRecord.idLength, as: UInt32.self)
@@ -654,45 +645,19 @@ public final class CustomerTable {
         entryCapacity = capacity
     }
 
-    /// Makes the arena at least `bytes` long. Without dead bytes it grows by copying; with them it is rebuilt
-    /// from the hot customers' ids (one pass over the entries, as costly as a copy of them),
-    /// at the same size when the live ids need at most half of it, else doubled. So the arena stays within
-    /// about four times the peak live id bytes, and rebuilds are amortized over the ids written since.
-    private func reserveArena(_ bytes: Int) {
-        guard bytes > arenaCapacity else { return }
-        guard arenaDead > 0 else {
-            let capacity = max(arenaCapacity * 2, bytes)
-            let grown = LargeBuffer(byteCount: capacity)
-            grown.base.copyMemory(from: arena, byteCount: arenaUsed)
-            replaceArena(grown, capacity: capacity, used: arenaUsed)
-            return
-        }
-        let needed = bytes - arenaDead
-        let capacity = needed * 2 <= arenaCapacity ? arenaCapacity : max(arenaCapacity * 2, needed)
-        let rebuilt = LargeBuffer(byteCount: capacity)
-        var used = 0
+    /// Walks the entries for an arena move: live ids move, free slots forget their old region (it does not
+    /// survive the move).
+    private func relocateIds(_ move: (Int, Int) -> Int) {
         for slot in 0..<slotsUsed {
             let record = entries + slot * entrySize
             guard !isFree(record) else {
-                // A free slot's old id did not survive the rebuild.
                 FreeRecord.forgetRegion(record)
                 continue
             }
-            let id = idBytes(record)
-            if let source = id.baseAddress, id.count > 0 { (rebuilt.base + used).copyMemory(from: source, byteCount: id.count) }
-            record.storeBytes(of: Int64(used), toByteOffset: CustomerRecord.idOffset, as: Int64.self)
-            used += id.count
+            let offset = move(Int(record.load(fromByteOffset: CustomerRecord.idOffset, as: Int64.self)),
+                              Int(record.load(fromByteOffset: CustomerRecord.idLength, as: UInt32.self)))
+            record.storeBytes(of: Int64(offset), toByteOffset: CustomerRecord.idOffset, as: Int64.self)
         }
-        replaceArena(rebuilt, capacity: capacity, used: used)
-        arenaDead = 0
-    }
-
-    private func replaceArena(_ buffer: LargeBuffer, capacity: Int, used: Int) {
-        arenaBuffer.release()
-        arenaBuffer = buffer
-        arena = buffer.base
-        arenaCapacity = capacity
-        arenaUsed = used
     }
 
     @inline(__always)

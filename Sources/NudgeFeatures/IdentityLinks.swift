@@ -130,12 +130,8 @@ public final class IdentityLinks {
     /// Slots handed out so far, live or free: records below this are initialized.
     @exclusivity(unchecked) private var slotsUsed = 0
     @exclusivity(unchecked) private var freeSlots: [Int] = []
-    @exclusivity(unchecked) private var arenaBuffer: LargeBuffer
-    @exclusivity(unchecked) private var arena: UnsafeMutableRawPointer
-    @exclusivity(unchecked) private var arenaCapacity: Int
-    @exclusivity(unchecked) private var arenaUsed = 0
-    /// Arena bytes of links gone.
-    @exclusivity(unchecked) private var arenaDead = 0
+    /// Each link's ids, anonymous then user; dead bytes are links gone.
+    @exclusivity(unchecked) private var arena = IdArena(capacity: initialArenaBytes)
     /// Links in line, first first: slot and place. An entry whose slot is free or holds a later place (the
     /// link re-made, sent to the back, or gone and the slot reused) is stale and skipped on the way out.
     @exclusivity(unchecked) private var order: [(slot: Int, place: UInt64)] = []
@@ -162,14 +158,10 @@ public final class IdentityLinks {
         recordCapacity = Self.initialRecords
         recordBuffer = LargeBuffer(byteCount: recordCapacity * MemoryLayout<StoredLink>.stride)
         records = recordBuffer.base.bindMemory(to: StoredLink.self, capacity: recordCapacity)
-        arenaCapacity = Self.initialArenaBytes
-        arenaBuffer = LargeBuffer(byteCount: arenaCapacity)
-        arena = arenaBuffer.base
     }
 
     deinit {
         recordBuffer.release()
-        arenaBuffer.release()
     }
 
     /// Links held (routing or resolving).
@@ -185,7 +177,7 @@ public final class IdentityLinks {
 
     /// ``bytesUsed`` by part, as allocated.
     var footprint: (records: Int, index: Int, ids: Int, other: Int) {
-        (recordBuffer.allocatedBytes, index.bytesUsed, arenaBuffer.allocatedBytes,
+        (recordBuffer.allocatedBytes, index.bytesUsed, arena.bytesUsed,
          order.capacity * MemoryLayout<(slot: Int, place: UInt64)>.stride + freeSlots.capacity * MemoryLayout<Int>.stride)
     }
 
@@ -195,7 +187,7 @@ public final class IdentityLinks {
     @inline(__always)
     public func link(of id: UnsafeRawBufferPointer, hash: UInt64) -> Index? {
         guard index.count > 0, let slot = index.slot(for: hash, where: { records[$0].anonymousHash == hash }),
-              Self.equal(arena + records[slot].idsOffset, count: Int(records[slot].anonymousLength), id) else { return nil }
+              Self.equal(arena.base + records[slot].idsOffset, count: Int(records[slot].anonymousLength), id) else { return nil }
         return Index(slot: slot)
     }
 
@@ -203,7 +195,7 @@ public final class IdentityLinks {
     @inline(__always)
     public func withIds<R>(at link: Index, _ body: (_ anonymous: UnsafeRawBufferPointer, _ user: UnsafeRawBufferPointer) -> R) -> R {
         let record = records + link.slot
-        let anonymous = UnsafeRawBufferPointer(start: arena + record.pointee.idsOffset, count: Int(record.pointee.anonymousLength))
+        let anonymous = UnsafeRawBufferPointer(start: arena.base + record.pointee.idsOffset, count: Int(record.pointee.anonymousLength))
         return body(anonymous, UnsafeRawBufferPointer(start: anonymous.baseAddress.map { $0 + anonymous.count },
                                                       count: Int(record.pointee.userLength)))
     }
@@ -212,7 +204,7 @@ public final class IdentityLinks {
     @inline(__always)
     public func isUser(at link: Index, _ id: UnsafeRawBufferPointer) -> Bool {
         let record = records + link.slot
-        return Self.equal(arena + record.pointee.idsOffset + Int(record.pointee.anonymousLength), count: Int(record.pointee.userLength), id)
+        return Self.equal(arena.base + record.pointee.idsOffset + Int(record.pointee.anonymousLength), count: Int(record.pointee.userLength), id)
     }
 
     /// nudgeHash64 of the user id of the link at `link`: which shard owns the customer.
@@ -360,14 +352,13 @@ public final class IdentityLinks {
 
     /// Stores `link` with its ids (its anonymous id not held, its `idsOffset` to be set); returns its slot.
     private func store(_ link: StoredLink, anonymous: UnsafeRawBufferPointer, user: UnsafeRawBufferPointer) -> Int {
-        // Room first: an arena rebuild walks the live records, which the new one is not yet.
-        reserveArena(anonymous.count + user.count)
+        // Room first: an arena move walks the live records, which the new one is not yet.
+        let offset = arena.reserve(anonymous.count + user.count, relocatingLive: relocateIds)
         let slot = takeSlot()
         var link = link
-        link.idsOffset = arenaUsed
-        UnsafeMutableRawBufferPointer(start: arena + arenaUsed, count: anonymous.count).copyMemory(from: anonymous)
-        UnsafeMutableRawBufferPointer(start: arena + arenaUsed + anonymous.count, count: user.count).copyMemory(from: user)
-        arenaUsed += anonymous.count + user.count
+        link.idsOffset = offset
+        UnsafeMutableRawBufferPointer(start: arena.base + offset, count: anonymous.count).copyMemory(from: anonymous)
+        UnsafeMutableRawBufferPointer(start: arena.base + offset + anonymous.count, count: user.count).copyMemory(from: user)
         (records + slot).initialize(to: link)
         let records = records  // captured instead of self, which would be retained around the call
         index.insert(slot: slot, hash: link.anonymousHash, hashOf: { records[$0].anonymousHash })
@@ -389,7 +380,7 @@ public final class IdentityLinks {
     private func discard(_ slot: Int) {
         let records = records  // captured instead of self, which would be retained around the call
         index.remove(slot: slot, hash: records[slot].anonymousHash, hashOf: { records[$0].anonymousHash })
-        arenaDead += records[slot].idsLength
+        arena.free(records[slot].idsLength)
         records[slot].place = 0
         freeSlots.append(slot)
     }
@@ -409,24 +400,11 @@ public final class IdentityLinks {
         return slotsUsed - 1
     }
 
-    /// Makes room for `bytes` more at the end of the arena. When full, it moves to a fresh arena holding only
-    /// the live ids (one pass over the records, as costly as a copy): of the same size when they and `bytes`
-    /// need at most half of it (dead bytes were more than half), else doubled. So it stays within about four
-    /// times the peak live id bytes, and a rebuild is paid for by the ids written since the last.
-    private func reserveArena(_ bytes: Int) {
-        guard arenaUsed + bytes > arenaCapacity else { return }
-        let needed = arenaUsed - arenaDead + bytes
-        let capacity = needed * 2 <= arenaCapacity ? arenaCapacity : max(arenaCapacity * 2, needed)
-        let rebuilt = LargeBuffer(byteCount: capacity)
-        var used = 0
+    /// Walks the live records for an arena move.
+    private func relocateIds(_ move: (Int, Int) -> Int) {
         for slot in 0..<slotsUsed where records[slot].isLive {
-            let length = records[slot].idsLength
-            rebuilt.base.advanced(by: used).copyMemory(from: arena + records[slot].idsOffset, byteCount: length)
-            records[slot].idsOffset = used
-            used += length
+            records[slot].idsOffset = move(records[slot].idsOffset, records[slot].idsLength)
         }
-        arenaBuffer.release()
-        (arenaBuffer, arena, arenaCapacity, arenaUsed, arenaDead) = (rebuilt, rebuilt.base, capacity, used, 0)
     }
 
     /// Whether the `count` bytes at `stored` are `id`.

@@ -83,11 +83,8 @@ final class CartTimers {
     @exclusivity(unchecked) private var indexBuffer: LargeBuffer
     @exclusivity(unchecked) private var index: UnsafeMutablePointer<UInt64>
     @exclusivity(unchecked) private var indexMask: Int
-    /// Customer id bytes, back to back: raw memory, so a record's id is a plain pointer until the next insert.
-    @exclusivity(unchecked) private var arena: UnsafeMutableRawPointer
-    @exclusivity(unchecked) private var arenaCapacity: Int
-    @exclusivity(unchecked) private var arenaUsed = 0
-    @exclusivity(unchecked) private var deadBytes = 0
+    /// Customer ids: a record's id is a plain pointer until the next insert.
+    @exclusivity(unchecked) private var arena: IdArena
     @exclusivity(unchecked) private var cartQueue = TimerQueue()
 
     /// Customers with a record.
@@ -115,15 +112,13 @@ final class CartTimers {
         index.initialize(repeating: 0, count: slots)
         indexMask = slots - 1
         cartQueue.reserve(min(expected, 1 << 16))
-        arenaCapacity = expected * 16
-        arena = .allocate(byteCount: arenaCapacity, alignment: 8)
+        arena = IdArena(capacity: expected * 16)
     }
 
     deinit {
         records.deinitialize(count: recordsUsed)
         recordBuffer.release()
         indexBuffer.release()
-        arena.deallocate()
     }
 
     /// Queue entries (armed timers, plus markers keeping a settled cart until the watermark passes it).
@@ -132,7 +127,7 @@ final class CartTimers {
     /// Bytes allocated.
     var bytesUsed: Int {
         recordBuffer.allocatedBytes + indexBuffer.allocatedBytes
-            + freeRecords.capacity * 4 + arenaCapacity + cartQueue.bytesUsed
+            + freeRecords.capacity * 4 + arena.bytesUsed + cartQueue.bytesUsed
     }
 
     /// Starts loading the index entry a lookup of the id hashing to `hash` reads first (the shard's
@@ -265,7 +260,7 @@ final class CartTimers {
 
     /// Record `r`'s id bytes: valid until the next insert (which may move the arena).
     private func idBytes(_ r: Int) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(start: arena + records[r].idStart, count: Int(records[r].idLength))
+        arena.bytes(at: records[r].idStart, count: Int(records[r].idLength))
     }
 
     @inline(__always)
@@ -300,8 +295,7 @@ final class CartTimers {
             dropped += 1
             return nil
         }
-        if deadBytes > 65_536 && deadBytes > arenaUsed / 2 { compactArena(reserving: id.count) }
-        if arenaUsed + id.count > arenaCapacity { compactArena(reserving: id.count) }
+        let idStart = arena.append(id, relocatingLive: relocateIds)
         let r: Int
         if let reused = freeRecords.popLast() {
             r = Int(reused)
@@ -311,9 +305,7 @@ final class CartTimers {
             (records + r).initialize(to: Record())
             recordsUsed += 1
         }
-        records[r] = Record(hash: hash, idStart: arenaUsed, idLength: Int32(clamping: id.count), generation: records[r].generation)
-        if let source = id.baseAddress { (arena + arenaUsed).copyMemory(from: source, byteCount: id.count) }
-        arenaUsed += id.count
+        records[r] = Record(hash: hash, idStart: idStart, idLength: Int32(clamping: id.count), generation: records[r].generation)
         customers += 1
         if 2 * customers > indexMask + 1 {
             growIndex()  // re-places every entry, this one included
@@ -326,7 +318,7 @@ final class CartTimers {
     private func freeIfIdle(_ r: Int) {
         guard records[r].idLength >= 0, records[r].cartQueued == .max else { return }
         removeFromIndex(r)
-        deadBytes += Int(records[r].idLength)
+        arena.free(Int(records[r].idLength))
         records[r].idLength = -1
         records[r].generation &+= 1
         freeRecords.append(Int32(r))
@@ -383,23 +375,10 @@ final class CartTimers {
         }
     }
 
-    /// Copies the live ids into a fresh arena with room for twice them plus `extra` bytes: O(live bytes),
-    /// when more than half the arena is dead or it is full.
-    private func compactArena(reserving extra: Int) {
-        let live = arenaUsed - deadBytes
-        let capacity = max(1_024, 2 * (live + extra))
-        let fresh = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
-        var used = 0
+    /// Walks the live records for an arena move.
+    private func relocateIds(_ move: (Int, Int) -> Int) {
         for r in 0..<recordsUsed where records[r].idLength >= 0 {
-            let length = Int(records[r].idLength)
-            fresh.advanced(by: used).copyMemory(from: arena + records[r].idStart, byteCount: length)
-            records[r].idStart = used
-            used += length
+            records[r].idStart = move(records[r].idStart, Int(records[r].idLength))
         }
-        arena.deallocate()
-        arena = fresh
-        arenaCapacity = capacity
-        arenaUsed = used
-        deadBytes = 0
     }
 }
