@@ -315,12 +315,21 @@ public final class IdentityLinks {
         compactOrder()
     }
 
-    /// The oldest routing link, removed.
+    /// The oldest routing link, removed. Resolving links passed on the way go to the back of the line, where
+    /// ``expire(before:limit:forget:)`` still finds them: taken off it, one would stay until its routing shard
+    /// said to forget it, which a routing instance that restarted never does.
     private func popOldest() -> IdentityLink? {
-        while orderHead < order.count {
+        let end = order.count
+        while orderHead < end {
             let entry = order[orderHead]
             orderHead += 1
-            guard isCurrent(entry), records[entry.slot].routes else { continue }
+            guard isCurrent(entry) else { continue }
+            guard records[entry.slot].routes else {
+                places += 1
+                records[entry.slot].place = places
+                order.append((entry.slot, places))
+                continue
+            }
             let link = take(entry.slot)
             routing -= 1
             compactOrder()

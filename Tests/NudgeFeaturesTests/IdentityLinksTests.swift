@@ -33,6 +33,19 @@ import Testing
         #expect(links.routing == 2 && links.dropped == 1)
     }
 
+    @Test func aResolvingLinkPassedByTheCapacityStillExpires() {
+        let links = IdentityLinks(capacity: 1)
+        let forget = { (_: IdentityLink) in }
+        links.set("r-1", "u-1", at: 10, routes: false, forget: forget)  // resolving: another instance routes it
+        links.set("a-1", "u-2", at: 10, forget: forget)
+        links.set("a-2", "u-3", at: 10, forget: forget)  // past the capacity: a-1 goes, r-1 is passed on the way
+        #expect(Self.user(of: "a-1", in: links) == nil)
+        #expect(Self.user(of: "r-1", in: links) == "u-1", "passing a resolving link does not drop it")
+        links.expire(before: 1_000_000, limit: 100, forget: forget)
+        #expect(Self.user(of: "r-1", in: links) == nil, "a resolving link left the line and never expired")
+        #expect(links.count == 0)
+    }
+
     @Test func expiryDropsLinksUnusedSinceTheCutoffAndKeepsUsedOnes() {
         let links = IdentityLinks(capacity: 100)
         var forgotten: [String] = []
@@ -263,10 +276,18 @@ struct ReferenceLinks {
     }
 
     private mutating func popOldest() -> Link? {
-        while head < line.count {
+        let end = line.count
+        while head < end {
             let (anonymous, place) = line[head]
             head += 1
-            guard let (held, current) = links[anonymous], held.routes, current == place else { continue }
+            guard let (held, current) = links[anonymous], current == place else { continue }
+            guard held.routes else {
+                // A resolving link passed goes to the back of the line, where expiry finds it.
+                places += 1
+                links[anonymous] = (held, places)
+                line.append((anonymous, places))
+                continue
+            }
             links[anonymous] = nil
             routing -= 1
             compactLine()
