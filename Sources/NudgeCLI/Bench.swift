@@ -35,6 +35,7 @@ extension Nudge {
             let arena = generateArena()
             var config = PipelineConfig()
             config.expectedCustomersPerShard = customers + customers / 8  // the generator's anonymous visitors too
+            config.eventTime.maxClockSkew = nil  // simulated event time, not the wall clock's
             let inProcess = InProcessBenchmark.run(arena, models: modelSet, features: features, config: config, warmCustomers: customers)
             print(String(format: "in-process, 1 core: Foundation JSONSerialization %.0f events/s; decode %.0f events/s; decode→update→score→decide %.0f events/s; %d customers, %.0f B/customer, hot %.0f B (feature record %d B, %d features, held by %d customers)",
                          inProcess.foundationParsePerSecond, inProcess.decodePerSecond, inProcess.fullPerSecond, inProcess.customers,

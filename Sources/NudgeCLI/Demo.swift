@@ -35,6 +35,8 @@ extension Nudge {
             let kafka = KafkaConfig(["bootstrap.servers": cluster.bootstrapServers])
             var config = engine.pipelineConfig(topics: topics, group: "nudge-demo")
             config.metricsInterval = .seconds(2)
+            // The generator's event time starts in 2026 and runs thousands of times faster than the wall clock.
+            config.eventTime.maxClockSkew = nil
             let pipeline = try Pipeline(config: config, kafka: kafka, models: models, features: features, logger: logger)
 
             var traffic = TrafficConfig()

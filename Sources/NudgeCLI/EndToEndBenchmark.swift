@@ -198,6 +198,7 @@ struct EndToEndBenchmark {
         config.shards = shards
         config.groupId = "bench-\(round)-\(UUID().uuidString.prefix(8))"
         config.expectedCustomersPerShard = max(1 << 16, (warmCustomers + warmCustomers / 8) / shards, arena.count / shards)
+        config.eventTime.maxClockSkew = nil  // simulated event time, not the wall clock's
         // Latency is reported per metrics interval: short ones, so that one closes over the round's end (with
         // the default 5 s, a round of a second or two could end before any interval holding a delivery closed).
         config.metricsInterval = Self.metricsInterval

@@ -73,6 +73,8 @@ struct EngineOptions: ParsableArguments {
     var lateEvents = LateEventPolicy.applyToCurrent.rawValue
     @Option(help: "Seconds without a message after which a partition stops holding the event-time watermark back.")
     var idlePartitionTimeout = 10.0
+    @Option(help: "Seconds an event may be stamped ahead of this instance's clock; later ones are handled like late events: applied at the current time, or dead-lettered (x-error future). 0 = no limit.")
+    var maxClockSkew = 300.0
     @Option(help: "Minutes after the latest Product Added without checkout or order that Cart Abandoned fires (0 = never).")
     var cartAbandonedAfter = 30.0
     @Option(help: "Days without any event after which Customer Silent fires for a known customer (0 = never).")
@@ -91,6 +93,7 @@ struct EngineOptions: ParsableArguments {
         }
         // Ten years in each option's unit: beyond that the milliseconds would only be a typo.
         let limits = [("--allowed-lateness", allowedLateness, 3_650.0 * 86_400), ("--idle-partition-timeout", idlePartitionTimeout, 3_650.0 * 86_400),
+                      ("--max-clock-skew", maxClockSkew, 3_650.0 * 86_400),
                       ("--cart-abandoned-after", cartAbandonedAfter, 3_650.0 * 1_440), ("--customer-silent-after", customerSilentAfter, 3_650.0)]
         guard idleCustomerTtl.isFinite && idleCustomerTtl > 0 && idleCustomerTtl <= 3_650 else {
             throw ValidationError("--idle-customer-ttl \(idleCustomerTtl): use a number of days above 0, up to ten years")
@@ -117,6 +120,7 @@ struct EngineOptions: ParsableArguments {
         c.eventTime.allowedLateness = .milliseconds(Int64(allowedLateness * 1000))
         c.eventTime.latePolicy = LateEventPolicy(rawValue: lateEvents) ?? .applyToCurrent
         c.eventTime.idlePartitionTimeout = .milliseconds(Int64(idlePartitionTimeout * 1000))
+        c.eventTime.maxClockSkew = maxClockSkew > 0 ? .milliseconds(Int64(maxClockSkew * 1000)) : nil
         c.eventTime.cartAbandonedAfter = cartAbandonedAfter > 0 ? .milliseconds(Int64(cartAbandonedAfter * 60_000)) : nil
         c.idleCustomerTTL = .milliseconds(Int64(idleCustomerTtl * 86_400_000))
         c.coldBytesPerShard = coldMemoryMb << 20

@@ -22,6 +22,9 @@ public enum DeadLetterCode: String, Sendable, CaseIterable {
     /// A valid event older than its shard's event-time watermark (later than the allowed lateness), under
     /// the dead-letter late-event policy. Not a decoding failure: the pipeline assigns it.
     case late = "late"
+    /// A valid event stamped further ahead of the instance's wall clock than its allowed clock skew, under
+    /// the dead-letter policy. Not a decoding failure: the pipeline assigns it.
+    case future = "future"
 }
 
 /// A decode failure: the dead-letter code and a short human detail naming the field (for `x-error-detail`).

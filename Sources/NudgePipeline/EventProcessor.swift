@@ -105,10 +105,16 @@ final class EventProcessor {
     @exclusivity(unchecked) private var silences: SilenceTimers
     private let latePolicy: LateEventPolicy
     private let latenessMillis: Int64
+    private let maxSkewMillis: Int64?
+    /// Newest event time accepted as is: the wall clock at the last ``advance(wallMillis:limit:publish:)``
+    /// plus the allowed skew (no limit before the first).
+    @exclusivity(unchecked) private var futureLimitMillis = Int64.max
     /// The id of the customer whose timer is firing (reused buffer).
     private var timerCustomer: [UInt8] = []
     /// Events older than the watermark so far (applied or dead-lettered, per the policy).
     private(set) var lateEvents = 0
+    /// Events stamped beyond the allowed clock skew so far (applied at the wall clock or dead-lettered).
+    private(set) var futureEvents = 0
     /// Cart timers that came due for a customer the store no longer holds (dropped by the cold tier): not fired.
     private(set) var timersWithoutCustomer = 0
     private let store: ModelStore
@@ -167,6 +173,7 @@ final class EventProcessor {
                            capacity: eventTime.maxTimerCustomersPerShard, expectedCarts: config.expectedCustomersPerShard / 16)
         silences = SilenceTimers(delayMillis: eventTime.customerSilentAfter?.wholeMilliseconds)
         latePolicy = eventTime.latePolicy
+        maxSkewMillis = eventTime.maxClockSkew?.wholeMilliseconds
         timerCustomer.reserveCapacity(256)
         self.store = store
         self.counterNames = counterNames
@@ -279,6 +286,13 @@ final class EventProcessor {
                 known = true
             } else if route == .aliased {
                 identityMisses += 1
+            }
+        }
+        if event.timestampMillis > futureLimitMillis {
+            futureEvents += 1
+            switch latePolicy {
+            case .deadLetter: return .invalid(futureError(event.timestampMillis))
+            case .applyToCurrent: event.timestampMillis = clock.wallMillis
             }
         }
         clock.observe(partition: partition, eventMillis: event.timestampMillis)
@@ -473,6 +487,7 @@ final class EventProcessor {
     @discardableResult
     func advance(wallMillis: Int64, limit: Int = .max, publish: (TimerDecision) -> Void) -> Int {
         clock.advance(wallMillis: wallMillis)
+        if let maxSkewMillis { futureLimitMillis = wallMillis.addingSaturating(maxSkewMillis) }
         let watermark = clock.millis
         let table = self.table
         var fired = 0
@@ -578,6 +593,11 @@ final class EventProcessor {
     }
 
     /// The dead-letter reason of a late event (cold path: late events are rare, and this one is dropped).
+    private func futureError(_ eventMillis: Int64) -> DecodeError {
+        DecodeError(.future, "timestamp \(ISO8601Time.format(millis: eventMillis)) is ahead of this instance's clock "
+                        + "\(ISO8601Time.format(millis: clock.wallMillis)) by more than the allowed skew (\((maxSkewMillis ?? 0) / 1000) s)")
+    }
+
     private func lateError(_ eventMillis: Int64) -> DecodeError {
         DecodeError(.late, "timestamp \(ISO8601Time.format(millis: eventMillis)) is older than the shard's watermark "
                         + "\(ISO8601Time.format(millis: clock.millis)) (allowed lateness \(latenessMillis / 1000) s)")

@@ -28,6 +28,14 @@ public struct EventTimeConfig: Sendable, Equatable {
     /// (also from its assignment, for a partition that has sent nothing yet). Long enough to ride out a
     /// slow fetch or a rebalance, short enough that a dead producer does not stall timers for long.
     public var idlePartitionTimeout: Duration = .seconds(10)
+    /// How far ahead of the instance's wall clock an event may be stamped; nil: no limit (simulated
+    /// traffic, whose event time runs faster than the wall clock). A later stamp is a wrong device clock
+    /// (or a typo): applied at its own time it would move its partition's clock, and so the watermark, that
+    /// far ahead for good, making every later event late and firing every timer. Such events are counted
+    /// and handled by ``latePolicy``: applied at the wall clock's time, or dead-lettered (`x-error` future).
+    /// Keep it well below ``allowedLateness``: the watermark can run up to their difference ahead of the
+    /// wall clock's time minus the lateness.
+    public var maxClockSkew: Duration? = .seconds(300)
     /// `Cart Abandoned` fires this long after the latest `Product Added` while the cart holds items and
     /// no checkout or order came after it; nil: never.
     public var cartAbandonedAfter: Duration? = .seconds(1_800)
@@ -39,8 +47,8 @@ public struct EventTimeConfig: Sendable, Equatable {
     /// the hot tier, whose size bounds them.
     public var maxTimerCustomersPerShard = 1 << 21
 
-    /// Defaults: 1 h lateness applied to the current time, 10 s idle timeout, 30-minute carts,
-    /// 14-day silence, 2,097,152 carts with timers per shard.
+    /// Defaults: 1 h lateness applied to the current time, 10 s idle timeout, 5 minutes of clock skew,
+    /// 30-minute carts, 14-day silence, 2,097,152 carts with timers per shard.
     public init() {}
 }
 

@@ -71,6 +71,8 @@ public struct MetricsSnapshot: Sendable, Equatable {
     public var modelRefusals: Int
     /// Events older than their shard's watermark (applied at it or dead-lettered, per the late policy).
     public var lateEvents: Int = 0
+    /// Events stamped further ahead of the wall clock than the allowed skew (applied at it or dead-lettered).
+    public var futureEvents: Int = 0
     /// Each shard's watermark and newest event time.
     public var eventTime: [ShardEventTime] = []
     /// Timers queued now.
@@ -108,7 +110,7 @@ public struct MetricsSnapshot: Sendable, Equatable {
             "latency_ms": .object(latencyMs.mapValues { .rounded($0, toPlaces: 3) }),
             "models": .object(models.mapValues { .string($0) }), "delivery_failures": .int(deliveryFailures),
             "model_reloads": .object(["swapped": .int(modelReloads), "refused": .int(modelRefusals)]),
-            "late_events": .int(lateEvents),
+            "late_events": .int(lateEvents), "future_events": .int(futureEvents),
             "watermark": .object([
                 "lag_ms": .integer(watermarkLagMillis),
                 "shards": .array(eventTime.map { shard in
@@ -158,6 +160,8 @@ public struct MetricsSnapshot: Sendable, Equatable {
                [("{\(inst),result=\"swapped\"}", "\(modelReloads)"), ("{\(inst),result=\"refused\"}", "\(modelRefusals)")])
         metric("delivery_failures_total", "counter", "Outputs the broker refused for good.", [("{\(inst)}", "\(deliveryFailures)")])
         metric("late_events_total", "counter", "Events older than their shard's watermark.", [("{\(inst)}", "\(lateEvents)")])
+        metric("future_events_total", "counter", "Events stamped further ahead of the wall clock than the allowed skew.",
+               [("{\(inst)}", "\(futureEvents)")])
         metric("watermark_ms", "gauge", "Shard event-time watermark, Unix milliseconds.",
                eventTime.compactMap { s in s.watermarkMillis.map { ("{\(inst),shard=\"\(s.shard)\"}", "\($0)") } })
         metric("watermark_lag_ms", "gauge", "How far a shard's watermark trails its newest event time.",
@@ -310,6 +314,7 @@ final class MetricsRecorder: @unchecked Sendable {
             modelReloads: store.reloads.load(ordering: .relaxed),
             modelRefusals: store.refusals.load(ordering: .relaxed),
             lateEvents: shards.reduce(0) { $0 + $1.counters.lateEvents.value },
+            futureEvents: shards.reduce(0) { $0 + $1.counters.futureEvents.value },
             eventTime: shards.map { shard in
                 let watermark = Int64(shard.counters.watermarkMillis.value)
                 let newest = Int64(shard.counters.newestEventMillis.value)

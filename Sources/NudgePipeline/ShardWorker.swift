@@ -325,6 +325,7 @@ final class ShardWorker: @unchecked Sendable {
     /// Event-time gauges and counters for metrics: plain stores, once per turn.
     private func publishEventTime() {
         counters.lateEvents.set(processor.lateEvents)
+        counters.futureEvents.set(processor.futureEvents)
         counters.watermarkMillis.set(Int(processor.watermarkMillis))
         counters.newestEventMillis.set(Int(processor.newestEventMillis))
         counters.timersScheduled.set(processor.timersScheduled)

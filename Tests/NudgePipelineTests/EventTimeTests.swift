@@ -23,6 +23,7 @@ private final class ShardUnderTest {
 
     init(idleTTL: Duration? = nil, _ configure: (inout EventTimeConfig) -> Void = { _ in }) throws {
         var config = PipelineConfig()
+        config.eventTime.maxClockSkew = nil  // the tests' event time is synthetic, not the wall clock's
         config.expectedCustomersPerShard = 1_024
         if let idleTTL { config.idleCustomerTTL = idleTTL }
         configure(&config.eventTime)
@@ -238,6 +239,45 @@ struct EventTimeTests {
         #expect(shard.processor.snapshot(of: Array("c-2".utf8), atMillis: nil) == nil)
         shard.tick(to: t0 + 10 * hour)
         #expect(shard.advance(wall: 200).isEmpty)
+    }
+
+    @Test func aFarFutureStampIsAppliedAtTheWallClockAndDoesNotMoveTheWatermark() throws {
+        let shard = try ShardUnderTest { $0.maxClockSkew = .seconds(300) }
+        _ = shard.advance(wall: t0)
+        shard.send("Product Added", user: "c-1", at: t0)
+        // A device clock a year fast: counted, applied at the wall clock's time.
+        shard.send("Product Viewed", user: "bad-clock", at: t0 + 365 * day)
+        #expect(shard.processor.futureEvents == 1)
+        let badClock = try #require(shard.processor.snapshot(of: Array("bad-clock".utf8), atMillis: nil))
+        #expect(badClock.lastEventMillis == t0)
+        // Within the skew: its own time.
+        shard.send("Product Viewed", user: "c-3", at: t0 + 200_000)
+        #expect(shard.processor.futureEvents == 1)
+        // The watermark did not jump: c-1's cart has not fired, and the next on-time event is on time.
+        #expect(shard.advance(wall: t0 + 1_000).isEmpty)
+        #expect(shard.processor.watermarkMillis <= t0)
+        let next = try #require(shard.send("Product Added", user: "c-2", at: t0 + minute).json)
+        #expect(next["event_time"] as? String == ISO8601Time.format(millis: t0 + minute))
+        #expect(shard.processor.lateEvents == 0)
+    }
+
+    @Test func aFarFutureStampCanBeDeadLettered() throws {
+        let shard = try ShardUnderTest {
+            $0.maxClockSkew = .seconds(300)
+            $0.latePolicy = .deadLetter
+        }
+        _ = shard.advance(wall: t0)
+        guard case .invalid(let code) = shard.send("Product Added", user: "c-1", at: t0 + 301_000) else {
+            Issue.record("an event stamped past the skew was not dead-lettered")
+            return
+        }
+        #expect(code.rawValue == "future")
+        #expect(shard.processor.futureEvents == 1)
+        #expect(shard.processor.snapshot(of: Array("c-1".utf8), atMillis: nil) == nil)
+        // The limit follows the wall clock.
+        _ = shard.advance(wall: t0 + hour)
+        #expect(shard.send("Product Added", user: "c-1", at: t0 + 301_000).json != nil)
+        #expect(shard.processor.futureEvents == 1)
     }
 
     @Test func anIdlePartitionDoesNotStallTimers() throws {

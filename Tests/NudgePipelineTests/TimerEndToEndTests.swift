@@ -28,6 +28,7 @@ struct TimerEndToEndTests {
         ])
 
         var config = PipelineConfig()
+        config.eventTime.maxClockSkew = nil  // the tests' event time is synthetic, not the wall clock's
         // One shard: a shard's time moves with the events of its own customers, and the clock is one customer.
         config.shards = 1
         config.groupId = "timers-e2e"
@@ -102,6 +103,7 @@ struct TimerEndToEndTests {
         ])
 
         var config = PipelineConfig()
+        config.eventTime.maxClockSkew = nil  // the tests' event time is synthetic, not the wall clock's
         config.shards = 1
         config.groupId = "late-e2e"
         config.commitInterval = .milliseconds(200)
