@@ -18,13 +18,15 @@ struct CartState: Sendable {
 ///
 /// **Rules** (event time throughout): the timer is armed while the cart holds items and the latest
 /// `Product Added` is newer than the cart's settle time; its deadline is that add + the configured delay.
-/// Items are adds minus removes, floored at 0 and emptied by `Order Completed` (the standard `cart_items`
-/// feature, counted here so that timers do not depend on the feature file). The settle time is the latest
-/// `Checkout Started` or `Order Completed`, or the add that a firing used up. Adds and settles compare by
-/// event time, not by arrival, so out-of-order input cannot fire a wrong cart: a late checkout newer than
-/// the latest add cancels the timer (if it arrives before the watermark passes the deadline, i.e. within
-/// the allowed lateness), and a late add older than a checkout already seen does not arm one. A timer
-/// fires when the shard's watermark reaches its deadline, once.
+/// Items are adds minus removes, floored at 0 and emptied by an `Order Completed` newer than the latest add
+/// (an older one, arriving after that add, leaves the one item the add is known to hold). This is the
+/// standard `cart_items` feature, counted here so that timers do not depend on the feature file. The settle
+/// time is the latest `Checkout Started` or `Order Completed`, or the add that a firing used up. Adds and
+/// settles compare by event time, not by arrival, so out-of-order input cannot fire a wrong cart: a late
+/// checkout newer than the latest add cancels the timer (if it arrives before the watermark passes the
+/// deadline, i.e. within the allowed lateness), a late add older than a checkout already seen does not arm
+/// one, and an add later than the allowed lateness arms nothing. A timer fires when the shard's watermark
+/// reaches its deadline, once.
 ///
 /// **Structure.** One 56-byte record per customer with a cart (one buffer with a free list), an
 /// open-addressing index (linear probing, load ≤ 1/2, backward-shift deletion) from the id's 64-bit hash to
@@ -148,9 +150,11 @@ final class CartTimers {
     }
 
     /// Folds an applied event of customer `id` (`hash` its nudgeHash64) at event time `t` into their cart;
-    /// `watermark` is the shard's.
+    /// `watermark` is the shard's. A `late` event (older than the watermark, applied at it) counts its item
+    /// but arms nothing: its add is older than anything the timer could still fire for, and at the watermark
+    /// it would look newer than a checkout or order already seen.
     @inline(__always)
-    func observe(customer id: UnsafeRawBufferPointer, hash: UInt64, kind: EventKind, at t: Int64, watermark: Int64) {
+    func observe(customer id: UnsafeRawBufferPointer, hash: UInt64, kind: EventKind, at t: Int64, late: Bool = false, watermark: Int64) {
         let cart = cartDelay == nil ? .none : CartEffect(kind)
         guard cart != .none else { return }
         // A settle at or behind the watermark needs no memory: no in-lateness add can be older than it.
@@ -160,13 +164,15 @@ final class CartTimers {
         case .none: return
         case .add:
             if records[r].cartItems < .max { records[r].cartItems += 1 }
-            records[r].lastAdd = max(records[r].lastAdd, t)
+            if !late { records[r].lastAdd = max(records[r].lastAdd, t) }
         case .remove:
             records[r].cartItems = max(0, records[r].cartItems - 1)
         case .checkout:
             records[r].cartSettled = max(records[r].cartSettled, t)
         case .order:
-            records[r].cartItems = 0
+            // An order empties the cart as of its time: adds after it (arrived first) stay. Which of the
+            // items came after it is not kept; the latest add is one.
+            records[r].cartItems = t >= records[r].lastAdd ? 0 : min(records[r].cartItems, 1)
             records[r].cartSettled = max(records[r].cartSettled, t)
         }
         scheduleCart(r, watermark: watermark)

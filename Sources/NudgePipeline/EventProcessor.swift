@@ -296,7 +296,8 @@ final class EventProcessor {
             }
         }
         clock.observe(partition: partition, eventMillis: event.timestampMillis)
-        if clock.isLate(event.timestampMillis) {
+        let late = clock.isLate(event.timestampMillis)
+        if late {
             lateEvents += 1
             switch latePolicy {
             case .deadLetter: return .invalid(lateError(event.timestampMillis))
@@ -308,7 +309,8 @@ final class EventProcessor {
         table.apply(event, to: slot)
         // The store's newest time after the event: the larger of the two (its ±2^53 ms clamp lies beyond any
         // four-digit ISO-8601 year).
-        carts.observe(customer: customer.bytes, hash: customerHash, kind: event.kind, at: event.timestampMillis, watermark: clock.millis)
+        carts.observe(customer: customer.bytes, hash: customerHash, kind: event.kind, at: event.timestampMillis, late: late,
+                      watermark: clock.millis)
         silences.observe(slot: Int(slot.index), known: known, newest: max(newestBefore, event.timestampMillis), watermark: clock.millis)
         if !event.userId.isEmpty && !event.anonymousId.isEmpty && !event.anonymousId.bytes.elementsEqual(event.userId.bytes) {
             link(anonymous: event.anonymousId, to: event.userId, atMillis: event.timestampMillis)

@@ -135,6 +135,44 @@ struct EventTimeTests {
         #expect(shard.processor.timersFired(.cartAbandoned) == 0)
     }
 
+    @Test func anOlderOrderArrivingAfterANewerAddLeavesTheCartArmed() throws {
+        let shard = try ShardUnderTest { $0.allowedLateness = .seconds(1_800) }
+        _ = shard.advance(wall: 0)
+        // c-1: the add (t0+10m) arrives before the order it came after (t0).
+        shard.send("Product Added", user: "c-1", at: t0 + 10 * minute)
+        shard.send("Order Completed", user: "c-1", at: t0)
+        // c-2: the same events in event-time order, as a reference.
+        shard.send("Product Added", user: "c-2", at: t0)
+        shard.send("Order Completed", user: "c-2", at: t0 + 5 * minute)
+        shard.send("Product Added", user: "c-2", at: t0 + 10 * minute)
+        // c-3: the order is newer than the add: it empties the cart whatever the arrival order.
+        shard.send("Product Added", user: "c-3", at: t0)
+        shard.send("Order Completed", user: "c-3", at: t0 + 5 * minute)
+        #expect(shard.processor.lateEvents == 0)
+        shard.tick(to: t0 + 3 * hour)
+        let fired = shard.advance(wall: 100).map { "\($0["_key"] as? String ?? "?") \(trigger($0)["event"] as? String ?? "?") \($0["event_time"] as? String ?? "?")" }
+        let deadline = ISO8601Time.format(millis: t0 + 40 * minute)
+        #expect(fired.sorted() == ["c-1 Cart Abandoned \(deadline)", "c-2 Cart Abandoned \(deadline)"])
+    }
+
+    @Test func anAddLaterThanTheLatenessDoesNotArmABoughtCart() throws {
+        let shard = try ShardUnderTest { $0.allowedLateness = .seconds(600) }
+        _ = shard.advance(wall: 0)
+        shard.send("Order Completed", user: "c-1", at: t0 + 30 * minute)
+        shard.tick(to: t0 + 2 * hour)
+        _ = shard.advance(wall: 100)
+        // An offline till flushing its queue: the add from before the order, applied at the watermark.
+        shard.send("Product Added", user: "c-1", at: t0)
+        #expect(shard.processor.lateEvents == 1)
+        shard.tick(to: t0 + 5 * hour)
+        let fired = shard.advance(wall: 200)
+        #expect(fired.isEmpty, "a bought cart was abandoned: \(fired)")
+        // A fresh add later on still arms the cart.
+        shard.send("Product Added", user: "c-1", at: t0 + 5 * hour)
+        shard.tick(to: t0 + 7 * hour)
+        #expect(shard.advance(wall: 300).count == 1)
+    }
+
     @Test func aLaterAddRearmsTheCart() throws {
         let shard = try ShardUnderTest { $0.allowedLateness = .seconds(600) }
         _ = shard.advance(wall: 0)
