@@ -21,6 +21,9 @@ struct ShardWatermark {
         var newestMillis: Int64 = .min
         var lastMessageWallMillis: Int64 = .min
         var present = false
+        /// Revoked and not assigned since: messages still in flight from the old assignment do not rejoin it
+        /// (the slot would keep their times when it is reused for another partition).
+        var revoked = false
     }
 
     private let latenessMillis: Int64
@@ -41,14 +44,18 @@ struct ShardWatermark {
         idleMillis = max(0, idleTimeoutMillis)
     }
 
-    /// An event at `eventMillis` came from `partition`. A partition not seen or assigned before joins.
+    /// An event at `eventMillis` came from `partition`. A partition not seen or assigned before joins; one
+    /// revoked since (a message in flight at the revocation) does not.
     @inline(__always)
     mutating func observe(partition: Int, eventMillis: Int64) {
         guard partition >= 0 else { return }
-        if partition >= partitions.count || !partitions[partition].present { join(partition, epoch: 0) }
+        if eventMillis > newestEventMillis { newestEventMillis = eventMillis }
+        if partition >= partitions.count || !partitions[partition].present {
+            if partition < partitions.count && partitions[partition].revoked { return }
+            join(partition, epoch: 0)
+        }
         partitions[partition].lastMessageWallMillis = wallMillis
         if eventMillis > partitions[partition].newestMillis { partitions[partition].newestMillis = eventMillis }
-        if eventMillis > newestEventMillis { newestEventMillis = eventMillis }
     }
 
     /// True when an event at `eventMillis` is behind the watermark: later than the allowed lateness.
@@ -70,10 +77,12 @@ struct ShardWatermark {
         join(partition, epoch: epoch)
     }
 
-    /// `partition` is no longer assigned: it stops counting.
+    /// `partition` is no longer assigned: it stops counting, and its messages still in flight are ignored
+    /// until the slot is assigned again.
     mutating func revoke(partition: Int) {
         guard partition >= 0, partition < partitions.count, partitions[partition].present else { return }
         partitions[partition].present = false
+        partitions[partition].revoked = true
         present.removeAll { $0 == partition }
     }
 
