@@ -13,6 +13,10 @@ public final class SegmentDecoder {
     public static let defaultMaxMessageBytes = 64 * 1024
     /// Containers nested deeper than this are refused as `tooDeep` (the top-level object is level 1).
     public static let maxNestingDepth = JSONScanner.maxDepth
+    /// Largest magnitude of a number Nudge reads (`revenue`, `total`, `price`, `quantity`): a quadrillion,
+    /// beyond any real amount in any currency. Windowed sums keep 32-bit floats (at most about 3.4e38), so
+    /// a bigger finite amount would read back as infinity, or NaN beside a negative one.
+    public static let maxMagnitude = 1e15
 
     /// Messages larger than this are refused as `tooLarge` before parsing.
     public let maxMessageBytes: Int
@@ -366,9 +370,6 @@ extension EnvelopeFields {
             event.amount = !revenue.isNaN ? revenue : !total.isNaN ? total : 0
         case .productViewed, .productAdded, .productRemoved, .productAddedToWishlist:
             event.amount = price.isNaN ? 0 : price * (quantity.isNaN ? 1 : quantity)
-            guard event.amount.isFinite else {
-                throw DecodeError(.wrongType, "properties.price × properties.quantity is out of range")
-            }
         case .surveyAnswered:
             if !score.isNaN {
                 guard score >= 0 && score <= 10 else {
@@ -392,12 +393,15 @@ extension EnvelopeFields {
         }
     }
 
-    /// A finite number or NaN for absent/null; another JSON type or an overflowing number is `wrongType`.
+    /// A number within ±``maxMagnitude`` or NaN for absent/null; another JSON type or a number beyond it is
+    /// `wrongType`.
     @inline(__always)
     private func optionalNumber(_ slot: FieldSlot, _ name: StaticString) throws(DecodeError) -> Double {
         switch slot.kind {
         case .number:
-            guard slot.number.isFinite else { throw DecodeError(.wrongType, "\(name) is out of range") }
+            guard slot.number.magnitude <= SegmentDecoder.maxMagnitude else {
+                throw DecodeError(.wrongType, "\(name) is out of range (at most ±1e15)")
+            }
             return slot.number
         case .absent, .null: return .nan
         default: throw DecodeError(.wrongType, "\(name) must be a number")
