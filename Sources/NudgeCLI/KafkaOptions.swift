@@ -107,6 +107,11 @@ struct EngineOptions: ParsableArguments {
         for (name, value, limit) in limits where !(value.isFinite && value >= 0 && value <= limit) {
             throw ValidationError("\(name) \(value): use a number from 0 up to ten years")
         }
+        // A silence is kept with its customer in the hot tier: one evicted first never fires.
+        if customerSilentAfter > 0 && customerSilentAfter >= idleCustomerTtl {
+            throw ValidationError("--customer-silent-after \(customerSilentAfter) days never fires with --idle-customer-ttl \(idleCustomerTtl) days "
+                                  + "(customers move to the cold tier first, without their timers): use fewer days, or raise --idle-customer-ttl")
+        }
     }
 
     func pipelineConfig(topics: TopicNames, group: String) -> PipelineConfig {
