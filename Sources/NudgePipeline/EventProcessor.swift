@@ -240,10 +240,15 @@ final class EventProcessor {
     }
 
     /// Handles one message value from source partition slot `partition` (the pipeline's offset-tracker
-    /// index; any small number for callers without Kafka), which reached the shard by `route`.
+    /// index; any small number for callers without Kafka), which reached the shard by `route`. An event
+    /// another instance relayed (``EventRoute/relayed``) comes with `relayedUser`, the customer its link
+    /// named there: it is applied to them whether or not this shard still holds the link (it may have
+    /// expired or been lost in a restart here), and checked for duplicates here (a relaying instance that
+    /// crashed re-reads and relays it again).
     ///
     /// A message passed to ``stage(_:)`` first is not decoded again.
-    func process(_ bytes: UnsafeRawBufferPointer, route: EventRoute, partition: Int = 0) -> EventOutcome {
+    func process(_ bytes: UnsafeRawBufferPointer, route: EventRoute, partition: Int = 0,
+                 relayedUser: UnsafeRawBufferPointer? = nil) -> EventOutcome {
         var event: SegmentEvent
         let messageHash: UInt64
         var customerHash: UInt64
@@ -258,14 +263,27 @@ final class EventProcessor {
             customerHash = event.customerId.hash64
         }
         var customer = event.customerId
-        if shardCount > 1 && route == .consumed {
-            let owner = owner(of: customerHash)
-            if owner != shardIndex { return .misrouted(owner: owner) }
-        }
-        if route != .aliased {
-            guard recent.insert(hash: messageHash) else { return .duplicate }
-        }
         var known = !event.userId.isEmpty
+        if let relayedUser, !relayedUser.isEmpty {
+            let userHash = nudgeHash64(relayedUser)
+            if shardCount > 1 {
+                let owner = owner(of: userHash)
+                if owner != shardIndex { return .aliased(owner: owner) }
+            }
+            guard recent.insert(hash: messageHash) else { return .duplicate }
+            if let link = links.link(of: customer.bytes, hash: customerHash) { links.touch(link, atMillis: event.timestampMillis) }
+            customer = RawText(relayedUser)
+            customerHash = userHash
+            known = true
+        } else {
+            if shardCount > 1 && route == .consumed {
+                let owner = owner(of: customerHash)
+                if owner != shardIndex { return .misrouted(owner: owner) }
+            }
+            if route != .aliased {
+                guard recent.insert(hash: messageHash) else { return .duplicate }
+            }
+        }
         if !known && (route == .aliased || !links.isEmpty) {
             if let link = links.link(of: customer.bytes, hash: customerHash),
                route == .aliased || !expire(link, atMillis: event.timestampMillis) {

@@ -239,7 +239,10 @@ final class ShardWorker: @unchecked Sendable {
         }
         if case .event(let value) = change.kind {
             // Its watermark is its source partition's, on the instance that read it: no partition here.
-            return (value.withUnsafeBytes { processor.process($0, route: .aliased, partition: -1) }, value)
+            let outcome = change.user.withUnsafeBytes { user in
+                value.withUnsafeBytes { processor.process($0, route: .relayed, partition: -1, relayedUser: user) }
+            }
+            return (outcome, value)
         }
         processor.handle(change)
         return (.updated, nil)
@@ -263,7 +266,7 @@ final class ShardWorker: @unchecked Sendable {
         case .aliased(let owner):
             // An anonymous id linked to another shard's customer: the customer's shard resolves it.
             counters.forwarded.add()
-            // A relayed message stays wrapped (the next shard unwraps it again); never re-checked for duplicates.
+            // A relayed message stays wrapped (the next shard unwraps it again and checks it for duplicates).
             forward(.event(message, tracker: tracker, route: route == .relayed ? .relayed : .aliased), to: owner)
             return
         case .relayed:
