@@ -20,6 +20,7 @@ struct SnapshotJSONTests {
         s.outcomesByModel = ["nba-1": ["accepted": 3, "viewed": 9]]
         s.cold = ColdTierFigures(customers: 100, evictions: 200, restores: 50, dropped: 1)
         s.lateEvents = 8
+        s.futureEvents = 2
         s.eventTime = [ShardEventTime(shard: 0, watermarkMillis: 1_795_000_000_000, newestEventMillis: 1_795_003_600_000),
                        ShardEventTime(shard: 1, watermarkMillis: nil, newestEventMillis: nil)]
         s.timersScheduled = 12
@@ -45,7 +46,7 @@ struct SnapshotJSONTests {
             "latency_ms": s.latencyMs.mapValues { rounded($0, 3) },
             "models": s.models, "delivery_failures": s.deliveryFailures,
             "model_reloads": ["swapped": s.modelReloads, "refused": s.modelRefusals],
-            "late_events": s.lateEvents,
+            "late_events": s.lateEvents, "future_events": s.futureEvents,
             "watermark": ["lag_ms": s.watermarkLagMillis,
                           "shards": s.eventTime.map { shard -> [String: Any] in
                               ["shard": shard.shard, "watermark": time(shard.watermarkMillis),
