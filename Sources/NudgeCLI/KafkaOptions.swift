@@ -107,6 +107,12 @@ struct EngineOptions: ParsableArguments {
         for (name, value, limit) in limits where !(value.isFinite && value >= 0 && value <= limit) {
             throw ValidationError("\(name) \(value): use a number from 0 up to ten years")
         }
+        // A stamp within the skew moves the watermark up to (skew − lateness) past the wall clock.
+        if maxClockSkew > 0 && maxClockSkew >= allowedLateness {
+            throw ValidationError("--max-clock-skew \(maxClockSkew) s must be below --allowed-lateness \(allowedLateness) s "
+                                  + "(events stamped within the skew would push the watermark past the clock, making on-time events late): "
+                                  + "lower the skew, or pass --max-clock-skew 0 for no limit")
+        }
         // A silence is kept with its customer in the hot tier: one evicted first never fires.
         if customerSilentAfter > 0 && customerSilentAfter >= idleCustomerTtl {
             throw ValidationError("--customer-silent-after \(customerSilentAfter) days never fires with --idle-customer-ttl \(idleCustomerTtl) days "

@@ -101,7 +101,8 @@ struct StoredLink {
 ///
 /// **Bounds.** Links the shard routes are at most `capacity`; past it the first in line goes (counted in
 /// ``dropped``). The line is in order of making, except that ``expire(before:limit:forget:)``, which drops
-/// those unused since a cutoff (the idle-customer TTL, on event time), sends a link still in use to the back.
+/// those unused since a cutoff (the idle-customer TTL, on event time), sends a link still in use to the back,
+/// and so does dropping the first routing link at the capacity with the resolving links it passes.
 /// Links a shard only resolves are dropped when the routing shard says it forgot them, so they are bounded
 /// by the other shards' capacities, and expire by the same TTL (a routing instance that restarted forgot them
 /// without saying so).

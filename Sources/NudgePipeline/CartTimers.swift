@@ -19,13 +19,14 @@ struct CartState: Sendable {
 /// **Rules** (event time throughout): the timer is armed while the cart holds items and the latest
 /// `Product Added` is newer than the cart's settle time; its deadline is that add + the configured delay.
 /// Items are adds minus removes, floored at 0 and emptied by an `Order Completed` newer than the latest add
-/// (an older one, arriving after that add, leaves the one item the add is known to hold). This is the
-/// standard `cart_items` feature, counted here so that timers do not depend on the feature file. The settle
+/// (an older one, arriving after that add, leaves the one item the add is known to hold), counted here so
+/// that timers do not depend on the feature file. It is the standard `cart_items` feature except there:
+/// the feature folds in arrival order, so such an order empties it. The settle
 /// time is the latest `Checkout Started` or `Order Completed`, or the add that a firing used up. Adds and
 /// settles compare by event time, not by arrival, so out-of-order input cannot fire a wrong cart: a late
 /// checkout newer than the latest add cancels the timer (if it arrives before the watermark passes the
 /// deadline, i.e. within the allowed lateness), a late add older than a checkout already seen does not arm
-/// one, and an add later than the allowed lateness arms nothing. A timer fires when the shard's watermark
+/// one, and an add later than the allowed lateness is ignored. A timer fires when the shard's watermark
 /// reaches its deadline, once.
 ///
 /// **Structure.** One 56-byte record per customer with a cart (one buffer with a free list), an
@@ -150,13 +151,13 @@ final class CartTimers {
     }
 
     /// Folds an applied event of customer `id` (`hash` its nudgeHash64) at event time `t` into their cart;
-    /// `watermark` is the shard's. A `late` event (older than the watermark, applied at it) counts its item
-    /// but arms nothing: its add is older than anything the timer could still fire for, and at the watermark
-    /// it would look newer than a checkout or order already seen.
+    /// `watermark` is the shard's. A `late` add (older than the watermark, applied at it) changes nothing:
+    /// at the watermark it would look newer than a checkout or order already seen (and re-arm a bought cart),
+    /// and its own time, from before anything the timer could still fire for, is not known here.
     @inline(__always)
     func observe(customer id: UnsafeRawBufferPointer, hash: UInt64, kind: EventKind, at t: Int64, late: Bool = false, watermark: Int64) {
         let cart = cartDelay == nil ? .none : CartEffect(kind)
-        guard cart != .none else { return }
+        guard cart != .none, !(late && cart == .add) else { return }
         // A settle at or behind the watermark needs no memory: no in-lateness add can be older than it.
         let create = cart == .add || ((cart == .checkout || cart == .order) && t > watermark)
         guard let r = record(of: id, hash: hash, create: create) else { return }
@@ -164,7 +165,7 @@ final class CartTimers {
         case .none: return
         case .add:
             if records[r].cartItems < .max { records[r].cartItems += 1 }
-            if !late { records[r].lastAdd = max(records[r].lastAdd, t) }
+            records[r].lastAdd = max(records[r].lastAdd, t)
         case .remove:
             records[r].cartItems = max(0, records[r].cartItems - 1)
         case .checkout:

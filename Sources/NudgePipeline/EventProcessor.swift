@@ -63,7 +63,7 @@ struct TimerDecision {
 /// the service runs. Single-threaded: each shard thread owns one; nothing here allocates per event once
 /// warm (new customers aside).
 ///
-/// Time moves in two ways: ``process(_:route:partition:)`` folds each event's time into its partition's
+/// Time moves in two ways: ``process(_:route:partition:relayedUser:)`` folds each event's time into its partition's
 /// clock (O(1)), and ``advance(wallMillis:limit:publish:)``, called between batches, recomputes the watermark
 /// and fires what it passed. An event older than the watermark is late: counted, then handled by the
 /// configured ``LateEventPolicy``.
@@ -271,10 +271,6 @@ final class EventProcessor {
                 if owner != shardIndex { return .aliased(owner: owner) }
             }
             guard recent.insert(hash: messageHash) else { return .duplicate }
-            if let link = links.link(of: customer.bytes, hash: customerHash) { links.touch(link, atMillis: event.timestampMillis) }
-            customer = RawText(relayedUser)
-            customerHash = userHash
-            known = true
         } else {
             if shardCount > 1 && route == .consumed {
                 let owner = owner(of: customerHash)
@@ -283,6 +279,25 @@ final class EventProcessor {
             if route != .aliased {
                 guard recent.insert(hash: messageHash) else { return .duplicate }
             }
+        }
+        // Before anything reads the event's time (link expiry included).
+        var future = false
+        if event.timestampMillis > futureLimitMillis {
+            futureEvents += 1
+            switch latePolicy {
+            case .deadLetter: return .invalid(futureError(event.timestampMillis))
+            case .applyToCurrent:
+                // At the shard's event-time "now", which it leaves where it is (the wall clock could be far
+                // ahead of input being caught up on).
+                future = true
+                event.timestampMillis = clock.newestEventMillis != .min ? clock.newestEventMillis : clock.wallMillis
+            }
+        }
+        if let relayedUser, !relayedUser.isEmpty {
+            if let link = links.link(of: customer.bytes, hash: customerHash) { links.touch(link, atMillis: event.timestampMillis) }
+            customerHash = nudgeHash64(relayedUser)
+            customer = keep(relayedUser)
+            known = true
         }
         if !known && (route == .aliased || !links.isEmpty) {
             if let link = links.link(of: customer.bytes, hash: customerHash),
@@ -306,15 +321,8 @@ final class EventProcessor {
                 identityMisses += 1
             }
         }
-        if event.timestampMillis > futureLimitMillis {
-            futureEvents += 1
-            switch latePolicy {
-            case .deadLetter: return .invalid(futureError(event.timestampMillis))
-            case .applyToCurrent: event.timestampMillis = clock.wallMillis
-            }
-        }
-        clock.observe(partition: partition, eventMillis: event.timestampMillis)
-        let late = clock.isLate(event.timestampMillis)
+        if !future { clock.observe(partition: partition, eventMillis: event.timestampMillis) }
+        let late = !future && clock.isLate(event.timestampMillis)
         if late {
             lateEvents += 1
             switch latePolicy {
@@ -350,7 +358,7 @@ final class EventProcessor {
     /// Decodes `bytes`, which this shard will process after the messages staged before it, and starts
     /// loading the memory processing it will touch (see ``EventLookahead``): stage each message about
     /// ``EventLookahead/depth`` messages before its turn, in processing order, and process it with
-    /// ``process(_:route:partition:)`` as usual. A no-op when that many are staged already. The bytes must
+    /// ``process(_:route:partition:relayedUser:)`` as usual. A no-op when that many are staged already. The bytes must
     /// stay alive and unmoved until processed or ``clearLookahead()``; staging reuses the decoder of the
     /// message processed before, so use that message's outcome before staging the next.
     func stage(_ bytes: UnsafeRawBufferPointer) {
@@ -395,14 +403,18 @@ final class EventProcessor {
 
     /// The customer id of the link at `link`, copied into `resolvedId` (valid until the next call).
     private func resolve(_ link: IdentityLinks.Index) -> RawText {
-        links.withIds(at: link) { _, user in
-            if user.count > resolvedId.count {
-                resolvedId.deallocate()
-                resolvedId = .allocate(byteCount: user.count, alignment: 8)
-            }
-            resolvedId.copyMemory(from: user)
-            return RawText(UnsafeRawBufferPointer(rebasing: resolvedId[..<user.count]))
+        links.withIds(at: link) { _, user in keep(user) }
+    }
+
+    /// `id` copied into `resolvedId`: valid until the next call, as the outcome's customer must be, whatever
+    /// `id` pointed into.
+    private func keep(_ id: UnsafeRawBufferPointer) -> RawText {
+        if id.count > resolvedId.count {
+            resolvedId.deallocate()
+            resolvedId = .allocate(byteCount: id.count, alignment: 8)
         }
+        resolvedId.copyMemory(from: id)
+        return RawText(UnsafeRawBufferPointer(rebasing: resolvedId[..<id.count]))
     }
 
     /// An event of customer `user` (this shard's) carried anonymous id `anonymous`: link them, unless they
@@ -494,7 +506,7 @@ final class EventProcessor {
                 case .link: adopt(anonymous: anonymous, user: user, atMillis: change.atMillis, generation: change.generation)
                 case .merge(let features, let cart, let handed): absorb(features: features, cart: cart, contacts: handed, into: user)
                 case .unlink: links.removeResolving(anonymous: anonymous, user: user, generation: change.generation)
-                case .event: break  // events come through process(_:route:partition:)
+                case .event: break  // events come through process(_:route:partition:relayedUser:)
                 }
             }
         }
@@ -612,12 +624,13 @@ final class EventProcessor {
         }
     }
 
-    /// The dead-letter reason of a late event (cold path: late events are rare, and this one is dropped).
+    /// The dead-letter reason of an event stamped beyond the allowed clock skew (cold path, as for late ones).
     private func futureError(_ eventMillis: Int64) -> DecodeError {
         DecodeError(.future, "timestamp \(ISO8601Time.format(millis: eventMillis)) is ahead of this instance's clock "
                         + "\(ISO8601Time.format(millis: clock.wallMillis)) by more than the allowed skew (\((maxSkewMillis ?? 0) / 1000) s)")
     }
 
+    /// The dead-letter reason of a late event (cold path: late events are rare, and this one is dropped).
     private func lateError(_ eventMillis: Int64) -> DecodeError {
         DecodeError(.late, "timestamp \(ISO8601Time.format(millis: eventMillis)) is older than the shard's watermark "
                         + "\(ISO8601Time.format(millis: clock.millis)) (allowed lateness \(latenessMillis / 1000) s)")

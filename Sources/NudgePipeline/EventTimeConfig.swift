@@ -32,9 +32,9 @@ public struct EventTimeConfig: Sendable, Equatable {
     /// traffic, whose event time runs faster than the wall clock). A later stamp is a wrong device clock
     /// (or a typo): applied at its own time it would move its partition's clock, and so the watermark, that
     /// far ahead for good, making every later event late and firing every timer. Such events are counted
-    /// and handled by ``latePolicy``: applied at the wall clock's time, or dead-lettered (`x-error` future).
-    /// Keep it well below ``allowedLateness``: the watermark can run up to their difference ahead of the
-    /// wall clock's time minus the lateness.
+    /// and handled by ``latePolicy``: applied at the shard's newest event time without moving any clock, or
+    /// dead-lettered (`x-error` future). Keep it below ``allowedLateness`` (`nudge run` refuses otherwise):
+    /// an event stamped within the skew moves the watermark up to their difference past the wall clock.
     public var maxClockSkew: Duration? = .seconds(300)
     /// `Cart Abandoned` fires this long after the latest `Product Added` while the cart holds items and
     /// no checkout or order came after it; nil: never.

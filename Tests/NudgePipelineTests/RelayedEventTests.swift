@@ -26,7 +26,14 @@ import Testing
         let customer = try #require(owner.snapshot(of: Array("u-1".utf8), atMillis: nil), "the event was not applied to u-1")
         #expect(customer[feature: "adds_24h"] == 1)
         #expect(owner.snapshot(of: Array("a-1".utf8), atMillis: nil) == nil, "a phantom customer under the anonymous id")
-        if case .duplicate = first { Issue.record("the first relay was taken for a duplicate") }
+        // Product Added decides: the recommendation's key is the customer, still readable after the relayed
+        // message (and the user id it carried) is gone.
+        guard case .decided(_, let key, _, _) = first else {
+            Issue.record("the first relay made no decision: \(first)")
+            return
+        }
+        _ = Array(repeating: UInt8(0x5a), count: 4_096)  // reuse freed memory, if the key pointed into it
+        #expect(String(decoding: key, as: UTF8.self) == "u-1")
         // Relayed again by an instance that crashed before committing: dropped here.
         guard case .duplicate = relay(event, to: "u-1", via: owner) else {
             Issue.record("a relayed event repeated was applied again")
