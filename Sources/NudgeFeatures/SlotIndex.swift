@@ -11,22 +11,23 @@ import CPrefetch
 /// for a slot's (`hashOf`) to re-home entries when it deletes or grows.
 ///
 /// Slots must stay below 2^32 - 1 (all ones marks a vacant entry). Non-copyable: it owns its memory. Used by
-/// ``CustomerTable`` (customers by id) and ``IdentityLinks`` (links by anonymous id).
-struct SlotIndex: ~Copyable {
+/// ``CustomerTable`` (customers by id), ``IdentityLinks`` (links by anonymous id) and the pipeline's cart
+/// timers (carts by customer id); its lookups are inlinable, as other modules call them for every event.
+public struct SlotIndex: ~Copyable {
     private var buffer: LargeBuffer
-    private var entries: UnsafeMutablePointer<UInt64>
+    @usableFromInline var entries: UnsafeMutablePointer<UInt64>
     /// Positions, a power of two.
-    private(set) var capacity: Int
-    private var shift: UInt64
+    public private(set) var capacity: Int
+    @usableFromInline var shift: UInt64
     /// Slots indexed.
-    private(set) var count = 0
+    public private(set) var count = 0
 
-    private static let vacant = UInt64.max
-    private static let tagMask: UInt64 = 0xFFFF_FFFF_0000_0000
-    private static let slotMask: UInt64 = 0x0000_0000_FFFF_FFFF
+    @usableFromInline static let vacant = UInt64.max
+    @usableFromInline static let tagMask: UInt64 = 0xFFFF_FFFF_0000_0000
+    @usableFromInline static let slotMask: UInt64 = 0x0000_0000_FFFF_FFFF
 
     /// An empty index of `capacity` positions (rounded up to a power of two, at least 16).
-    init(capacity: Int = 32) {
+    public init(capacity: Int = 32) {
         var positions = 16
         while positions < capacity { positions *= 2 }
         (buffer, entries) = Self.allocate(positions)
@@ -37,11 +38,11 @@ struct SlotIndex: ~Copyable {
     deinit { buffer.release() }
 
     /// Bytes held.
-    var bytesUsed: Int { buffer.allocatedBytes }
+    public var bytesUsed: Int { buffer.allocatedBytes }
 
     /// The indexed slot with hash `hash` that `matches` accepts (asked only on a tag match), if any.
-    @inline(__always)
-    func slot(for hash: UInt64, where matches: (Int) -> Bool) -> Int? {
+    @inlinable @inline(__always)
+    public func slot(for hash: UInt64, where matches: (Int) -> Bool) -> Int? {
         let mask = capacity - 1
         let tag = hash & Self.tagMask
         var position = home(hash)
@@ -54,13 +55,13 @@ struct SlotIndex: ~Copyable {
     }
 
     /// Starts loading the entry a lookup of `hash` reads first (a lookahead's first step).
-    @inline(__always)
-    func prefetch(hash: UInt64) { nudge_prefetch_read(entries + home(hash)) }
+    @inlinable @inline(__always)
+    public func prefetch(hash: UInt64) { nudge_prefetch_read(entries + home(hash)) }
 
     /// The slot of the first entry carrying `hash`'s tag among the first `limit` of its probe run, without
     /// asking the owner: a hint for prefetching (a tag can match another hash, 1 in 2^32).
-    @inline(__always)
-    func likelySlot(for hash: UInt64, within limit: Int) -> Int? {
+    @inlinable @inline(__always)
+    public func likelySlot(for hash: UInt64, within limit: Int) -> Int? {
         let mask = capacity - 1
         let tag = hash & Self.tagMask
         var position = home(hash)
@@ -74,7 +75,7 @@ struct SlotIndex: ~Copyable {
     }
 
     /// Indexes `slot`, whose record's hash is `hash` (not indexed yet), doubling the index first past load 3/4.
-    mutating func insert(slot: Int, hash: UInt64, hashOf: (Int) -> UInt64) {
+    public mutating func insert(slot: Int, hash: UInt64, hashOf: (Int) -> UInt64) {
         if (count + 1) * 4 > capacity * 3 { grow(hashOf: hashOf) }
         entries[vacantPosition(for: hash)] = Self.entry(hash: hash, slot: slot)
         count += 1
@@ -82,7 +83,7 @@ struct SlotIndex: ~Copyable {
 
     /// Unindexes `slot`, whose record's hash is `hash`: each later member of its probe run moves back into the
     /// hole unless its home lies cyclically in (hole, member], so every remaining entry stays reachable from its home.
-    mutating func remove(slot: Int, hash: UInt64, hashOf: (Int) -> UInt64) {
+    public mutating func remove(slot: Int, hash: UInt64, hashOf: (Int) -> UInt64) {
         let mask = capacity - 1
         var hole = home(hash)
         while entries[hole] != Self.vacant && Self.slot(of: entries[hole]) != slot { hole = (hole + 1) & mask }
@@ -114,8 +115,8 @@ struct SlotIndex: ~Copyable {
         oldBuffer.release()
     }
 
-    @inline(__always)
-    private func home(_ hash: UInt64) -> Int { Int(truncatingIfNeeded: (hash &* 0x9E37_79B9_7F4A_7C15) >> shift) }
+    @inlinable @inline(__always)
+    func home(_ hash: UInt64) -> Int { Int(truncatingIfNeeded: (hash &* 0x9E37_79B9_7F4A_7C15) >> shift) }
 
     private func vacantPosition(for hash: UInt64) -> Int {
         let mask = capacity - 1
@@ -124,8 +125,8 @@ struct SlotIndex: ~Copyable {
         return position
     }
 
-    @inline(__always)
-    private static func slot(of entry: UInt64) -> Int { Int(truncatingIfNeeded: entry & slotMask) }
+    @inlinable @inline(__always)
+    static func slot(of entry: UInt64) -> Int { Int(truncatingIfNeeded: entry & slotMask) }
 
     @inline(__always)
     private static func entry(hash: UInt64, slot: Int) -> UInt64 {

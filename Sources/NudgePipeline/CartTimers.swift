@@ -29,9 +29,9 @@ struct CartState: Sendable {
 /// one, and an add later than the allowed lateness is ignored. A timer fires when the shard's watermark
 /// reaches its deadline, once.
 ///
-/// **Structure.** One 56-byte record per customer with a cart (one buffer with a free list), an
-/// open-addressing index (linear probing, load ≤ 1/2, backward-shift deletion) from the id's 64-bit hash to
-/// its record, the ids in one byte arena (read only to fire), and a ``TimerQueue`` of deadlines. A customer
+/// **Structure.** One 56-byte record per customer with a cart (one buffer with a free list), a
+/// ``SlotIndex`` from the id's 64-bit hash to its record, the ids in an ``IdArena`` (read only to fire),
+/// and a ``TimerQueue`` of deadlines. A customer
 /// is identified by the 64-bit hash of their id: two ids with the same hash (about one pair in 10^7 at two
 /// million customers) would share a cart, the price of a lookup touching two cache lines rather than three.
 /// Moving an armed timer's deadline later only writes the record; when the queued entry comes due it is
@@ -82,10 +82,8 @@ final class CartTimers {
     /// Records ever handed out (the high-water mark); freed ones below it are in `freeRecords`.
     @exclusivity(unchecked) private var recordsUsed = 0
     @exclusivity(unchecked) private var freeRecords: [Int32] = []
-    /// Entries: 0 empty, else the hash's upper 32 bits beside record + 1.
-    @exclusivity(unchecked) private var indexBuffer: LargeBuffer
-    @exclusivity(unchecked) private var index: UnsafeMutablePointer<UInt64>
-    @exclusivity(unchecked) private var indexMask: Int
+    /// Records by their customer id's hash.
+    @exclusivity(unchecked) private var index: SlotIndex
     /// Customer ids: a record's id is a plain pointer until the next insert.
     @exclusivity(unchecked) private var arena: IdArena
     @exclusivity(unchecked) private var cartQueue = TimerQueue()
@@ -97,8 +95,6 @@ final class CartTimers {
     /// Firings so far.
     @exclusivity(unchecked) private(set) var fired = 0
 
-    private static let tagMask: UInt64 = 0xFFFF_FFFF_0000_0000
-
     /// Cart timers after `cartAbandonedAfterMillis` (nil turns them off), for at most `capacity` customers,
     /// with room for `expectedCarts` before the buffers grow.
     init(cartAbandonedAfterMillis: Int64?, capacity: Int, expectedCarts: Int) {
@@ -108,12 +104,7 @@ final class CartTimers {
         recordCapacity = expected
         recordBuffer = LargeBuffer(byteCount: expected * MemoryLayout<Record>.stride)
         records = recordBuffer.base.bindMemory(to: Record.self, capacity: expected)
-        var slots = 16
-        while slots < 2 * expected { slots <<= 1 }
-        indexBuffer = LargeBuffer(byteCount: slots * MemoryLayout<UInt64>.stride)
-        index = indexBuffer.base.bindMemory(to: UInt64.self, capacity: slots)
-        index.initialize(repeating: 0, count: slots)
-        indexMask = slots - 1
+        index = SlotIndex(capacity: (expected * 4 + 2) / 3)  // the carts expected fit at load ≤ 3/4
         cartQueue.reserve(min(expected, 1 << 16))
         arena = IdArena(capacity: expected * 16)
     }
@@ -121,7 +112,6 @@ final class CartTimers {
     deinit {
         records.deinitialize(count: recordsUsed)
         recordBuffer.release()
-        indexBuffer.release()
     }
 
     /// Queue entries (armed timers, plus markers keeping a settled cart until the watermark passes it).
@@ -129,25 +119,20 @@ final class CartTimers {
 
     /// Bytes allocated.
     var bytesUsed: Int {
-        recordBuffer.allocatedBytes + indexBuffer.allocatedBytes
+        recordBuffer.allocatedBytes + index.bytesUsed
             + freeRecords.capacity * 4 + arena.bytesUsed + cartQueue.bytesUsed
     }
 
     /// Starts loading the index entry a lookup of the id hashing to `hash` reads first (the shard's
     /// lookahead; see ``EventLookahead``).
     @inline(__always)
-    func prefetchIndex(hash: UInt64) {
-        nudge_prefetch_read(index + home(hash))
-    }
+    func prefetchIndex(hash: UInt64) { index.prefetch(hash: hash) }
 
     /// Starts loading the record the index entry of `hash` points to, if its tag matches (a hint: the
     /// index entry should be in the cache by now).
     @inline(__always)
     func prefetchRecord(hash: UInt64) {
-        let entry = index[home(hash)]
-        guard entry != 0, entry & Self.tagMask == hash & Self.tagMask else { return }
-        let r = Int(truncatingIfNeeded: entry & 0xFFFF_FFFF) - 1
-        if r >= 0 && r < recordsUsed { nudge_prefetch_read(records + r) }
+        if let r = index.likelySlot(for: hash, within: 1), r < recordsUsed { nudge_prefetch_read(records + r) }
     }
 
     /// Folds an applied event of customer `id` (`hash` its nudgeHash64) at event time `t` into their cart;
@@ -270,9 +255,6 @@ final class CartTimers {
         arena.bytes(at: records[r].idStart, count: Int(records[r].idLength))
     }
 
-    @inline(__always)
-    private func home(_ hash: UInt64) -> Int { Int(truncatingIfNeeded: hash) & indexMask }
-
     /// The record of the customer whose id hashes to `hash`, created when `create` and there is room.
     @inline(__always)
     private func record(of id: UnsafeRawBufferPointer, create: Bool) -> Int? {
@@ -282,22 +264,14 @@ final class CartTimers {
     /// ``record(of:create:)`` for an id whose `nudgeHash64` is `hash`.
     @inline(__always)
     private func record(of id: UnsafeRawBufferPointer, hash: UInt64, create: Bool) -> Int? {
-        var position = home(hash)
-        while true {
-            let entry = index[position]
-            if entry == 0 { break }
-            if entry & Self.tagMask == hash & Self.tagMask {
-                let r = Int(truncatingIfNeeded: entry & 0xFFFF_FFFF) - 1
-                if records[r].hash == hash { return r }
-            }
-            position = (position + 1) & indexMask
-        }
+        let records = records  // captured instead of self, which would be retained around the call
+        if let r = index.slot(for: hash, where: { records[$0].hash == hash }) { return r }
         guard create else { return nil }
-        return insert(id, hash: hash, at: position)
+        return insert(id, hash: hash)
     }
 
-    /// A new record for `id` whose index entry goes in the vacant `position` (unless the index grows).
-    private func insert(_ id: UnsafeRawBufferPointer, hash: UInt64, at position: Int) -> Int? {
+    /// A new record for `id`, indexed.
+    private func insert(_ id: UnsafeRawBufferPointer, hash: UInt64) -> Int? {
         guard customers < capacity, id.count <= Int(Int32.max) else {
             dropped += 1
             return nil
@@ -314,47 +288,20 @@ final class CartTimers {
         }
         records[r] = Record(hash: hash, idStart: idStart, idLength: Int32(clamping: id.count), generation: records[r].generation)
         customers += 1
-        if 2 * customers > indexMask + 1 {
-            growIndex()  // re-places every entry, this one included
-        } else {
-            index[position] = hash & Self.tagMask | UInt64(r + 1)
-        }
+        let records = records
+        index.insert(slot: r, hash: hash, hashOf: { records[$0].hash })
         return r
     }
 
     private func freeIfIdle(_ r: Int) {
         guard records[r].idLength >= 0, records[r].cartQueued == .max else { return }
-        removeFromIndex(r)
+        let records = records
+        index.remove(slot: r, hash: records[r].hash, hashOf: { records[$0].hash })
         arena.free(Int(records[r].idLength))
         records[r].idLength = -1
         records[r].generation &+= 1
         freeRecords.append(Int32(r))
         customers -= 1
-    }
-
-    /// Deletes record `r`'s index entry by backward shift: later entries of the probe run move up into the
-    /// hole when their home allows it, so runs never accumulate tombstones.
-    private func removeFromIndex(_ r: Int) {
-        let wanted = UInt64(r + 1)
-        var hole = home(records[r].hash)
-        while index[hole] & 0xFFFF_FFFF != wanted {
-            if index[hole] == 0 { return }  // not indexed (cannot happen; nothing to undo)
-            hole = (hole + 1) & indexMask
-        }
-        var next = hole
-        while true {
-            next = (next + 1) & indexMask
-            let entry = index[next]
-            if entry == 0 { break }
-            let h = home(records[Int(truncatingIfNeeded: entry & 0xFFFF_FFFF) - 1].hash)
-            // The entry may move into the hole unless its home lies cyclically in (hole, next].
-            let stays = hole <= next ? (h > hole && h <= next) : (h > hole || h <= next)
-            if !stays {
-                index[hole] = entry
-                hole = next
-            }
-        }
-        index[hole] = 0
     }
 
     private func growRecords() {
@@ -365,21 +312,6 @@ final class CartTimers {
         recordBuffer = grownBuffer
         records = grown
         recordCapacity *= 2
-    }
-
-    /// Doubles the index and re-places every live record.
-    private func growIndex() {
-        let slots = (indexMask + 1) * 2
-        indexBuffer.release()
-        indexBuffer = LargeBuffer(byteCount: slots * MemoryLayout<UInt64>.stride)
-        index = indexBuffer.base.bindMemory(to: UInt64.self, capacity: slots)
-        index.initialize(repeating: 0, count: slots)
-        indexMask = slots - 1
-        for r in 0..<recordsUsed where records[r].idLength >= 0 {
-            var position = home(records[r].hash)
-            while index[position] != 0 { position = (position + 1) & indexMask }
-            index[position] = records[r].hash & Self.tagMask | UInt64(r + 1)
-        }
     }
 
     /// Walks the live records for an arena move.
