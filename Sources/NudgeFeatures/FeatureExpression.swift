@@ -107,12 +107,16 @@ public struct ExpressionError: Error, Equatable, CustomStringConvertible {
     public var description: String { "at character \(position + 1): \(reason)" }
 }
 
-/// Recursive descent over unicode scalars; depth is bounded so a hostile file cannot exhaust the stack.
+/// Recursive descent over unicode scalars. Depth and operands are bounded so a hostile file cannot exhaust
+/// the stack: a flat `a+a+…` nests no parentheses, but its tree is as deep as it is long, and the passes
+/// over it (and its deinit) recurse once per operand.
 private struct ExpressionParser {
     let scalars: [Unicode.Scalar]
     var position = 0
     var depth = 0
+    var operands = 0
     static let maxDepth = 64
+    static let maxOperands = 256
 
     init(_ scalars: [Unicode.Scalar]) { self.scalars = scalars }
 
@@ -167,6 +171,10 @@ private struct ExpressionParser {
     mutating func primary() throws(ExpressionError) -> FeatureExpression {
         skipSpaces()
         guard let scalar = current else { throw failure("expected a number, a feature name or '(' but the text ended") }
+        operands += 1
+        guard operands <= Self.maxOperands else {
+            throw failure("more than \(Self.maxOperands) numbers, names and parentheses in one expression: split it into features")
+        }
         if take("(") {
             let inner = try expression()
             guard take(")") else { throw failure("expected ')' but found '\(currentText)'") }

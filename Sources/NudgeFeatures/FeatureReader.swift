@@ -198,8 +198,9 @@ enum ExpressionMachine {
             case .subtract: top -= 1; stack[top - 1] -= stack[top]
             case .multiply: top -= 1; stack[top - 1] *= stack[top]
             case .divide: top -= 1; stack[top - 1] /= stack[top]
-            case .min: top -= 1; stack[top - 1] = Swift.min(stack[top - 1], stack[top])
-            case .max: top -= 1; stack[top - 1] = Swift.max(stack[top - 1], stack[top])
+            // Missing (NaN) in either argument is missing out: Swift.min(1, .nan) would be 1.
+            case .min: top -= 1; stack[top - 1] = stack[top].isNaN ? .nan : Swift.min(stack[top - 1], stack[top])
+            case .max: top -= 1; stack[top - 1] = stack[top].isNaN ? .nan : Swift.max(stack[top - 1], stack[top])
             case .negate: stack[top - 1] = -stack[top - 1]
             case .abs: stack[top - 1] = Swift.abs(stack[top - 1])
             case .log1p: stack[top - 1] = log1p(stack[top - 1])

@@ -36,9 +36,9 @@ public enum FeatureSetError: Error, Equatable, CustomStringConvertible {
         case .duplicateName(let name):
             "feature '\(name)' is defined twice: feature names must be unique, rename or remove one"
         case .noKinds(let name):
-            "feature '\(name)': filter.kinds is empty, so it never matches: list at least one event kind"
+            "feature '\(name)': events lists none, so it never matches: list at least one event"
         case .noChannels(let name):
-            "feature '\(name)': filter.channels is an empty set, so it never matches: list channels or use nil for any"
+            "feature '\(name)': channels lists none, so it never matches: list channels, or leave channels out for any"
         case .nonPositiveWindow(let name, let window):
             "feature '\(name)': window \(window) needs a positive duration and resolution (or use lifetime)"
         case .resolutionDoesNotDivide(let name, let window):

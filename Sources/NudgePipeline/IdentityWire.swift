@@ -110,10 +110,14 @@ enum IdentityWire {
         millis == .min ? .min : min(max(millis, -(1 << 53)), 1 << 53)
     }
 
-    /// A fingerprint of a feature layout: its features' names and the record size. Instances must run the same
-    /// feature file for records to travel between them.
+    /// A fingerprint of a feature set: every definition whole (filter, aggregation, window and resolution,
+    /// missing value, cap, expression) and the record size. Records travel between instances only when it
+    /// matches: the same names over another aggregation or window (a rolling deploy of an edited feature
+    /// file) would be merged byte for byte under the wrong meaning. A mismatch merges the link without the
+    /// record.
     static func fingerprint(of features: FeatureSet) -> UInt64 {
-        let text = Array((features.names.joined(separator: ",") + "/\(features.bytesPerCustomer)").utf8)
+        let text = Array((features.definitions.map { String(reflecting: $0) }.joined(separator: "\n")
+            + "/\(features.bytesPerCustomer)").utf8)
         return text.withUnsafeBytes { nudgeHash64($0) }
     }
 }

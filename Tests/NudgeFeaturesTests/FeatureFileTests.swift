@@ -106,6 +106,10 @@ import Testing
          .badCondition(feature: "a", reason: "unknown operator \"~\" for amount: use ==, !=, <, <=, >, >=")),
         (file([ok, #"{"name": "a", "expression": "ok / (ok"}"#]), 5,
          .badExpression(feature: "a", error: ExpressionError(position: 8, reason: "expected ')' but found 'end of text'"))),
+        // A flat expression's tree is as deep as it is long: its operands are bounded.
+        (file([ok, #"{"name": "a", "expression": ""# + Array(repeating: "ok", count: 257).joined(separator: "+") + #""}"#]), 5,
+         .badExpression(feature: "a", error: ExpressionError(position: 768, reason:
+            "more than 256 numbers, names and parentheses in one expression: split it into features"))),
         (file([ok, #"{"name": "ok", "events": ["page"], "aggregation": "count"}"#]), 5, .invalid(.duplicateName("ok"))),
         (file([#"{"name": "", "events": ["page"], "aggregation": "count"}"#]), 4, .invalid(.emptyName(position: 0))),
         (file([ok, #"{"name": "a", "events": [], "aggregation": "count"}"#]), 5, .invalid(.noKinds(feature: "a"))),
@@ -134,6 +138,20 @@ import Testing
         if let error {
             #expect(error.description.hasPrefix("f.json:\(line): "))
         }
+    }
+
+    @Test func minAndMaxOfAMissingValueAreMissingWhicheverArgumentItIs() throws {
+        let set = try FeatureSet.parse(Self.file([
+            #"{"name": "accepted", "events": ["Offer Accepted"], "aggregation": "count", "window": "90d"}"#,
+            #"{"name": "delivered", "events": ["Offer Delivered"], "aggregation": "count", "window": "90d"}"#,
+            #"{"name": "rate_a", "expression": "min(accepted / delivered, 1)", "missing": -1}"#,
+            #"{"name": "rate_b", "expression": "min(1, accepted / delivered)", "missing": -1}"#,
+            #"{"name": "rate_c", "expression": "max(0, accepted / delivered)", "missing": -1}"#,
+            #"{"name": "rate_d", "expression": "max(accepted, 2)", "missing": -1}"#,
+        ]), file: "f.json")
+        let shop = TestShop(set)
+        shop.send(.page, at: Time.t0)  // never offered anything: 0 / 0
+        #expect(shop.values(at: Time.t0) == [0, 0, -1, -1, -1, 2])
     }
 
     @Test func unreadableFileIsRefusedWithoutALine() {

@@ -212,8 +212,9 @@ enum ReferenceFeatures {
         case .call(let function, let arguments):
             let values = arguments.map { evaluate($0, lookup) }
             switch function {
-            case .min: return values.dropFirst().reduce(values[0]) { Swift.min($0, $1) }
-            case .max: return values.dropFirst().reduce(values[0]) { Swift.max($0, $1) }
+            // Missing anywhere is missing: stated here without Swift.min's argument-order rules.
+            case .min: return values.contains { $0.isNaN } ? .nan : values.min() ?? .nan
+            case .max: return values.contains { $0.isNaN } ? .nan : values.max() ?? .nan
             case .abs: return Swift.abs(values[0])
             case .log1p: return log1p(values[0])
             case .sqrt: return values[0].squareRoot()

@@ -23,6 +23,22 @@ import Testing
         }
     }
 
+    @Test func theFingerprintCoversEveryDefinitionWhole() throws {
+        func set(_ aggregation: String, window: String = "7d") throws -> FeatureSet {
+            try FeatureSet.parse(#"{"format": "nudge-features/1", "features": [{"name": "big_order", "events": ["Order Completed"], "#
+                                 + #""aggregation": "\#(aggregation)", "of": "amount", "window": "\#(window)"}]}"#, file: "f.json")
+        }
+        let max7d = try set("max")
+        #expect(IdentityWire.fingerprint(of: max7d) == IdentityWire.fingerprint(of: try set("max")), "the same file, the same fingerprint")
+        // The same name and record size, another meaning: records must not travel.
+        let min7d = try set("min")
+        #expect(min7d.bytesPerCustomer == max7d.bytesPerCustomer)
+        #expect(IdentityWire.fingerprint(of: min7d) != IdentityWire.fingerprint(of: max7d))
+        let max14d = try set("max", window: "14d")
+        #expect(max14d.bytesPerCustomer == max7d.bytesPerCustomer)
+        #expect(IdentityWire.fingerprint(of: max14d) != IdentityWire.fingerprint(of: max7d))
+    }
+
     @Test func everyKindRoundTrips() throws {
         var contacts = ContactHistory()
         contacts.record(atMillis: 1_790_000_000_000, channel: .email, action: 2)
