@@ -268,8 +268,10 @@ private struct FeatureFileReader {
             throw failure(windowValue.offset, .badDuration(feature: feature, field: "window", text: text))
         }
         guard let resolutionValue = fields["resolution"] else {
-            return FeatureWindow(durationMillis: duration,
-                                 resolutionMillis: FeatureWindow.defaultResolutionMillis(forDurationMillis: duration))
+            guard let resolution = FeatureWindow.defaultResolutionMillis(forDurationMillis: duration) else {
+                throw failure(windowValue.offset, .noDefaultResolution(feature: feature, window: text))
+            }
+            return FeatureWindow(durationMillis: duration, resolutionMillis: resolution)
         }
         let resolutionText = try string(resolutionValue, feature: feature, field: "resolution")
         guard let resolution = Self.millis(resolutionText) else {

@@ -41,6 +41,8 @@ public struct FeatureFileError: Error, Equatable, CustomStringConvertible {
         case unknownProperty(feature: String, name: String, allowed: [String])
         /// A window or resolution that is not `lifetime` or a whole number with a unit (`5m`, `24h`, `90d`).
         case badDuration(feature: String, field: String, text: String)
+        /// A window no default bucket width divides into 5 to 512 whole-second buckets: it needs a `resolution`.
+        case noDefaultResolution(feature: String, window: String)
         /// A `where` condition that cannot be read.
         case badCondition(feature: String, reason: String)
         /// An expression that does not parse.
@@ -75,6 +77,8 @@ public struct FeatureFileError: Error, Equatable, CustomStringConvertible {
                 "feature '\(feature)': unknown property \"\(name)\": use \(allowed.joined(separator: ", "))"
             case .badDuration(let feature, let field, let text):
                 "feature '\(feature)': \"\(field)\" is \"\(text)\": write a whole number and a unit (s, m, h, d, w) such as \"24h\" or \"90d\"\(field == "window" ? ", or \"lifetime\"" : "")"
+            case .noDefaultResolution(let feature, let window):
+                "feature '\(feature)': \"window\" is \"\(window)\", which no default bucket width splits into 5 to 512 whole seconds: give a \"resolution\" that divides it, or choose a rounder window"
             case .badCondition(let feature, let reason):
                 "feature '\(feature)': \"where\": \(reason)"
             case .badExpression(let feature, let error):

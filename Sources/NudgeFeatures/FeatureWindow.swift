@@ -59,18 +59,27 @@ public struct FeatureWindow: Sendable, Equatable, CustomStringConvertible {
         of(n, unit: dayMillis, resolutionMillis: resolutionMillis)
     }
 
-    /// The default bucket width for a window of `durationMillis`: the finest ladder step (1m, 5m, 15m, 1h,
-    /// 2h, 6h, 12h, 1d, 3d, 6d, 7d) dividing it into at most 15 buckets; else the coarsest dividing step (fewest
-    /// buckets, e.g. 37h@1h) if within ``FeatureSet/maxBucketsPerWindow``; else the whole duration (one
-    /// tumbling bucket).
-    public static func defaultResolutionMillis(forDurationMillis duration: Int64) -> Int64 {
+    /// The default bucket width for a window of `durationMillis`, so that its ragged edge stays within 1/10
+    /// to 1/15 of it: a ladder step (1m, 5m, 15m, 1h, 2h, 6h, 12h, 1d, 3d, 6d, 7d: round bucket edges) that
+    /// divides it into 10 to 15 buckets; else whole seconds dividing it into as many buckets as possible up
+    /// to 15 (at least 5: 4h@16m, 45s@3s, 28d in 15 buckets of 44.8 h), else into as few as possible above 15, up to
+    /// ``FeatureSet/maxBucketsPerWindow`` (37h@148m is 15). Nil when none does (a prime number of seconds
+    /// above 512, say): the definition must then give a resolution. The windows the standard set uses come
+    /// out 1h@5m, 24h@2h, 7d@12h, 30d@3d, 90d@6d (and 5m@20s).
+    public static func defaultResolutionMillis(forDurationMillis duration: Int64) -> Int64? {
         guard duration > 0 else { return 0 }
         let ladder: [Int64] = [minuteMillis, 5 * minuteMillis, 15 * minuteMillis, hourMillis, 2 * hourMillis,
                                6 * hourMillis, 12 * hourMillis, dayMillis, 3 * dayMillis, 6 * dayMillis, 7 * dayMillis]
-        let dividing = ladder.filter { $0 <= duration && duration % $0 == 0 }
-        if let fine = dividing.first(where: { duration / $0 <= defaultMaxBuckets }) { return fine }
-        if let coarse = dividing.last, duration / coarse <= FeatureSet.maxBucketsPerWindow { return coarse }
-        return duration
+        if let step = ladder.first(where: { duration % $0 == 0 && (10...defaultMaxBuckets).contains(duration / $0) }) { return step }
+        let second: Int64 = 1_000
+        guard duration % second == 0 else { return nil }
+        for buckets in stride(from: defaultMaxBuckets, through: 5, by: -1) where duration % (buckets * second) == 0 {
+            return duration / buckets
+        }
+        let most = min(FeatureSet.maxBucketsPerWindow, duration / second)
+        guard most > defaultMaxBuckets else { return nil }
+        for buckets in (defaultMaxBuckets + 1)...most where duration % (buckets * second) == 0 { return duration / buckets }
+        return nil
     }
 
     /// "lifetime", or duration@resolution in the largest whole unit, e.g. "7d@6h".
@@ -84,7 +93,7 @@ public struct FeatureWindow: Sendable, Equatable, CustomStringConvertible {
         let (duration, overflow) = n.multipliedReportingOverflow(by: unit)
         let total = overflow ? Int64.max : duration
         return FeatureWindow(durationMillis: total,
-                             resolutionMillis: resolutionMillis ?? defaultResolutionMillis(forDurationMillis: total))
+                             resolutionMillis: resolutionMillis ?? defaultResolutionMillis(forDurationMillis: total) ?? total)
     }
 
     private static func format(_ millis: Int64) -> String {

@@ -100,6 +100,8 @@ import Testing
          .unknownProperty(feature: "a", name: "amount", allowed: ["category", "product_id"])),
         (file([#"{"name": "a", "events": ["page"], "aggregation": "count", "window": "24 hours"}"#]), 4,
          .badDuration(feature: "a", field: "window", text: "24 hours")),
+        (file([#"{"name": "a", "events": ["page"], "aggregation": "count", "window": "521s"}"#]), 4,
+         .noDefaultResolution(feature: "a", window: "521s")),
         (file([#"{"name": "a", "events": ["page"], "aggregation": "count", "window": "1d", "resolution": "0h"}"#]), 4,
          .badDuration(feature: "a", field: "resolution", text: "0h")),
         (file([#"{"name": "a", "events": ["page"], "where": {"amount": {"~": 3}}, "aggregation": "count"}"#]), 4,

@@ -5,17 +5,25 @@ import Testing
 /// Window defaults, the standard schema and every validation error.
 @Suite struct FeatureSetTests {
     @Test func defaultResolutions() {
-        // The finest ladder step (1m 5m 15m 1h 2h 6h 12h 1d 3d 6d 7d) giving at most 15 buckets.
-        #expect(FeatureWindow.minutes(5) == FeatureWindow(durationMillis: 5 * Time.minute, resolutionMillis: Time.minute))
+        // A ladder step (1m 5m 15m 1h 2h 6h 12h 1d 3d 6d 7d) giving 10 to 15 buckets.
         #expect(FeatureWindow.hours(1).resolutionMillis == 5 * Time.minute)   // 12 buckets
         #expect(FeatureWindow.hours(24).resolutionMillis == 2 * Time.hour)    // 12
         #expect(FeatureWindow.days(7).resolutionMillis == 12 * Time.hour)     // 14
         #expect(FeatureWindow.days(30).resolutionMillis == 3 * Time.day)      // 10
         #expect(FeatureWindow.days(90).resolutionMillis == 6 * Time.day)      // 15
         #expect(FeatureWindow.days(14).resolutionMillis == Time.day)          // 14
-        #expect(FeatureWindow.minutes(7).resolutionMillis == Time.minute)     // 7
-        #expect(FeatureWindow.minutes(30).resolutionMillis == 5 * Time.minute) // 6: 1m would be 30
-        #expect(FeatureWindow.hours(37).resolutionMillis == Time.hour)        // 37 buckets: no coarser step divides
+        // Else whole seconds: as many buckets as divide it, up to 15 (the ladder would give 5, 7, 6, 4, 4 and 1).
+        #expect(FeatureWindow.minutes(5) == FeatureWindow(durationMillis: 5 * Time.minute, resolutionMillis: 20_000))
+        #expect(FeatureWindow.minutes(7).resolutionMillis == 28_000)          // 15
+        #expect(FeatureWindow.minutes(30).resolutionMillis == 2 * Time.minute) // 15
+        #expect(FeatureWindow.days(28).resolutionMillis == 161_280_000)      // 15 of 44.8 h
+        #expect(FeatureWindow.hours(4).resolutionMillis == 16 * Time.minute)  // 15
+        #expect(FeatureWindow.days(730).buckets == 15)                       // one tumbling bucket before
+        #expect(FeatureWindow.hours(37).resolutionMillis == 148 * Time.minute) // 15
+        #expect(FeatureWindow.defaultResolutionMillis(forDurationMillis: 45_000) == 3_000)  // 15
+        // Else the fewest buckets above 15 (17 s: 17 of a second), or none (a prime number of seconds above 512).
+        #expect(FeatureWindow.defaultResolutionMillis(forDurationMillis: 17_000) == 1_000)
+        #expect(FeatureWindow.defaultResolutionMillis(forDurationMillis: 521_000) == nil)
         #expect(FeatureWindow.days(7, resolutionMillis: Time.day).buckets == 7)
         #expect(FeatureWindow.days(90).description == "90d@6d")
         #expect(FeatureWindow.days(7).description == "7d@12h")

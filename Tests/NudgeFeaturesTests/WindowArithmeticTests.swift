@@ -108,7 +108,8 @@ import Testing
     }
 
     @Test func timesBefore1970UseFloorBuckets() throws {
-        let window = FeatureDefinition(name: "adds_5m", filter: .kinds(.productAdded), aggregation: .count, window: .minutes(5))
+        let window = FeatureDefinition(name: "adds_5m", filter: .kinds(.productAdded), aggregation: .count,
+                                       window: .minutes(5, resolutionMillis: Time.minute))
         let shop = TestShop(try FeatureSet([window]))
         shop.send(.productAdded, at: -1) // bucket -1, not 0
         #expect(shop.value("adds_5m", at: 0) == 1)                    // window (-5, 0]
