@@ -74,14 +74,20 @@ final class OffsetTracker: @unchecked Sendable {
     var pending: Int64 { registeredEnd < 0 ? 0 : registeredEnd - committable.load(ordering: .acquiring) }
 
     /// Registers the next consumed offset; false when the window is full (advance and retry).
-    /// Offsets skipped by the log (compaction, transaction markers) count as finished.
+    /// Offsets skipped by the log (compaction, transaction markers, retention) count as finished; a skip
+    /// wider than the window waits until everything registered has finished, then starts the window over.
     func register(offset: Int64, arrivalNanos: UInt64) -> Bool {
         if registeredEnd < 0 {
             registeredEnd = offset
             committable.store(offset, ordering: .releasing)
         }
         guard offset >= registeredEnd else { return true }  // a re-delivery below the end: already tracked
-        guard offset - committable.load(ordering: .acquiring) <= mask else { return false }
+        if offset - committable.load(ordering: .acquiring) > mask {
+            // Every flag below `registeredEnd` has been cleared by `advance` once it is all finished.
+            guard committable.load(ordering: .acquiring) == registeredEnd else { return false }
+            registeredEnd = offset
+            committable.store(offset, ordering: .releasing)
+        }
         while registeredEnd < offset {  // gap: nothing to wait for
             UnsafeAtomic<UInt8>(at: done + Int(registeredEnd & mask)).store(1, ordering: .releasing)
             registeredEnd += 1

@@ -176,6 +176,26 @@ public final class Pipeline: @unchecked Sendable {
 
     // MARK: Consumer thread
 
+    /// Waits until `offset` fits in its partition's window (processing is a whole window ahead of the
+    /// commit: let it catch up), then registers it; false if the pipeline stops first. A window stays full
+    /// only behind an offset whose output the broker refused for good (counted in `delivery_failures`):
+    /// it is never committed, so a restart reads it again. That is said once, after 30 s, naming it.
+    private func waitForRoom(_ tracker: Unmanaged<OffsetTracker>, offset: Int64, arrivalNanos: UInt64) -> Bool {
+        let start = ContinuousClock.now
+        var said = false
+        while !tracker._withUnsafeGuaranteedRef({ $0.register(offset: offset, arrivalNanos: arrivalNanos) }) {
+            if stopping.load(ordering: .relaxed) { return false }
+            if !tracker._withUnsafeGuaranteedRef({ $0.advance() }) { usleep(200) }
+            if !said && ContinuousClock.now - start > .seconds(30) {
+                said = true
+                tracker._withUnsafeGuaranteedRef { t in
+                    logger.error("\(t.partition.topic)[\(t.partition.partition)] has waited 30 s for offset \(t.committable.load(ordering: .relaxed)) to finish: its output was not delivered (see delivery_failures and the log). The partition stays uncommitted from there until a restart reads it again.")
+                }
+            }
+        }
+        return true
+    }
+
     private func consumeLoop() {
         let capacity = 1024
         let batch = UnsafeMutableBufferPointer<KafkaMessage>.allocate(capacity: capacity)
@@ -197,9 +217,12 @@ public final class Pipeline: @unchecked Sendable {
                     message.release()
                     continue
                 }
-                while !tracker._withUnsafeGuaranteedRef({ $0.register(offset: message.offset, arrivalNanos: arrival) }) {
-                    // Processing is a whole window ahead of the commit: let it catch up.
-                    if !tracker._withUnsafeGuaranteedRef({ $0.advance() }) { usleep(200) }
+                if !tracker._withUnsafeGuaranteedRef({ $0.register(offset: message.offset, arrivalNanos: arrival) }),
+                   !waitForRoom(tracker, offset: message.offset, arrivalNanos: arrival) {
+                    // Stopping while the partition waits: this message and the rest of the batch stay
+                    // uncommitted, and are read again after a restart.
+                    for rest in i..<n { batch[rest].release() }
+                    break
                 }
                 let key = message.key
                 let shard = key.isEmpty ? Int(UInt64(message.partition) % shardCount) : Int(nudgeHash64(key) % shardCount)

@@ -372,6 +372,12 @@ final class ShardWorker: @unchecked Sendable {
         return sent > 0
     }
 
+    /// Most bytes of a dead letter's key and value: below librdkafka's default `message.max.bytes` (1,000,000)
+    /// and the broker's, with room for the headers. A longer value is cut, and says so in `x-truncated`.
+    static let maxDeadLetterBytes = 900_000
+    /// Most bytes of a dead letter's key.
+    static let maxDeadLetterKeyBytes = 65_536
+
     private func deadLetter(_ message: KafkaMessage, _ error: DecodeError, trackerIndex: Int, value: [UInt8]? = nil) {
         counters.deadLetters.add()
         var headers = KafkaHeaders()
@@ -381,12 +387,24 @@ final class ShardWorker: @unchecked Sendable {
         headers.add("x-source-partition", String(message.partition))
         headers.add("x-source-offset", String(message.offset))
         let token = DeliveryToken.make(tracker: trackerIndex, offset: message.offset, recommendation: false)
+        if let value {
+            value.withUnsafeBytes { sendDeadLetter(key: message.key, value: $0, headers: &headers, token: token) }
+        } else {
+            sendDeadLetter(key: message.key, value: message.value, headers: &headers, token: token)
+        }
+    }
+
+    /// Whatever the source topic let in, a dead letter must fit the producer's (and the broker's) limit: one
+    /// refused for good would hold its partition's commit, and once the window filled, the consumer.
+    private func sendDeadLetter(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, headers: inout KafkaHeaders, token: UInt64) {
+        let key = UnsafeRawBufferPointer(rebasing: key.prefix(Self.maxDeadLetterKeyBytes))
+        let budget = Self.maxDeadLetterBytes - key.count
+        if value.count > budget {
+            headers.add("x-truncated", "the value had \(value.count) bytes; these are the first \(budget)")
+        }
         do {
-            if let value {
-                try env.producer.send(to: env.deadLetters, key: Array(message.key), value: value, headers: headers, token: token)
-            } else {
-                try env.producer.send(to: env.deadLetters, key: message.key, value: message.value, headers: headers, token: token)
-            }
+            try env.producer.send(to: env.deadLetters, key: key, value: UnsafeRawBufferPointer(rebasing: value.prefix(budget)),
+                                  headers: headers, token: token)
         } catch {
             counters.sendFailures.add()
             env.logger.error("dead letter not sent: \(error)")

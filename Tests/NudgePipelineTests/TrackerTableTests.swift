@@ -43,3 +43,39 @@ import Testing
         #expect(table.retired.isEmpty)
     }
 }
+
+/// A partition's window of offsets in flight.
+@Suite struct OffsetTrackerTests {
+    /// Retention, compaction or an aborted transaction can skip more offsets than the window holds.
+    @Test func aSkipWiderThanTheWindowRegistersOnceEverythingBeforeItFinished() {
+        let tracker = OffsetTracker(partition: TopicPartition("in", 0), window: 1_024)
+        #expect(tracker.register(offset: 0, arrivalNanos: 0))
+        #expect(tracker.register(offset: 1, arrivalNanos: 0))
+        tracker.complete(offset: 0)
+        tracker.advance()
+        // Offset 1 is still in flight: the skip waits for it.
+        #expect(!tracker.register(offset: 5_000, arrivalNanos: 0))
+        tracker.complete(offset: 1)
+        tracker.advance()
+        #expect(tracker.register(offset: 5_000, arrivalNanos: 7))
+        #expect(tracker.committable.load(ordering: .relaxed) == 5_000, "the skipped offsets count as finished")
+        #expect(tracker.pending == 1)
+        #expect(tracker.arrivalNanos(offset: 5_000) == 7)
+        #expect(tracker.register(offset: 5_001, arrivalNanos: 0))
+        tracker.complete(offset: 5_001)
+        tracker.advance()
+        #expect(tracker.committable.load(ordering: .relaxed) == 5_000, "5,000 itself is not finished")
+        tracker.complete(offset: 5_000)
+        tracker.advance()
+        #expect(tracker.committable.load(ordering: .relaxed) == 5_002)
+    }
+
+    @Test func aFullWindowStillWaits() {
+        let tracker = OffsetTracker(partition: TopicPartition("in", 0), window: 4)
+        for offset in 0..<4 as Range<Int64> { #expect(tracker.register(offset: offset, arrivalNanos: 0)) }
+        #expect(!tracker.register(offset: 4, arrivalNanos: 0), "0 is not finished")
+        tracker.complete(offset: 0)
+        tracker.advance()
+        #expect(tracker.register(offset: 4, arrivalNanos: 0))
+    }
+}
