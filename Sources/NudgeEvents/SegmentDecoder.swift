@@ -367,9 +367,9 @@ extension EnvelopeFields {
 
         switch event.kind {
         case .orderCompleted, .orderRefunded, .orderCancelled:
-            event.amount = !revenue.isNaN ? revenue : !total.isNaN ? total : 0
+            event.amount = !revenue.isNaN ? revenue : total
         case .productViewed, .productAdded, .productRemoved, .productAddedToWishlist:
-            event.amount = price.isNaN ? 0 : price * (quantity.isNaN ? 1 : quantity)
+            event.amount = price * (quantity.isNaN ? 1 : quantity)
         case .surveyAnswered:
             if !score.isNaN {
                 guard score >= 0 && score <= 10 else {

@@ -18,7 +18,8 @@ public struct SegmentEvent {
     /// The raw `event` name of a track message; empty for other types.
     public var eventName: RawText
     /// Money: orders take `properties.revenue`, else `properties.total`; single-product events take
-    /// `price × quantity` (quantity defaults to 1); everything else is 0.
+    /// `price × quantity` (quantity defaults to 1). NaN when the event carries no such field, or is another
+    /// kind, as ``score`` is: aggregations skip it (sums add nothing) and no condition holds for it.
     public var amount: Double
     /// `properties.currency` (ISO 4217); empty means the caller should assume USD.
     public var currency: RawText
@@ -47,7 +48,7 @@ public struct SegmentEvent {
         userId = .empty
         anonymousId = .empty
         eventName = .empty
-        amount = 0
+        amount = .nan
         currency = .empty
         score = .nan
         category = .empty

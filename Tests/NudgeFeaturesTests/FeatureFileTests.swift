@@ -156,6 +156,24 @@ import Testing
         #expect(shop.values(at: Time.t0) == [0, 0, -1, -1, -1, 2])
     }
 
+    @Test func anAbsentAmountIsNoValue() throws {
+        let set = try FeatureSet.parse(Self.file([
+            #"{"name": "cheap_views", "events": ["Product Viewed"], "where": {"amount": {"<": 20}}, "aggregation": "count"}"#,
+            #"{"name": "lowest_price", "events": ["Product Viewed"], "aggregation": "min", "of": "amount", "missing": -1}"#,
+            #"{"name": "average_price", "events": ["Product Viewed"], "aggregation": "avg", "of": "amount", "missing": -1}"#,
+        ]), file: "f.json")
+        let shop = TestShop(set)
+        let decoder = SegmentDecoder()
+        for properties in [#"{"price":50}"#, #"{"product_id":"p-1"}"#] {
+            let json = #"{"type":"track","event":"Product Viewed","userId":"c-1","messageId":"m-\#(properties.count)","#
+                + #""timestamp":"2026-01-01T00:00:00Z","properties":\#(properties)}"#
+            let event = try Array(json.utf8).withUnsafeBytes { try decoder.decode($0) }
+            shop.table.apply(event, to: shop.table.slot(for: event.customerId))
+        }
+        // The view without a price is neither cheap nor a price of 0.
+        #expect(shop.values(at: Time.t0) == [0, 50, 50])
+    }
+
     @Test func unreadableFileIsRefusedWithoutALine() {
         #expect(throws: FeatureFileError.self) { try FeatureSet.load(file: "/nonexistent/features.json") }
         do {
