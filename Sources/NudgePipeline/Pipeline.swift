@@ -262,7 +262,9 @@ public final class Pipeline: @unchecked Sendable {
             guard let tracker = trackers[index] else { continue }
             tracker.advance()
             let next = tracker.committable.load(ordering: .relaxed)
-            if next > tracker.lastCommitted && next >= 0 {
+            // A synchronous commit (revocation, shutdown) sends every position again: an asynchronous one
+            // whose failure was never reported may have left the broker behind `lastCommitted`.
+            if next >= 0 && (synchronous || next > tracker.lastCommitted) {
                 offsets.append((tp, next))
                 tracker.lastCommitted = next
             }
