@@ -161,7 +161,8 @@ public final class Pipeline: @unchecked Sendable {
         }
         modelWatcher?.stop()
         consumerThread?.join()   // it drains, commits and closes the consumer on its way out
-        for shard in env.shards { shard.stopAfterDraining() }
+        for shard in env.shards { shard.requestStop() }
+        for shard in env.shards { shard.join() }
         metricsWake.signal()
         metricsThread?.join()
         producer.close(timeout: config.drainTimeout)

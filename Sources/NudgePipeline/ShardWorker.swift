@@ -1,3 +1,4 @@
+import Atomics
 import Foundation
 import Logging
 import NudgeEvents
@@ -117,12 +118,18 @@ final class ShardWorker: @unchecked Sendable {
         processor.outbox.removeAll()
     }
 
-    /// Asks the thread to finish once its queues are empty, and waits for it.
-    func stopAfterDraining() {
+    /// Asks the thread to finish once its queues are empty (and nothing it holds for another shard is left).
+    /// Ask every shard before waiting for any: they forward work to one another.
+    func requestStop() {
         stoppingFlag.withLock { $0 = true }
         inbox.wakeConsumer()
-        thread?.join()
     }
+
+    /// Waits for the thread to finish (after ``requestStop()``).
+    func join() { thread?.join() }
+
+    /// True once the thread has finished: work forwarded to it then is never handled.
+    private let finished = ManagedAtomic(false)
 
     private func run() {
         held = Array(repeating: [], count: env.shards.count)
@@ -149,7 +156,13 @@ final class ShardWorker: @unchecked Sendable {
             counters.evictions.set(processor.table.evictions)
             counters.restores.set(processor.table.restores)
             counters.coldDropped.set(processor.table.coldDropped)
-            if stoppingFlag.withLock({ $0 }) && heldCount == 0 && !inbox.hasValue && !forwards.hasValue && !inspections.hasPending { return }
+            if stoppingFlag.withLock({ $0 }) {
+                dropHeldForFinishedShards()
+                if heldCount == 0 && !inbox.hasValue && !forwards.hasValue && !inspections.hasPending {
+                    finished.store(true, ordering: .releasing)
+                    return
+                }
+            }
             // Work held for a full shard is retried soon, not after a full sleep.
             inbox.waitForValue(timeout: .milliseconds(heldCount > 0 ? 1 : 200)) { [forwards, inspections] in
                 forwards.hasValue || inspections.hasPending
@@ -353,6 +366,23 @@ final class ShardWorker: @unchecked Sendable {
         }
         held[owner].append(work)
         heldCount += 1
+    }
+
+    /// Stopping, after the drain timeout: a shard that finished first never takes work held for it, which
+    /// would keep this one waiting for good. Its messages go back unhandled (their offsets uncommitted, so
+    /// they are read again after a restart).
+    private func dropHeldForFinishedShards() {
+        guard heldCount > 0 else { return }
+        for owner in held.indices where !held[owner].isEmpty && env.shards[owner].finished.load(ordering: .acquiring) {
+            for work in held[owner] {
+                switch work {
+                case .event(let message, _, _): message.release()
+                case .identity(let change): change.release()
+                }
+            }
+            heldCount -= held[owner].count
+            held[owner].removeAll()
+        }
     }
 
     /// Sends what ``forward(_:to:)`` held while queues were full, in order per shard; true if any went.
