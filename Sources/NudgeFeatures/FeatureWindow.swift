@@ -7,11 +7,11 @@
 /// 16-bit counter, or one Float32, per bucket: see ``Aggregation``). Values are exact under this rule when
 /// evaluated at or after the customer's newest event, which is how the service evaluates.
 ///
-/// Default resolutions (``defaultResolutionMillis(forDurationMillis:)``) take the finest step of the ladder
-/// 1m, 5m, 15m, 1h, 2h, 6h, 12h, 1d, 3d, 6d, 7d that divides the duration into at most
-/// ``defaultMaxBuckets`` (15) buckets, so the ragged edge stays within 1/10 to 1/15 of windows from 1h up
-/// (1/5 of a 5m window) and a windowed count costs 10 to 30 bytes: 5m@1m, 1h@5m, 24h@2h, 7d@12h, 30d@3d, 90d@6d. Give a
-/// resolution explicitly for a sharper edge (e.g. `.days(30, resolutionMillis: FeatureWindow.dayMillis)`).
+/// Default resolutions (``defaultResolutionMillis(forDurationMillis:)``) split a window into 10 to 15 buckets
+/// where its length allows (every window of a round length does), so the ragged edge stays within 1/10 to
+/// 1/15 of it and a windowed count costs 10 to 30 bytes: 5m@20s, 1h@5m, 24h@2h, 7d@12h, 30d@3d, 90d@6d.
+/// Lengths with few divisors get 5 to 9 buckets, or more than 15 (up to 512). Give a resolution explicitly
+/// for a sharper edge (e.g. `.days(30, resolutionMillis: FeatureWindow.dayMillis)`).
 public struct FeatureWindow: Sendable, Equatable, CustomStringConvertible {
     /// Window length in milliseconds; 0 for ``lifetime``.
     public let durationMillis: Int64
@@ -59,12 +59,12 @@ public struct FeatureWindow: Sendable, Equatable, CustomStringConvertible {
         of(n, unit: dayMillis, resolutionMillis: resolutionMillis)
     }
 
-    /// The default bucket width for a window of `durationMillis`, so that its ragged edge stays within 1/10
-    /// to 1/15 of it: a ladder step (1m, 5m, 15m, 1h, 2h, 6h, 12h, 1d, 3d, 6d, 7d: round bucket edges) that
-    /// divides it into 10 to 15 buckets; else whole seconds dividing it into as many buckets as possible up
-    /// to 15 (at least 5: 4h@16m, 45s@3s, 28d in 15 buckets of 44.8 h), else into as few as possible above 15, up to
-    /// ``FeatureSet/maxBucketsPerWindow`` (37h@148m is 15). Nil when none does (a prime number of seconds
-    /// above 512, say): the definition must then give a resolution. The windows the standard set uses come
+    /// The default bucket width for a window of `durationMillis`: a ladder step (1m, 5m, 15m, 1h, 2h, 6h, 12h,
+    /// 1d, 3d, 6d, 7d: round bucket edges) that divides it into 10 to 15 buckets; else whole seconds dividing
+    /// it into as many buckets as possible up to 15 (at least 5: 4h@16m, 37h@148m, 45s@3s, 28d in 15 buckets
+    /// of 44.8 h, 5s in 5), else into as few as possible above 15, up to ``FeatureSet/maxBucketsPerWindow``
+    /// (17s in 17). Nil when none does (a prime number of seconds above 512, say): the definition must then
+    /// give a resolution. The windows the standard set uses come
     /// out 1h@5m, 24h@2h, 7d@12h, 30d@3d, 90d@6d (and 5m@20s).
     public static func defaultResolutionMillis(forDurationMillis duration: Int64) -> Int64? {
         guard duration > 0 else { return 0 }

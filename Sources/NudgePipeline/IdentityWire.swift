@@ -116,8 +116,22 @@ enum IdentityWire {
     /// file) would be merged byte for byte under the wrong meaning. A mismatch merges the link without the
     /// record.
     static func fingerprint(of features: FeatureSet) -> UInt64 {
-        let text = Array((features.definitions.map { String(reflecting: $0) }.joined(separator: "\n")
-            + "/\(features.bytesPerCustomer)").utf8)
+        let text = Array((features.definitions.map(canonicalText).joined(separator: "\n") + "/\(features.bytesPerCustomer)").utf8)
         return text.withUnsafeBytes { nudgeHash64($0) }
+    }
+
+    /// `value` written out field by field, with sets (and dictionaries) in sorted order: `String(reflecting:)`
+    /// lists a set in its iteration order, which differs from one process to the next (and between two equal
+    /// sets in one), so the fingerprint would too.
+    static func canonicalText(_ value: Any) -> String {
+        let mirror = Mirror(reflecting: value)
+        switch mirror.displayStyle {
+        case .set, .dictionary:
+            return "{" + mirror.children.map { canonicalText($0.value) }.sorted().joined(separator: ",") + "}"
+        case .some where !mirror.children.isEmpty:
+            return "\(mirror.subjectType)(" + mirror.children.map { "\($0.label ?? ""):\(canonicalText($0.value))" }.joined(separator: ",") + ")"
+        default:
+            return String(reflecting: value)
+        }
     }
 }

@@ -163,6 +163,7 @@ public final class Pipeline: @unchecked Sendable {
         consumerThread?.join()   // it drains, commits and closes the consumer on its way out
         for shard in env.shards { shard.requestStop() }
         for shard in env.shards { shard.join() }
+        for shard in env.shards { shard.releaseLeftovers() }
         metricsWake.signal()
         metricsThread?.join()
         producer.close(timeout: config.drainTimeout)
@@ -178,9 +179,9 @@ public final class Pipeline: @unchecked Sendable {
     // MARK: Consumer thread
 
     /// Waits until `offset` fits in its partition's window (processing is a whole window ahead of the
-    /// commit: let it catch up), then registers it; false if the pipeline stops first. A window stays full
-    /// only behind an offset whose output the broker refused for good (counted in `delivery_failures`):
-    /// it is never committed, so a restart reads it again. That is said once, after 30 s, naming it.
+    /// commit: let it catch up), then registers it; false if the pipeline stops first. A long wait is a slow
+    /// shard or broker, or an offset whose output was refused for good (a send or delivery failure), which
+    /// is never committed, so only a restart reads it again. After 30 s that is said once, naming it.
     private func waitForRoom(_ tracker: Unmanaged<OffsetTracker>, offset: Int64, arrivalNanos: UInt64) -> Bool {
         let start = ContinuousClock.now
         var said = false
@@ -190,7 +191,7 @@ public final class Pipeline: @unchecked Sendable {
             if !said && ContinuousClock.now - start > .seconds(30) {
                 said = true
                 tracker._withUnsafeGuaranteedRef { t in
-                    logger.error("\(t.partition.topic)[\(t.partition.partition)] has waited 30 s for offset \(t.committable.load(ordering: .relaxed)) to finish: its output was not delivered (see delivery_failures and the log). The partition stays uncommitted from there until a restart reads it again.")
+                    logger.error("\(t.partition.topic)[\(t.partition.partition)] has waited 30 s for offset \(t.committable.load(ordering: .relaxed)) to finish. If its output failed (send failures or delivery_failures in the metrics, and the log), it stays uncommitted from there until a restart reads it again; else the shards or the broker are slow.")
                 }
             }
         }

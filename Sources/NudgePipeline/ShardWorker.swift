@@ -128,6 +128,20 @@ final class ShardWorker: @unchecked Sendable {
     /// Waits for the thread to finish (after ``requestStop()``).
     func join() { thread?.join() }
 
+    /// After every shard has joined: releases what others forwarded to this one after it finished (stopping
+    /// past the drain timeout). Unreleased, a message would keep librdkafka's handle from being destroyed.
+    /// Their offsets stay uncommitted: read again after a restart.
+    func releaseLeftovers() {
+        for queue in [forwards, inbox] {
+            while let work = queue.pop() {
+                switch work {
+                case .event(let message, _, _): message.release()
+                case .identity(let change): change.release()
+                }
+            }
+        }
+    }
+
     /// True once the thread has finished: work forwarded to it then is never handled.
     private let finished = ManagedAtomic(false)
 

@@ -34,6 +34,13 @@ import Testing
         let min7d = try set("min")
         #expect(min7d.bytesPerCustomer == max7d.bytesPerCustomer)
         #expect(IdentityWire.fingerprint(of: min7d) != IdentityWire.fingerprint(of: max7d))
+        // Sets (kinds, channels, condition values) list in an order that differs between two equal sets: the
+        // fingerprint must not.
+        let many = #"{"format": "nudge-features/1", "features": [{"name": "touches", "events": ["page", "screen", "Product Viewed", "#
+            + #""Products Searched", "Product Added", "Order Completed", "Ticket Opened"], "channels": ["web", "app", "store", "#
+            + #""call_center", "email"], "where": {"category": ["a", "b", "c", "d", "e", "f", "g", "h"]}, "aggregation": "count", "window": "7d"}]}"#
+        let prints = try (0..<8).map { _ in IdentityWire.fingerprint(of: try FeatureSet.parse(many, file: "f.json")) }
+        #expect(Set(prints).count == 1, "\(Set(prints).count) fingerprints for one file")
         let max14d = try set("max", window: "14d")
         #expect(max14d.bytesPerCustomer == max7d.bytesPerCustomer)
         #expect(IdentityWire.fingerprint(of: max14d) != IdentityWire.fingerprint(of: max7d))
