@@ -141,7 +141,10 @@ private struct FeatureFileReader {
         } catch {
             let (name, field) = Self.location(of: error)
             let origin = name.flatMap { names[$0] }.map { origins[$0] }
-            let offset = origin.flatMap { origin in field.flatMap { origin.fields[$0] } } ?? origin?.offset ?? features.offset
+            // Too many buckets is the resolution's doing when the file gives one.
+            var fields = field.map { [$0] } ?? []
+            if case .tooManyBuckets = error { fields.insert("resolution", at: 0) }
+            let offset = origin.flatMap { origin in fields.lazy.compactMap { origin.fields[$0] }.first } ?? origin?.offset ?? features.offset
             throw failure(offset, .invalid(error))
         }
     }

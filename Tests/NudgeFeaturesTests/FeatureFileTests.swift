@@ -126,6 +126,9 @@ import Testing
          .invalid(.conflictingKinds(feature: "a", kinds: ["Ticket Opened"]))),
         (file([#"{"name": "a", "events": ["page"], "where": {"category": []}, "aggregation": "count"}"#]), 4,
          .invalid(.emptyCondition(feature: "a", condition: "category in []"))),
+        // Too many buckets: at the resolution when the file gives one, else at the window.
+        (file([ok, "{\"name\": \"a\", \"events\": [\"page\"], \"aggregation\": \"count\",\n     \"window\": \"90d\",\n     \"resolution\": \"1h\"}"]), 7,
+         .invalid(.tooManyBuckets(feature: "a", window: .days(90, resolutionMillis: Time.hour), buckets: 2160, limit: 512))),
         // An object over several lines is reported at its first line; a field at its own line.
         (file([ok, "{\"name\": \"a\",\n     \"events\": [\"page\"]}"]), 5, .missingField(feature: "a", field: "aggregation")),
         (file([ok, "{\"name\": \"a\",\n     \"events\": [\"page\"],\n     \"aggregation\": \"count\",\n     \"window\": \"soon\"}"]), 8,

@@ -228,6 +228,29 @@ enum ReferenceFeatures {
     ///
     /// A merged history adds its parts' lifetime sums in another order than one customer's events would:
     /// there, lifetime sums and averages may differ by rounding (1e-12 of the magnitudes).
+    /// Whether a derived feature reads, directly or through other derived ones, a windowed sum or average
+    /// (kept in 32-bit floats).
+    static func readsWindowedSum(_ definition: FeatureDefinition, of set: FeatureSet) -> Bool {
+        func reads(_ expression: FeatureExpression) -> Bool {
+            switch expression {
+            case .constant: return false
+            case .feature(let name):
+                guard let index = set.index(of: name) else { return false }
+                let input = set.definitions[index]
+                switch input.aggregation {
+                case .derived: return readsWindowedSum(input, of: set)
+                case .sum, .average: return !input.window.isLifetime
+                default: return false
+                }
+            case .negate(let inner): return reads(inner)
+            case .binary(_, let lhs, let rhs): return reads(lhs) || reads(rhs)
+            case .call(_, let arguments): return arguments.contains(where: reads)
+            }
+        }
+        guard case .derived(let expression) = definition.aggregation else { return false }
+        return reads(expression)
+    }
+
     static func tolerance(_ definition: FeatureDefinition, events: [TestEvent], at time: Int64, merged: Bool = false) -> Double {
         if definition.window.isLifetime {
             guard merged else { return 0 }
