@@ -73,7 +73,7 @@ struct EngineOptions: ParsableArguments {
     var lateEvents = LateEventPolicy.applyToCurrent.rawValue
     @Option(help: "Seconds without a message after which a partition stops holding the event-time watermark back.")
     var idlePartitionTimeout = 10.0
-    @Option(help: "Seconds an event may be stamped ahead of this instance's clock; later ones are handled like late events: applied at the current time, or dead-lettered (x-error future). 0 = no limit.")
+    @Option(help: "Seconds an event may be stamped ahead of this instance's clock; later ones are handled like late events: applied at the current time, or dead-lettered (x-error future). 0 = no limit. nudge demo runs without it (its simulated event time outruns the clock).")
     var maxClockSkew = 300.0
     @Option(help: "Minutes after the latest Product Added without checkout or order that Cart Abandoned fires (0 = never).")
     var cartAbandonedAfter = 30.0
@@ -107,16 +107,21 @@ struct EngineOptions: ParsableArguments {
         for (name, value, limit) in limits where !(value.isFinite && value >= 0 && value <= limit) {
             throw ValidationError("\(name) \(value): use a number from 0 up to ten years")
         }
-        // A stamp within the skew moves the watermark up to (skew − lateness) past the wall clock.
-        if maxClockSkew > 0 && maxClockSkew >= allowedLateness {
-            throw ValidationError("--max-clock-skew \(maxClockSkew) s must be below --allowed-lateness \(allowedLateness) s "
-                                  + "(events stamped within the skew would push the watermark past the clock, making on-time events late): "
-                                  + "lower the skew, or pass --max-clock-skew 0 for no limit")
-        }
         // A silence is kept with its customer in the hot tier: one evicted first never fires.
         if customerSilentAfter > 0 && customerSilentAfter >= idleCustomerTtl {
             throw ValidationError("--customer-silent-after \(customerSilentAfter) days never fires with --idle-customer-ttl \(idleCustomerTtl) days "
                                   + "(customers move to the cold tier first, without their timers): use fewer days, or raise --idle-customer-ttl")
+        }
+    }
+
+    /// Refuses a clock skew at or above the allowed lateness: a stamp within the skew moves the watermark up
+    /// to (skew − lateness) past the wall clock, making on-time events late. Only for `nudge run`: the demo's
+    /// simulated traffic runs without the limit.
+    func validateClockSkew() throws {
+        if maxClockSkew > 0 && maxClockSkew >= allowedLateness {
+            throw ValidationError("--max-clock-skew \(maxClockSkew) s must be below --allowed-lateness \(allowedLateness) s "
+                                  + "(events stamped within the skew would push the watermark past the clock, making on-time events late): "
+                                  + "lower the skew, or pass --max-clock-skew 0 for no limit")
         }
     }
 

@@ -18,6 +18,7 @@ extension Nudge {
         @OptionGroup var log: LogOptions
 
         func run() async throws {
+            try engine.validateClockSkew()
             let logger = log.makeLogger()
             let features = try featureFile.load(modelsDirectory: engine.models)
             let models = try loadModels(engine.models, features: features, challengerShare: engine.challengerShare)
