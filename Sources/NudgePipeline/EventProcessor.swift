@@ -113,7 +113,8 @@ final class EventProcessor {
     private var timerCustomer: [UInt8] = []
     /// Events older than the watermark so far (applied or dead-lettered, per the policy).
     private(set) var lateEvents = 0
-    /// Events stamped beyond the allowed clock skew so far (applied at the wall clock or dead-lettered).
+    /// Events stamped beyond the allowed clock skew so far (applied at the shard's newest event time, or
+    /// dead-lettered, per the policy).
     private(set) var futureEvents = 0
     /// Cart timers that came due for a customer the store no longer holds (dropped by the cold tier): not fired.
     private(set) var timersWithoutCustomer = 0
@@ -264,10 +265,10 @@ final class EventProcessor {
         }
         var customer = event.customerId
         var known = !event.userId.isEmpty
-        if let relayedUser, !relayedUser.isEmpty {
-            let userHash = nudgeHash64(relayedUser)
+        let relayed = relayedUser.flatMap { $0.isEmpty ? nil : (user: $0, hash: nudgeHash64($0)) }
+        if let relayed {
             if shardCount > 1 {
-                let owner = owner(of: userHash)
+                let owner = owner(of: relayed.hash)
                 if owner != shardIndex { return .aliased(owner: owner) }
             }
             guard recent.insert(hash: messageHash) else { return .duplicate }
@@ -293,10 +294,10 @@ final class EventProcessor {
                 event.timestampMillis = clock.newestEventMillis != .min ? clock.newestEventMillis : clock.wallMillis
             }
         }
-        if let relayedUser, !relayedUser.isEmpty {
+        if let relayed {
             if let link = links.link(of: customer.bytes, hash: customerHash) { links.touch(link, atMillis: event.timestampMillis) }
-            customerHash = nudgeHash64(relayedUser)
-            customer = keep(relayedUser)
+            customerHash = relayed.hash
+            customer = keep(relayed.user)
             known = true
         }
         if !known && (route == .aliased || !links.isEmpty) {

@@ -71,7 +71,8 @@ public struct MetricsSnapshot: Sendable, Equatable {
     public var modelRefusals: Int
     /// Events older than their shard's watermark (applied at it or dead-lettered, per the late policy).
     public var lateEvents: Int = 0
-    /// Events stamped further ahead of the wall clock than the allowed skew (applied at it or dead-lettered).
+    /// Events stamped further ahead of the wall clock than the allowed skew (applied at their shard's newest
+    /// event time, or dead-lettered, per the late policy).
     public var futureEvents: Int = 0
     /// Each shard's watermark and newest event time.
     public var eventTime: [ShardEventTime] = []

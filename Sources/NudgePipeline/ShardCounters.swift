@@ -36,7 +36,7 @@ final class ShardCounters: @unchecked Sendable {
     let sendFailures = OwnedCounter()
     /// Events older than the shard's watermark (applied at it, or dead-lettered, per the late policy).
     let lateEvents = OwnedCounter()
-    /// Events stamped beyond the allowed clock skew (applied at the wall clock, or dead-lettered).
+    /// Events stamped beyond the allowed clock skew (applied at the shard's newest event time, or dead-lettered).
     let futureEvents = OwnedCounter()
     /// The shard's watermark and newest event time (Unix ms; `Int.min` when none yet).
     let watermarkMillis = OwnedCounter(.min)

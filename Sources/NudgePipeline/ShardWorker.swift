@@ -12,6 +12,14 @@ enum ShardWork: BitwiseCopyable {
     case event(KafkaMessage, tracker: Int32, route: EventRoute)
     /// An identity message from another shard (retained by the sender, released by the receiver).
     case identity(Unmanaged<IdentityChange>)
+
+    /// Lets go of what it carries, unhandled (stopping): a message's offset stays uncommitted.
+    func discard() {
+        switch self {
+        case .event(let message, _, _): message.release()
+        case .identity(let change): change.release()
+        }
+    }
 }
 
 /// What every shard shares: read-only after start, or thread-safe.
@@ -133,12 +141,7 @@ final class ShardWorker: @unchecked Sendable {
     /// Their offsets stay uncommitted: read again after a restart.
     func releaseLeftovers() {
         for queue in [forwards, inbox] {
-            while let work = queue.pop() {
-                switch work {
-                case .event(let message, _, _): message.release()
-                case .identity(let change): change.release()
-                }
-            }
+            while let work = queue.pop() { work.discard() }
         }
     }
 
@@ -388,12 +391,7 @@ final class ShardWorker: @unchecked Sendable {
     private func dropHeldForFinishedShards() {
         guard heldCount > 0 else { return }
         for owner in held.indices where !held[owner].isEmpty && env.shards[owner].finished.load(ordering: .acquiring) {
-            for work in held[owner] {
-                switch work {
-                case .event(let message, _, _): message.release()
-                case .identity(let change): change.release()
-                }
-            }
+            for work in held[owner] { work.discard() }
             heldCount -= held[owner].count
             held[owner].removeAll()
         }
