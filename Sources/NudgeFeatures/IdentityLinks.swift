@@ -308,9 +308,7 @@ public final class IdentityLinks {
                 expired += 1
                 forget(take(entry.slot))
             } else {
-                places += 1
-                records[entry.slot].place = places
-                order.append((entry.slot, places))
+                sendToBack(entry.slot)
             }
         }
         compactOrder()
@@ -326,9 +324,7 @@ public final class IdentityLinks {
             orderHead += 1
             guard isCurrent(entry) else { continue }
             guard records[entry.slot].routes else {
-                places += 1
-                records[entry.slot].place = places
-                order.append((entry.slot, places))
+                sendToBack(entry.slot)
                 continue
             }
             let link = take(entry.slot)
@@ -337,6 +333,13 @@ public final class IdentityLinks {
             return link
         }
         return nil
+    }
+
+    /// Gives the link in `slot` a new place at the back of the line; its old entry goes stale.
+    private func sendToBack(_ slot: Int) {
+        places += 1
+        records[slot].place = places
+        order.append((slot, places))
     }
 
     /// Whether a line entry is its link's place (not stale).
