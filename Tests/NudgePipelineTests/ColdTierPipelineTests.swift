@@ -18,8 +18,7 @@ struct ColdTierPipelineTests {
     }
 
     @Test func idleCustomersGoColdAndComeBackWithTheirHistory() throws {
-        var config = PipelineConfig()
-        config.eventTime.maxClockSkew = nil  // the tests' event time is synthetic, not the wall clock's
+        var config = PipelineConfig.syntheticTime
         config.expectedCustomersPerShard = 1_024
         config.idleCustomerTTL = .seconds(2 * 86_400)
         config.eventTime.cartAbandonedAfter = nil

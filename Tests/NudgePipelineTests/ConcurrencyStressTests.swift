@@ -199,8 +199,7 @@ struct ConcurrencyStressTests {
             case identity(Unmanaged<IdentityChange>)
         }
         let config = {
-            var config = PipelineConfig()
-            config.eventTime.maxClockSkew = nil  // the tests' event time is synthetic, not the wall clock's
+            var config = PipelineConfig.syntheticTime
             config.expectedCustomersPerShard = 256
             config.eventTime.allowedLateness = .seconds(10 * 365 * 86_400)
             return config

@@ -38,8 +38,7 @@ struct CustomerInspectionTests {
         ]
         try produceAll(bootstrap: bootstrap, input)
 
-        var config = PipelineConfig()
-        config.eventTime.maxClockSkew = nil  // the tests' event time is synthetic, not the wall clock's
+        var config = PipelineConfig.syntheticTime
         config.shards = 2
         config.groupId = "inspect"
         config.commitInterval = .milliseconds(200)
@@ -128,8 +127,7 @@ struct CustomerInspectionTests {
     @Test func preloadedEventsAreInTheStoreAndPreloadStopsAtStart() async throws {
         let cluster = try KafkaMockCluster(brokers: 1, logger: testLogger)
         try cluster.createTopics(TopicNames(), partitions: 2, outputPartitions: 1)
-        var config = PipelineConfig()
-        config.eventTime.maxClockSkew = nil  // the tests' event time is synthetic, not the wall clock's
+        var config = PipelineConfig.syntheticTime
         config.shards = 2
         config.groupId = "preload"
         let pipeline = try Pipeline(config: config, kafka: KafkaConfig(["bootstrap.servers": cluster.bootstrapServers]),

@@ -27,8 +27,7 @@ private enum Result: Equatable {
 }
 
 private func makeProcessor() throws -> EventProcessor {
-    var config = PipelineConfig()
-    config.eventTime.maxClockSkew = nil  // the tests' event time is synthetic, not the wall clock's
+    var config = PipelineConfig.syntheticTime
     config.expectedCustomersPerShard = 512
     return EventProcessor(shardIndex: 0, shardCount: 1, config: config,
                           models: ModelStore(try ModelSet.load(directory: repoModels, features: repoFeatures)),

@@ -22,8 +22,7 @@ private final class ShardUnderTest {
     private var ids = 0
 
     init(idleTTL: Duration? = nil, _ configure: (inout EventTimeConfig) -> Void = { _ in }) throws {
-        var config = PipelineConfig()
-        config.eventTime.maxClockSkew = nil  // the tests' event time is synthetic, not the wall clock's
+        var config = PipelineConfig.syntheticTime
         config.expectedCustomersPerShard = 1_024
         if let idleTTL { config.idleCustomerTTL = idleTTL }
         configure(&config.eventTime)

@@ -85,8 +85,7 @@ struct FeatureParityTests {
         let cluster = try KafkaMockCluster(brokers: 1, logger: testLogger)
         let topics = TopicNames()
         try cluster.createTopics(topics, partitions: 1, outputPartitions: 1)
-        var config = PipelineConfig()
-        config.eventTime.maxClockSkew = nil  // the tests' event time is synthetic, not the wall clock's
+        var config = PipelineConfig.syntheticTime
         // One shard: it sees the partition in order, as the replay does. With more, an identity link's anonymous
         // history reaches the customer's shard after whatever of theirs that shard applied meanwhile, so
         // arrival-order aggregates (open and net counts) and Float32 bucket sums could differ around a link

@@ -21,8 +21,7 @@ struct IdentityAcrossInstancesTests {
         let visitor = try #require((0..<100).map { "a-\($0)" }.first { partition($0) != partition(user) })
 
         func start(_ name: String) throws -> Pipeline {
-            var config = PipelineConfig()
-            config.eventTime.maxClockSkew = nil  // the tests' event time is synthetic, not the wall clock's
+            var config = PipelineConfig.syntheticTime
             config.shards = 2
             config.groupId = "two-instances"
             config.instanceId = name

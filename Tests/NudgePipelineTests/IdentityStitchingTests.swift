@@ -26,8 +26,7 @@ final class ShardCluster {
     /// `linkTTL` nil keeps the service's default (links expire after the idle-customer TTL).
     init(shards: Int, interleaved: Bool = false, seed: UInt64 = 1, lateness: Duration = .seconds(10 * 365 * 86_400),
          linkTTL: Duration? = nil) throws {
-        var config = PipelineConfig()
-        config.eventTime.maxClockSkew = nil  // the tests' event time is synthetic, not the wall clock's
+        var config = PipelineConfig.syntheticTime
         config.expectedCustomersPerShard = 256
         config.eventTime.allowedLateness = lateness
         if let linkTTL { config.idleCustomerTTL = linkTTL }

@@ -3,6 +3,16 @@ import Logging
 import NudgeKafka
 import NudgePipeline
 
+extension PipelineConfig {
+    /// The service's defaults without the clock-skew limit: the tests' event time is synthetic, not the wall
+    /// clock's.
+    static var syntheticTime: PipelineConfig {
+        var config = PipelineConfig()
+        config.eventTime.maxClockSkew = nil
+        return config
+    }
+}
+
 let testLogger: Logger = {
     var l = Logger(label: "nudge-test")
     l.logLevel = .warning

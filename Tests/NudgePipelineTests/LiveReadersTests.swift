@@ -25,8 +25,7 @@ struct LiveReadersTests {
             }
         }
         try produceAll(bootstrap: cluster.bootstrapServers, input)
-        var config = PipelineConfig()
-        config.eventTime.maxClockSkew = nil  // the tests' event time is synthetic, not the wall clock's
+        var config = PipelineConfig.syntheticTime
         config.shards = 2
         config.groupId = "live-readers"
         config.metricsInterval = .milliseconds(50)

@@ -37,8 +37,7 @@ struct ModelReloadTests {
         let cluster = try KafkaMockCluster(brokers: 1, logger: testLogger)
         let topics = TopicNames()
         try cluster.createTopics(topics, partitions: 1, outputPartitions: 1)
-        var config = PipelineConfig()
-        config.eventTime.maxClockSkew = nil  // the tests' event time is synthetic, not the wall clock's
+        var config = PipelineConfig.syntheticTime
         config.shards = 1
         config.groupId = "reload"
         config.modelDirectory = dir
@@ -98,8 +97,7 @@ struct ModelReloadTests {
         let dir = try modelDirectory(withChallengers: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let models = try ModelSet.load(directory: dir, features: repoFeatures, challengerShare: 0.3)
-        var config = PipelineConfig()
-        config.eventTime.maxClockSkew = nil  // the tests' event time is synthetic, not the wall clock's
+        var config = PipelineConfig.syntheticTime
         config.expectedCustomersPerShard = 1_024
         let modelNames = CounterNames(capacity: 16)
         let processor = EventProcessor(shardIndex: 0, shardCount: 1, config: config, models: ModelStore(models), features: repoFeatures,

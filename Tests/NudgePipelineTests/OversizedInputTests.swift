@@ -23,8 +23,7 @@ struct OversizedInputTests {
         #expect(upstream.flush(timeout: .seconds(20)) == 0)
         upstream.close()
 
-        var config = PipelineConfig()
-        config.eventTime.maxClockSkew = nil  // the tests' event time is synthetic, not the wall clock's
+        var config = PipelineConfig.syntheticTime
         config.shards = 1
         config.groupId = "oversized"
         config.offsetWindow = 4  // a stalled offset fills it within the test's 21 messages

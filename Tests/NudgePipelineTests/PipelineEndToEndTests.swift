@@ -45,8 +45,7 @@ struct PipelineEndToEndTests {
         for (_, bytes) in malformed { input.append((topics.clickstream, "c-9", bytes)) }
         try produceAll(bootstrap: bootstrap, input)
 
-        var config = PipelineConfig()
-        config.eventTime.maxClockSkew = nil  // the tests' event time is synthetic, not the wall clock's
+        var config = PipelineConfig.syntheticTime
         config.shards = 2
         config.groupId = "e2e"
         config.metricsInterval = .milliseconds(500)

@@ -27,8 +27,7 @@ struct TimerEndToEndTests {
             (topics.clickstream, "c-2", track("Checkout Started", user: "c-2", id: "checkout-2", at: at(5))),
         ])
 
-        var config = PipelineConfig()
-        config.eventTime.maxClockSkew = nil  // the tests' event time is synthetic, not the wall clock's
+        var config = PipelineConfig.syntheticTime
         // One shard: a shard's time moves with the events of its own customers, and the clock is one customer.
         config.shards = 1
         config.groupId = "timers-e2e"
@@ -102,8 +101,7 @@ struct TimerEndToEndTests {
             (topics.clickstream, "c-1", track("Product Viewed", user: "c-1", id: "now-1", at: "2026-11-20T10:00:00.000Z")),
         ])
 
-        var config = PipelineConfig()
-        config.eventTime.maxClockSkew = nil  // the tests' event time is synthetic, not the wall clock's
+        var config = PipelineConfig.syntheticTime
         config.shards = 1
         config.groupId = "late-e2e"
         config.commitInterval = .milliseconds(200)
