@@ -28,7 +28,7 @@ func runBlocking(_ body: @escaping @Sendable () -> Void) async {
     }
 }
 
-/// Serves `/metrics` (Prometheus text), `/health` (process alive), `/ready` (consuming) and
+/// Serves `/metrics` (Prometheus text), `/health` (503 once a ``PipelineFault`` needs a restart), `/ready` (consuming) and
 /// `/customers/{id}` (one customer's features and state, see ``CustomerRoute``) over HTTP.
 struct OpsHTTPService: Service {
     let port: UInt16
@@ -42,7 +42,10 @@ struct OpsHTTPService: Service {
             HTTPResponse(statusCode: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                          body: Data(pipeline.prometheusText().utf8))
         }
-        await server.appendRoute("GET /health") { _ in HTTPResponse(statusCode: .ok, body: Data("ok\n".utf8)) }
+        await server.appendRoute("GET /health") { _ in
+            guard let fault = pipeline.fault else { return HTTPResponse(statusCode: .ok, body: Data("ok\n".utf8)) }
+            return HTTPResponse(statusCode: .serviceUnavailable, body: Data("unhealthy: \(fault)\n".utf8))
+        }
         await server.appendRoute("GET /ready") { _ in
             pipeline.isReady ? HTTPResponse(statusCode: .ok, body: Data("ready\n".utf8))
                 : HTTPResponse(statusCode: .serviceUnavailable, body: Data("not ready: no partitions assigned yet\n".utf8))

@@ -58,6 +58,18 @@ public final class KafkaMockCluster: @unchecked Sendable {
         if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(err, while: "broker \(id) \(up ? "up" : "down")") }
     }
 
+    /// Makes broker `id` the leader of one partition (the mock spreads leaders over its brokers otherwise).
+    public func setLeader(topic: String, partition: Int32, broker id: Int32) throws(KafkaError) {
+        let err = rd_kafka_mock_partition_set_leader(cluster, topic, partition, id)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(err, while: "leader of \(topic)[\(partition)]") }
+    }
+
+    /// Makes broker `id` the coordinator of consumer group `group`.
+    public func setGroupCoordinator(_ group: String, broker id: Int32) throws(KafkaError) {
+        let err = rd_kafka_mock_coordinator_set(cluster, "group", group, id)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(err, while: "coordinator of group \(group)") }
+    }
+
     /// Adds a round-trip delay to a broker's responses.
     public func setRoundTrip(broker id: Int32, milliseconds: Int) throws(KafkaError) {
         let err = rd_kafka_mock_broker_set_rtt(cluster, id, Int32(milliseconds))

@@ -64,6 +64,8 @@ public final class KafkaProducer: @unchecked Sendable {
     private let context: ClientContext
     private let mainQueue: OpaquePointer
     private let stopping = ManagedAtomic<Bool>(false)
+    /// Set after close's last flush: the delivery thread then returns (it serves reports until then).
+    private let deliveryDone = ManagedAtomic<Bool>(false)
     private let roomFreed = NSCondition()
     private var deliveryThread: BlockingThread?
     private let topicsLock = NSLock()
@@ -73,6 +75,16 @@ public final class KafkaProducer: @unchecked Sendable {
     public var inFlight: Int { Int(rd_kafka_outq_len(handle)) }
     /// How many times a send waited for room in librdkafka's queue.
     public let backPressureWaits = ManagedAtomic<Int>(0)
+
+    /// The error librdkafka raised as fatal, if it did: the producer then sends nothing more (an idempotent
+    /// producer that lost its sequence, for instance), and only a new one can.
+    public var fatalFailure: KafkaError? {
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: 512) { text -> KafkaError? in
+            let err = rd_kafka_fatal_error(handle, text.baseAddress, text.count)
+            guard err != RD_KAFKA_RESP_ERR_NO_ERROR, let base = text.baseAddress else { return nil }
+            return KafkaError(code: err.rawValue, "producer fatal error \(String(cString: rd_kafka_err2name(err))): \(String(cString: base))")
+        }
+    }
 
     /// Creates a producer. `config` must name `bootstrap.servers`; idempotence is on unless the
     /// config says otherwise. `onDelivery` is called on the delivery thread with batches of reports.
@@ -184,6 +196,7 @@ public final class KafkaProducer: @unchecked Sendable {
             _ = rd_kafka_purge(handle, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
             flush(timeout: .seconds(2))
         }
+        deliveryDone.store(true, ordering: .releasing)
         rd_kafka_queue_yield(mainQueue)
         deliveryThread?.join()
         deliveryThread = nil
@@ -200,7 +213,9 @@ public final class KafkaProducer: @unchecked Sendable {
         defer { messages.deallocate(); reports.deallocate() }
         while true {
             guard let event = rd_kafka_queue_poll(mainQueue, 1000) else {
-                if stopping.load(ordering: .acquiring) { return }
+                // Not `stopping`: close's flushes wait for reports this thread serves (a quiet second during a
+                // broker outage used to end it, and with it every report after, purged messages' included).
+                if deliveryDone.load(ordering: .acquiring) { return }
                 continue
             }
             defer { rd_kafka_event_destroy(event) }

@@ -207,10 +207,13 @@ final class MetricsRecorder: @unchecked Sendable {
     private let counterNames: (actions: CounterNames, models: CounterNames)
     private let started = ContinuousClock.now
     private let deliveryFailures = ManagedAtomic<Int>(0)
+    private let faults: FaultRecorder
     var shards: [ShardWorker] = []
 
-    init(config: PipelineConfig, models: ModelStore, counterNames: (actions: CounterNames, models: CounterNames)) {
+    init(config: PipelineConfig, models: ModelStore, counterNames: (actions: CounterNames, models: CounterNames),
+         faults: FaultRecorder) {
         self.config = config
+        self.faults = faults
         store = models
         self.counterNames = counterNames
     }
@@ -222,11 +225,13 @@ final class MetricsRecorder: @unchecked Sendable {
             for report in reports where report.token != DeliveryToken.none {
                 guard let tracker = trackers[DeliveryToken.tracker(report.token)] else { continue }
                 let offset = DeliveryToken.offset(report.token)
-                if report.error != nil {
-                    // The idempotent producer retries until message.timeout.ms; a failure here is
-                    // final. The offset stays unfinished, so it is never committed and is re-read
-                    // after a restart.
+                if let error = report.error {
+                    // librdkafka has retried (until message.timeout.ms, if the config sets one): the failure is
+                    // final. The offset stays unfinished, so it is never committed and is re-read after a restart.
                     deliveryFailures.wrappingIncrement(ordering: .relaxed)
+                    if !error.isAbandonedAtClose {
+                        faults.record("the \(DeliveryToken.isRecommendation(report.token) ? "recommendation" : "dead letter or relayed event") caused by \(tracker.partition) offset \(offset) was refused for good: \(error)")
+                    }
                     continue
                 }
                 if DeliveryToken.isRecommendation(report.token) {

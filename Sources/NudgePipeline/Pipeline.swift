@@ -24,6 +24,7 @@ public final class Pipeline: @unchecked Sendable {
     private let env: ShardEnvironment
     private let trackers = TrackerTable()
     private let metrics: MetricsRecorder
+    private let faults: FaultRecorder
     /// The models in force; replace them to swap models while running.
     public let modelStore: ModelStore
     private var modelWatcher: ModelWatcher?
@@ -59,10 +60,18 @@ public final class Pipeline: @unchecked Sendable {
         }
         let counterNames = (actions: CounterNames(capacity: ShardCounters.maxActions + 1, reserved: ["none"]),
                             models: CounterNames(capacity: ShardCounters.maxModels))
-        let metrics = MetricsRecorder(config: config, models: modelStore, counterNames: counterNames)
+        let faults = FaultRecorder(logger: logger)
+        self.faults = faults
+        let metrics = MetricsRecorder(config: config, models: modelStore, counterNames: counterNames, faults: faults)
         self.metrics = metrics
         let trackers = self.trackers
-        producer = try KafkaProducer(config: kafka, logger: logger) { reports in
+        var producerConfig = kafka
+        // No local deadline: librdkafka retries an output until the broker takes it, so an outage of any length
+        // holds the pipeline back (the producer's queue, then the offset windows, then the consumer) and it
+        // resumes when the broker does. With a deadline (300 s by default), every output still waiting then fails
+        // for good, and only a restart, which loses the in-memory store, gets past it (see PipelineFault).
+        producerConfig.setDefault("message.timeout.ms", "0")
+        producer = try KafkaProducer(config: producerConfig, logger: logger) { reports in
             metrics.delivered(reports, trackers: trackers)
         }
         var consumerConfig = kafka
@@ -81,7 +90,7 @@ public final class Pipeline: @unchecked Sendable {
         consumerConfig.setDefault("partition.assignment.strategy", "range")
         consumer = try KafkaConsumer(config: consumerConfig, logger: logger)
         env = ShardEnvironment(config: config, producer: producer, trackers: trackers, models: modelStore,
-                               counterNames: counterNames, features: features, logger: logger)
+                               counterNames: counterNames, features: features, faults: faults, logger: logger)
         env.shards = (0..<config.shards).map { ShardWorker(index: $0, env: env) }
         metrics.shards = env.shards
     }
@@ -149,6 +158,15 @@ public final class Pipeline: @unchecked Sendable {
         env.shards[env.owner(ofHash: id.withUnsafeBytes { nudgeHash64($0) })]
     }
 
+    /// Why the pipeline can commit no further on some partition until it is restarted, if it cannot: the
+    /// first output refused for good, or the producer's fatal error. `/health` answers 503 with it.
+    public var fault: PipelineFault? {
+        if let recorded = faults.current { return recorded }
+        guard let fatal = producer.fatalFailure else { return nil }
+        faults.record("the producer can send nothing more, so no offset after the last delivered output finishes: \(fatal)")
+        return faults.current
+    }
+
     /// Prometheus text exposition of the latest figures.
     public func prometheusText() -> String { metrics.prometheusText() }
 
@@ -191,7 +209,7 @@ public final class Pipeline: @unchecked Sendable {
             if !said && ContinuousClock.now - start > .seconds(30) {
                 said = true
                 tracker._withUnsafeGuaranteedRef { t in
-                    logger.error("\(t.partition.topic)[\(t.partition.partition)] has waited 30 s for offset \(t.committable.load(ordering: .relaxed)) to finish. If its output failed (send failures or delivery_failures in the metrics, and the log), it stays uncommitted from there until a restart reads it again; else the shards or the broker are slow.")
+                    logger.error("\(t.partition) has waited 30 s for offset \(t.committable.load(ordering: .relaxed)) to finish. If its output failed for good (/health answers 503, and the log says which), it stays uncommitted until a restart reads it again; else the shards or the broker are slow, or the broker is down.")
                 }
             }
         }

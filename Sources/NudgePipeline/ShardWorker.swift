@@ -39,13 +39,16 @@ final class ShardEnvironment: @unchecked Sendable {
     let counterNames: (actions: CounterNames, models: CounterNames)
     let features: FeatureSet
     let logger: Logger
+    /// Outputs refused for good, for `/health`.
+    let faults: FaultRecorder
     /// Which partitions are assigned, for the watermarks.
     let assignments = PartitionAssignments()
     var shards: [ShardWorker] = []
 
     init(config: PipelineConfig, producer: KafkaProducer, trackers: TrackerTable, models: ModelStore,
-         counterNames: (actions: CounterNames, models: CounterNames), features: FeatureSet, logger: Logger) {
+         counterNames: (actions: CounterNames, models: CounterNames), features: FeatureSet, faults: FaultRecorder, logger: Logger) {
         self.counterNames = counterNames
+        self.faults = faults
         self.config = config
         self.producer = producer
         recommendations = producer.topic(config.topics.recommendations)
@@ -250,8 +253,7 @@ final class ShardWorker: @unchecked Sendable {
                 try env.producer.send(to: env.identity, key: key, value: IdentityWire.encode(change, fingerprint: env.identityFingerprint),
                                       partition: partition, token: token)
             } catch {
-                counters.sendFailures.add()
-                env.logger.error("identity message not sent to \(env.config.topics.identity): \(error)")
+                sendFailed("identity message for \(env.config.topics.identity)", token: token, error)
             }
         }
     }
@@ -322,8 +324,7 @@ final class ShardWorker: @unchecked Sendable {
                                       token: DeliveryToken.make(tracker: trackerIndex, offset: offset, recommendation: true))
             } catch {
                 // Not completing the offset keeps it uncommitted: it is re-read after a restart.
-                counters.sendFailures.add()
-                env.logger.error("recommendation not sent: \(error)")
+                sendFailed("recommendation", token: DeliveryToken.make(tracker: trackerIndex, offset: offset, recommendation: true), error)
             }
         }
         message.release()
@@ -335,8 +336,7 @@ final class ShardWorker: @unchecked Sendable {
         do {
             try env.producer.send(to: env.recommendations, key: decision.customer, value: decision.json, token: DeliveryToken.none)
         } catch {
-            counters.sendFailures.add()
-            env.logger.error("timer recommendation (\(decision.kind.wireName)) not sent: \(error)")
+            sendFailed("timer recommendation (\(decision.kind.wireName))", token: DeliveryToken.none, error)
         }
     }
 
@@ -448,9 +448,17 @@ final class ShardWorker: @unchecked Sendable {
             try env.producer.send(to: env.deadLetters, key: key, value: UnsafeRawBufferPointer(rebasing: value.prefix(budget)),
                                   headers: headers, token: token)
         } catch {
-            counters.sendFailures.add()
-            env.logger.error("dead letter not sent: \(error)")
+            sendFailed("dead letter", token: token, error)
         }
+    }
+
+    /// Counts and logs a send that failed; if an offset waits for the output (its `token` names one), that
+    /// offset never finishes, which is a ``PipelineFault``.
+    private func sendFailed(_ output: String, token: UInt64, _ error: KafkaError) {
+        counters.sendFailures.add()
+        env.logger.error("\(output) not sent: \(error)")
+        guard token != DeliveryToken.none, let tracker = env.trackers[DeliveryToken.tracker(token)] else { return }
+        env.faults.record("the \(output) caused by \(tracker.partition) offset \(DeliveryToken.offset(token)) could not be sent: \(error)")
     }
 }
 

@@ -60,18 +60,7 @@ struct CrashRecoveryTests {
         _ = try readAll(bootstrap: bootstrap, topics: ["nba.recommendations"], timeout: .seconds(60)) { $0.count >= 1_000 }
         first.kill9()
 
-        let probe = try KafkaConsumer(config: KafkaConfig(["bootstrap.servers": bootstrap, "group.id": "crash"]), logger: testLogger)
-        let parts = try probe.partitions(of: "events.clickstream").map { TopicPartition("events.clickstream", $0) }
-        func committedTotal() throws -> (committed: Int64, end: Int64) {
-            let committed = try probe.committed(parts)
-            var c: Int64 = 0, e: Int64 = 0
-            for tp in parts {
-                c += max(0, committed[tp] ?? 0)
-                e += try probe.queryWatermarks(tp).high
-            }
-            return (c, e)
-        }
-        let afterCrash = try committedTotal()
+        let afterCrash = try committedTotal(bootstrap: bootstrap, group: "crash", topic: "events.clickstream")
         #expect(afterCrash.end == Int64(input.count))
         #expect(afterCrash.committed < afterCrash.end, "the kill came after everything was committed: the test proved nothing")
 
@@ -83,12 +72,11 @@ struct CrashRecoveryTests {
         second.terminate()  // SIGTERM: graceful, commits
         let seen = Set(decided.compactMap { ($0.json?["trigger"] as? [String: Any])?["message_id"] as? String })
         #expect(seen == triggers, "lost \(triggers.subtracting(seen).count) decisions")
-        let end = try committedTotal()
+        let end = try committedTotal(bootstrap: bootstrap, group: "crash", topic: "events.clickstream")
         #expect(end.committed == end.end)
         // The recommendation ids of re-processed triggers repeat, so channels can deduplicate.
         let idsByTrigger = Dictionary(grouping: decided.compactMap { $0.json }) { (($0["trigger"] as? [String: Any])?["message_id"] as? String) ?? "" }
         #expect(idsByTrigger.values.allSatisfy { Set($0.compactMap { $0["recommendation_id"] as? String }).count == 1 })
-        probe.close()
         print("crash recovery: committed \(afterCrash.committed)/\(afterCrash.end) at the kill; \(decided.count) recommendations for \(triggers.count) triggers after restart")
     }
 }

@@ -55,6 +55,21 @@ func readAll(bootstrap: String, topics: [String], timeout: Duration = .seconds(2
     return out
 }
 
+/// What consumer group `group` has committed on `topic`, and the end of the topic's log, each summed over its
+/// partitions (a partition with no commit counts 0).
+func committedTotal(bootstrap: String, group: String, topic: String) throws -> (committed: Int64, end: Int64) {
+    let probe = try KafkaConsumer(config: KafkaConfig(["bootstrap.servers": bootstrap, "group.id": group]), logger: testLogger)
+    defer { probe.close() }
+    let parts = try probe.partitions(of: topic).map { TopicPartition(topic, $0) }
+    let committed = try probe.committed(parts)
+    var c: Int64 = 0, e: Int64 = 0
+    for tp in parts {
+        c += max(0, committed[tp] ?? 0)
+        e += try probe.queryWatermarks(tp).high
+    }
+    return (c, e)
+}
+
 /// Sends messages and waits for all to be acknowledged.
 func produceAll(bootstrap: String, _ messages: [(topic: String, key: String, value: [UInt8])]) throws {
     let producer = try KafkaProducer(config: KafkaConfig(["bootstrap.servers": bootstrap]), logger: testLogger) { _ in }

@@ -1,0 +1,142 @@
+import Foundation
+import NudgeKafka
+import NudgePipeline
+import Testing
+
+/// The broker that leads Nudge's output topics goes down while the input keeps flowing from another.
+/// Without a delivery deadline Nudge waits and resumes, losing nothing; with one (a config that sets
+/// `message.timeout.ms`) the outputs fail for good, and `Pipeline.fault` (what `/health` answers) says so.
+@Suite("Output broker outage through the mock cluster", .serialized)
+struct OutputOutageTests {
+    /// A 2-broker cluster whose input partitions and group coordinator are on broker 1 and outputs on broker 2.
+    fileprivate struct Setup {
+        let cluster: KafkaMockCluster
+        let topics = TopicNames()
+        let group: String
+        /// Message ids of the events that each cause a recommendation.
+        var triggers = Set<String>()
+
+        init(group: String) throws {
+            self.group = group
+            cluster = try KafkaMockCluster(brokers: 2, logger: testLogger)
+            try cluster.createTopics(topics, partitions: 2, outputPartitions: 2)
+            for topic in topics.subscribed { for p in Int32(0)..<2 { try cluster.setLeader(topic: topic, partition: p, broker: 1) } }
+            for topic in topics.outputs { for p in Int32(0)..<2 { try cluster.setLeader(topic: topic, partition: p, broker: 2) } }
+            try cluster.setGroupCoordinator(group, broker: 1)
+        }
+
+        /// 100 events for 10 customers from `first` on; every 4th adds to a cart (a trigger).
+        mutating func produceEvents(from first: Int) throws {
+            var input: [(topic: String, key: String, value: [UInt8])] = []
+            for i in first..<first + 100 {
+                let customer = "c-\(i % 10)"
+                let id = "outage-\(i)"
+                let kind = i % 4 == 0 ? "Product Added" : "Product Viewed"
+                if i % 4 == 0 { triggers.insert(id) }
+                input.append((topics.clickstream, customer,
+                              track(kind, user: customer, id: id, at: String(format: "2026-11-20T10:%02d:%02d.000Z", i / 60 % 60, i % 60),
+                                    properties: #"{"product_id":"p-1","price":9.5}"#)))
+            }
+            try produceAll(bootstrap: cluster.bootstrapServers, input)
+        }
+
+        func pipeline(_ kafka: [String: String] = [:]) throws -> Pipeline {
+            var config = PipelineConfig.syntheticTime
+            config.shards = 2
+            config.groupId = group
+            config.commitInterval = .milliseconds(200)
+            config.drainTimeout = .seconds(2)
+            return try Pipeline(config: config, kafka: KafkaConfig(kafka.merging(["bootstrap.servers": cluster.bootstrapServers]) { a, _ in a }),
+                                models: try ModelSet.load(directory: repoModels, features: repoFeatures),
+                                features: repoFeatures, logger: testLogger)
+        }
+
+        func committed() throws -> (committed: Int64, end: Int64) {
+            try committedTotal(bootstrap: cluster.bootstrapServers, group: group, topic: topics.clickstream)
+        }
+
+        /// The trigger message ids of the recommendations on the topic, once all expected are there (or after the timeout).
+        func recommendedTriggers(timeout: Duration = .seconds(30)) throws -> Set<String> {
+            let read = try readAll(bootstrap: cluster.bootstrapServers, topics: [topics.recommendations], timeout: timeout) { got in
+                Set(got.compactMap { ($0.json?["trigger"] as? [String: Any])?["message_id"] as? String }).count >= triggers.count
+            }
+            return Set(read.compactMap { ($0.json?["trigger"] as? [String: Any])?["message_id"] as? String })
+        }
+    }
+
+    @Test func anOutageOfTheOutputBrokerHoldsThePipelineBackAndItResumesLosingNothing() async throws {
+        var setup = try Setup(group: "outage-resume")
+        try setup.cluster.setBroker(2, up: false)
+        try setup.produceEvents(from: 0)
+        let pipeline = try setup.pipeline()
+        try pipeline.start()
+        #expect(await waitUntilHandled(pipeline, 100), "handled \(pipeline.eventsHandled) of 100")
+        // Every event is in the store, but no recommendation can be delivered: nothing after the first trigger commits.
+        try await Task.sleep(for: .seconds(3))
+        let during = try setup.committed()
+        #expect(during.committed <= 2, "committed \(during.committed) of \(during.end) with the output broker down")
+        #expect(pipeline.fault == nil)
+
+        try setup.cluster.setBroker(2, up: true)
+        try setup.produceEvents(from: 100)
+        #expect(await waitUntilHandled(pipeline, 200), "handled \(pipeline.eventsHandled) of 200")
+        let recommended = try setup.recommendedTriggers()
+        #expect(recommended == setup.triggers, "\(setup.triggers.subtracting(recommended).count) of \(setup.triggers.count) triggers lost")
+        let deadline = ContinuousClock.now + .seconds(20)
+        var after = try setup.committed()
+        while after.committed < after.end && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+            after = try setup.committed()
+        }
+        #expect(after.committed == 200 && after.end == 200, "committed \(after.committed) of \(after.end)")
+        #expect(pipeline.fault == nil)
+        #expect(pipeline.snapshot().deliveryFailures == 0)
+        pipeline.stop()
+    }
+
+    @Test func anOutputRefusedForGoodIsAFaultNamingItsPartitionAndOffset() async throws {
+        var setup = try Setup(group: "outage-fault")
+        try setup.cluster.setBroker(2, up: false)
+        try setup.produceEvents(from: 0)
+        // A deployment that asks librdkafka to give up after 1.5 s.
+        let pipeline = try setup.pipeline(["message.timeout.ms": "1500"])
+        try pipeline.start()
+        #expect(await waitUntilHandled(pipeline, 100), "handled \(pipeline.eventsHandled) of 100")
+        let deadline = ContinuousClock.now + .seconds(20)
+        while pipeline.fault == nil && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        let fault = try #require(pipeline.fault)
+        #expect(fault.reason.hasPrefix("the recommendation caused by \(setup.topics.clickstream)["), "\(fault)")
+        #expect(fault.reason.contains(" offset "), "\(fault)")
+        #expect(fault.reason.contains("timed out"), "\(fault)")
+        #expect(fault.description.contains("Restart the instance"))
+
+        // The broker's return does not bring those outputs back: their offsets stay uncommitted, the fault stays.
+        try setup.cluster.setBroker(2, up: true)
+        try setup.produceEvents(from: 100)
+        #expect(await waitUntilHandled(pipeline, 200), "handled \(pipeline.eventsHandled) of 200")
+        #expect(pipeline.fault == fault)
+        #expect(pipeline.snapshot().deliveryFailures >= 1)
+        try await Task.sleep(for: .seconds(1))
+        let after = try setup.committed()
+        #expect(after.committed < after.end, "committed \(after.committed) of \(after.end) past outputs that failed")
+        let stopped = DispatchSemaphore(value: 0)
+        Thread { pipeline.stop(); stopped.signal() }.start()
+        #expect(stopped.wait(timeout: .now() + 30) == .success, "stop() hangs")
+    }
+}
+
+extension OutputOutageTests {
+    @Test func stoppingDuringAnOutageAbandonsOutputsWithoutAFault() async throws {
+        var setup = try Setup(group: "outage-stop")
+        try setup.cluster.setBroker(2, up: false)
+        try setup.produceEvents(from: 0)
+        let pipeline = try setup.pipeline()
+        try pipeline.start()
+        #expect(await waitUntilHandled(pipeline, 100), "handled \(pipeline.eventsHandled) of 100")
+        pipeline.stop()
+        // The producer purged what it still held when it closed: reported as failed, but no fault (nothing to restart).
+        #expect(pipeline.fault == nil, "\(String(describing: pipeline.fault))")
+        let after = try setup.committed()
+        #expect(after.committed <= 2, "committed \(after.committed) of \(after.end) though no output was delivered")
+    }
+}
