@@ -637,11 +637,8 @@ public final class CustomerTable {
     private func reserveEntries(_ customers: Int) {
         guard customers > entryCapacity else { return }
         let capacity = max(entryCapacity * 2, customers)
-        let grown = LargeBuffer(byteCount: capacity * entrySize)
-        grown.base.copyMemory(from: entries, byteCount: slotsUsed * entrySize)
-        entriesBuffer.release()
-        entriesBuffer = grown
-        entries = grown.base
+        entriesBuffer = entriesBuffer.grown(toByteCount: capacity * entrySize, keeping: slotsUsed * entrySize)
+        entries = entriesBuffer.base
         entryCapacity = capacity
     }
 

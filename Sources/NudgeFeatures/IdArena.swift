@@ -46,9 +46,7 @@ public struct IdArena: ~Copyable {
     public mutating func reserve(_ count: Int, relocatingLive relocate: (_ move: (_ offset: Int, _ length: Int) -> Int) -> Void) -> Int {
         if used + count > capacity {
             if dead == 0 {
-                let grown = LargeBuffer(byteCount: max(capacity * 2, used + count))
-                grown.base.copyMemory(from: base, byteCount: used)
-                replace(with: grown, used: used)
+                replace(with: buffer.grown(toByteCount: max(capacity * 2, used + count), keeping: used), used: used)
             } else {
                 let needed = used - dead + count
                 let moved = LargeBuffer(byteCount: needed * 2 <= capacity ? capacity : max(capacity * 2, needed))
@@ -59,6 +57,7 @@ public struct IdArena: ~Copyable {
                     written += length
                     return written - length
                 }
+                buffer.release()
                 replace(with: moved, used: written)
             }
         }
@@ -83,8 +82,8 @@ public struct IdArena: ~Copyable {
     @inline(__always)
     public mutating func revive(_ count: Int) { dead -= count }
 
+    /// Takes `fresh` in place of the buffer, which the caller has released.
     private mutating func replace(with fresh: consuming LargeBuffer, used: Int) {
-        buffer.release()
         base = fresh.base
         capacity = fresh.byteCount
         buffer = fresh

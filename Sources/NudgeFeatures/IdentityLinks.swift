@@ -403,11 +403,10 @@ public final class IdentityLinks {
         if let slot = freeSlots.popLast() { return slot }
         if slotsUsed == recordCapacity {
             let capacity = recordCapacity * 2
-            let grown = LargeBuffer(byteCount: capacity * MemoryLayout<StoredLink>.stride)
-            let moved = grown.base.bindMemory(to: StoredLink.self, capacity: capacity)
-            moved.initialize(from: records, count: slotsUsed)
-            recordBuffer.release()
-            (recordBuffer, records, recordCapacity) = (grown, moved, capacity)
+            recordBuffer = recordBuffer.grown(toByteCount: capacity * MemoryLayout<StoredLink>.stride,
+                                              keeping: slotsUsed * MemoryLayout<StoredLink>.stride)
+            records = recordBuffer.base.bindMemory(to: StoredLink.self, capacity: capacity)
+            recordCapacity = capacity
         }
         slotsUsed += 1
         return slotsUsed - 1

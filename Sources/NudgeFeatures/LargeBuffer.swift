@@ -58,6 +58,15 @@ public struct LargeBuffer {
     /// Bytes it holds: the mapping (what was asked, rounded up to 4 KiB), or what was asked of the allocator.
     public var allocatedBytes: Int { mappedLength > 0 ? mappedLength : byteCount }
 
+    /// A buffer of `byteCount` bytes that starts with this one's first `keeping` bytes; this one is released.
+    /// How the store's arrays double as they fill (a copy: a huge-page mapping cannot grow in place).
+    public func grown(toByteCount byteCount: Int, keeping: Int) -> LargeBuffer {
+        let fresh = LargeBuffer(byteCount: byteCount)
+        fresh.base.copyMemory(from: base, byteCount: keeping)
+        release()
+        return fresh
+    }
+
     /// Gives the memory back; the buffer must not be used afterwards.
     public func release() {
         #if os(Linux)

@@ -305,13 +305,10 @@ final class CartTimers {
     }
 
     private func growRecords() {
-        let grownBuffer = LargeBuffer(byteCount: recordCapacity * 2 * MemoryLayout<Record>.stride)
-        let grown = grownBuffer.base.bindMemory(to: Record.self, capacity: recordCapacity * 2)
-        grown.moveInitialize(from: records, count: recordsUsed)
-        recordBuffer.release()
-        recordBuffer = grownBuffer
-        records = grown
         recordCapacity *= 2
+        recordBuffer = recordBuffer.grown(toByteCount: recordCapacity * MemoryLayout<Record>.stride,
+                                          keeping: recordsUsed * MemoryLayout<Record>.stride)
+        records = recordBuffer.base.bindMemory(to: Record.self, capacity: recordCapacity)
     }
 
     /// Walks the live records for an arena move.

@@ -50,13 +50,9 @@ struct SlotWords: ~Copyable {
     private mutating func grow(holding count: Int) {
         var grown = capacity * 2
         while grown < count { grown *= 2 }
-        let fresh = LargeBuffer(byteCount: grown * MemoryLayout<UInt32>.stride)
-        let freshWords = fresh.base.bindMemory(to: UInt32.self, capacity: grown)
-        freshWords.initialize(from: words, count: capacity)
-        (freshWords + capacity).initialize(repeating: 0, count: grown - capacity)
-        buffer.release()
-        buffer = fresh
-        words = freshWords
+        buffer = buffer.grown(toByteCount: grown * MemoryLayout<UInt32>.stride, keeping: capacity * MemoryLayout<UInt32>.stride)
+        words = buffer.base.bindMemory(to: UInt32.self, capacity: grown)
+        (words + capacity).initialize(repeating: 0, count: grown - capacity)
         capacity = grown
     }
 }
