@@ -87,8 +87,8 @@ let package = Package(
 
         .testTarget(name: "NudgeKafkaTests", dependencies: ["NudgeKafka"], swiftSettings: strict),
         .testTarget(name: "NudgeJSONTests", dependencies: ["NudgeJSON"], swiftSettings: strict),
-        .testTarget(name: "NudgeEventsTests", dependencies: ["NudgeEvents"], swiftSettings: strict),
-        .testTarget(name: "NudgeFeaturesTests", dependencies: ["NudgeFeatures"], swiftSettings: strict),
+        .testTarget(name: "NudgeEventsTests", dependencies: ["NudgeEvents", "NudgeTraffic"], swiftSettings: strict),
+        .testTarget(name: "NudgeFeaturesTests", dependencies: ["NudgeFeatures", "NudgeTraffic"], swiftSettings: strict),
         .testTarget(name: "NudgeModelsTests", dependencies: ["NudgeModels"], swiftSettings: strict),
         .testTarget(name: "NudgeDecisionsTests", dependencies: ["NudgeDecisions"], swiftSettings: strict),
         .testTarget(name: "NudgeTrafficTests", dependencies: ["NudgeTraffic", "NudgeEvents"], swiftSettings: strict),

@@ -39,7 +39,7 @@ struct Catalog {
 
     init() {
         // A fixed seed: prices belong to the catalog, not to a run.
-        var mixer = SplitMix64(state: 0x00C0_FFEE)
+        var mixer = SplitMix64(seed: 0x00C0_FFEE)
         var prices: [Int64] = []
         prices.reserveCapacity(Self.productCount)
         for product in 0..<Self.productCount {

@@ -3,11 +3,17 @@ import Foundation
 /// SplitMix64 (Steele, Lea & Flood 2014): expands one 64-bit seed into well-mixed words.
 ///
 /// Used only to seed ``Xoshiro256StarStar`` (its authors' recommendation: a raw seed such as 42 has
-/// too few set bits to start xoshiro directly) and to derive fixed, seed-independent values.
-struct SplitMix64 {
-    var state: UInt64
+/// too few set bits to start xoshiro directly) and to derive fixed, seed-independent values; the tests
+/// use it as their seeded generator.
+public struct SplitMix64: RandomNumberGenerator {
+    /// The generator's one word of state.
+    public var state: UInt64
 
-    mutating func next() -> UInt64 {
+    /// A generator whose first state is `seed`.
+    public init(seed: UInt64) { state = seed }
+
+    /// The next word.
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -30,7 +36,7 @@ struct Xoshiro256StarStar: RandomNumberGenerator {
     /// Seeds the four state words from SplitMix64; `stream` separates independent generators
     /// drawn from the same user seed (the simulated world and the injected noise).
     init(seed: UInt64, stream: UInt64 = 0) {
-        var mixer = SplitMix64(state: seed ^ (stream &* 0xD1B5_4A32_D192_ED03))
+        var mixer = SplitMix64(seed: seed ^ (stream &* 0xD1B5_4A32_D192_ED03))
         s0 = mixer.next()
         s1 = mixer.next()
         s2 = mixer.next()

@@ -1,4 +1,5 @@
 import NudgeEvents
+import NudgeTraffic
 import Testing
 
 @Suite("Dead-letter classification")
@@ -195,7 +196,7 @@ struct RobustnessTests {
             track(properties: #"{"product_id":123,"price":1e2,"quantity":2,"currency":"\u0045UR"}"#, extra: #","context":{"a":[1,{"b":"\ud83d\ude00"}]}"#),
             #"{"type":"identify","messageId":"m","userId":"u","anonymousId":"a","timestamp":"2024-02-29T23:59:59.999-05:30","traits":{"email":"x@y"}}"#,
         ].map { Array($0.utf8) }
-        var rng = SplitMix64(state: 0x5EED_2026)
+        var rng = SplitMix64(seed: 0x5EED_2026)
         let decoder = SegmentDecoder(maxMessageBytes: 1024)
         let interesting: [UInt8] = Array(#"{}[]":,\"0123456789-+.eEtfnu "#.utf8) + [0x00, 0x1F, 0x7F, 0x80, 0xC3, 0xED, 0xFF]
         var decoded = 0

@@ -1,4 +1,5 @@
 import NudgeEvents
+import NudgeTraffic
 import Testing
 
 /// Parses the UTF-8 of `text`.
@@ -69,7 +70,7 @@ struct ISO8601TimeTests {
 
     @Test("write returns 24 and round-trips through parse for many instants")
     func roundTrip() {
-        var rng = SplitMix64(state: 42)
+        var rng = SplitMix64(seed: 42)
         var buffer = [UInt8](repeating: 0, count: 32)
         for _ in 0..<2_000 {
             let span = UInt64(ISO8601Time.maxMillis - ISO8601Time.minMillis + 1)

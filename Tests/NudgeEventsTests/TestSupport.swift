@@ -91,15 +91,3 @@ func track(_ event: String = "Product Added", properties: String = #"{"product_i
 let contractExample = #"""
 {"type":"track","event":"Product Added","messageId":"4f1c-9a","userId":"c-1042","anonymousId":"a-77e1","timestamp":"2026-11-23T10:15:02.120Z","channel":"web","properties":{"product_id":"p-311","category":"outdoor","price":59.90,"quantity":1}}
 """#
-
-/// A deterministic generator for the fuzz loops (SplitMix64).
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -1,4 +1,5 @@
 @testable import NudgeFeatures
+import NudgeTraffic
 import Testing
 
 /// The cold tier's own store, with hashes chosen by the test: full collisions, crowded probe runs, the

@@ -1,5 +1,6 @@
 import NudgeEvents
 import NudgeFeatures
+import NudgeTraffic
 import Testing
 
 /// The hot and cold tiers of CustomerTable: eviction, restore, slot reuse, the index under churn, the budget.

@@ -1,6 +1,7 @@
 import Foundation
 import NudgeEvents
 import NudgeFeatures
+import NudgeTraffic
 import Testing
 
 /// The compact state's documented edges, by hand: shared ring heads, counter saturation, the new

@@ -1,5 +1,6 @@
 @testable import NudgeFeatures
 import NudgeEvents
+import NudgeTraffic
 import Testing
 
 /// A customer's first event kept in their 64-byte entry (``CustomerEntry``) against a full record from the

@@ -1,4 +1,5 @@
 @testable import NudgeFeatures
+import NudgeTraffic
 import Testing
 
 /// The multiply-high divisor against plain floor division, over its whole documented range.

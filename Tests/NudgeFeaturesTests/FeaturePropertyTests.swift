@@ -1,5 +1,6 @@
 import NudgeEvents
 import NudgeFeatures
+import NudgeTraffic
 import Testing
 
 /// Random seeded streams checked feature by feature against ReferenceFeatures.

@@ -1,4 +1,5 @@
 import NudgeFeatures
+import NudgeTraffic
 import Testing
 
 /// The id arena shared by the customer table, identity links and cart timers: ids survive every move, dead

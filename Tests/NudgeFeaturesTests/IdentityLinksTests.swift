@@ -1,5 +1,6 @@
 import NudgeEvents
 @testable import NudgeFeatures
+import NudgeTraffic
 import Testing
 
 /// The bounds of a shard's identity links: capacity, expiry, and lines kept straight when links are re-made.

@@ -1,5 +1,6 @@
 @testable import NudgeFeatures
 import NudgeEvents
+import NudgeTraffic
 import Testing
 
 /// The packed record: every ring and scalar inside the stride, aligned, and never overlapping another.

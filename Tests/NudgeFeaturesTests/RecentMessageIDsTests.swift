@@ -1,5 +1,6 @@
 import NudgeEvents
 import NudgeFeatures
+import NudgeTraffic
 import Testing
 
 /// The bounded duplicate filter. (`insert` is mutating, so results are taken before `#expect`.)

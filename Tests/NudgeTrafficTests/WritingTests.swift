@@ -14,7 +14,7 @@ struct WritingTests {
 
     @Test func splitMix64MatchesTheReferenceOutputs() {
         // Published outputs of Vigna's splitmix64.c for seed 1234567.
-        var mixer = SplitMix64(state: 1_234_567)
+        var mixer = SplitMix64(seed: 1_234_567)
         #expect(mixer.next() == 6_457_827_717_110_365_317)
         #expect(mixer.next() == 3_203_168_211_198_807_973)
         #expect(mixer.next() == 9_817_491_932_198_370_423)

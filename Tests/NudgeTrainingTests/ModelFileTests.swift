@@ -1,6 +1,7 @@
 import Foundation
 import NudgeFeatures
 import NudgeModels
+import NudgeTraffic
 import Testing
 @testable import NudgeTraining
 

@@ -1,3 +1,4 @@
+import NudgeTraffic
 import Testing
 @testable import NudgeTraining
 

@@ -1,5 +1,6 @@
 import NudgeEvents
 import NudgeTraining
+import NudgeTraffic
 
 enum Time {
     static let minute: Int64 = 60_000
@@ -60,18 +61,7 @@ func replay(_ lines: [String], config: DatasetConfig) -> PointInTimeDataset {
     return builder.finish()
 }
 
-/// Deterministic generator for synthetic training data.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+extension SplitMix64 {
     /// A standard normal draw (Box-Muller).
     mutating func normal() -> Double {
         let u1 = Double.random(in: Double.ulpOfOne..<1, using: &self)
