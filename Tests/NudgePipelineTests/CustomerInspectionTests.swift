@@ -42,10 +42,7 @@ struct CustomerInspectionTests {
         config.shards = 2
         config.groupId = "inspect"
         config.commitInterval = .milliseconds(200)
-        let features = repoFeatures
-        let pipeline = try Pipeline(config: config, kafka: KafkaConfig(["bootstrap.servers": bootstrap]),
-                                    models: try ModelSet.load(directory: repoModels, features: features),
-                                    features: features, logger: testLogger)
+        let pipeline = try makePipeline(config, bootstrap: bootstrap)
         await #expect(throws: InspectionError.notRunning) { try await pipeline.inspect(customer: "c-1") }
         try pipeline.start()
         #expect(await waitUntilHandled(pipeline, input.count), "handled \(pipeline.eventsHandled) of \(input.count)")
@@ -57,7 +54,7 @@ struct CustomerInspectionTests {
         #expect(c1.evaluatedAtMillis == at)
         #expect(c1.lastEventMillis == (try millis("2026-11-20T10:40:00.000Z")))
         #expect(c1.lastChannel == "web")
-        #expect(c1.features.map(\.name) == features.names)
+        #expect(c1.features.map(\.name) == repoFeatures.names)
         let day = 86_400_000.0
         let expected: [String: Double] = [
             "views_1h": 2, "views_24h": 2, "adds_24h": 1, "orders_30d": 1, "orders_90d": 1, "revenue_90d": 120,
@@ -130,9 +127,7 @@ struct CustomerInspectionTests {
         var config = PipelineConfig.syntheticTime
         config.shards = 2
         config.groupId = "preload"
-        let pipeline = try Pipeline(config: config, kafka: KafkaConfig(["bootstrap.servers": cluster.bootstrapServers]),
-                                    models: try ModelSet.load(directory: repoModels, features: repoFeatures),
-                                    features: repoFeatures, logger: testLogger)
+        let pipeline = try makePipeline(config, bootstrap: cluster.bootstrapServers)
         var preloaded = 0
         WarmUpTraffic.forEachMessage(customers: 40) { key, value in
             if pipeline.preload(key: key, value: value) { preloaded += 1 }

@@ -93,11 +93,9 @@ struct FeatureParityTests {
         config.shards = 1
         config.groupId = "parity"
         config.commitInterval = .milliseconds(200)
-        let kafka = KafkaConfig(["bootstrap.servers": cluster.bootstrapServers])
-        let pipeline = try Pipeline(config: config, kafka: kafka, models: try ModelSet.load(directory: repoModels, features: features),
-                                    features: features, logger: testLogger)
+        let pipeline = try makePipeline(config, bootstrap: cluster.bootstrapServers, features: features)
         try pipeline.start()
-        let producer = try KafkaProducer(config: kafka, logger: testLogger) { _ in }
+        let producer = try KafkaProducer(config: KafkaConfig(["bootstrap.servers": cluster.bootstrapServers]), logger: testLogger) { _ in }
         let topic = producer.topic(topics.clickstream)
         defer {
             producer.close()

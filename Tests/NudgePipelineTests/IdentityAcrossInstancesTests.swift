@@ -28,10 +28,7 @@ struct IdentityAcrossInstancesTests {
             config.commitInterval = .milliseconds(200)
             // A short session: the mock holds a rebalance for a joining member up to the session timeout
             // (librdkafka's default is 45 s), which is what the second instance's join waits for.
-            let kafka = KafkaConfig(["bootstrap.servers": bootstrap, "session.timeout.ms": "6000", "heartbeat.interval.ms": "500"])
-            let pipeline = try Pipeline(config: config, kafka: kafka,
-                                        models: try ModelSet.load(directory: repoModels, features: repoFeatures),
-                                        features: repoFeatures, logger: testLogger)
+            let pipeline = try makePipeline(config, bootstrap: bootstrap, kafka: ["session.timeout.ms": "6000", "heartbeat.interval.ms": "500"])
             try pipeline.start()
             return pipeline
         }

@@ -1,4 +1,5 @@
 import Foundation
+import NudgeFeatures
 import Logging
 import NudgeKafka
 import NudgePipeline
@@ -53,6 +54,14 @@ func readAll(bootstrap: String, topics: [String], timeout: Duration = .seconds(2
     }
     consumer.close()
     return out
+}
+
+/// A pipeline (not started) on the cluster at `bootstrap`, with the models in `models` read for `features`
+/// (the repository's by default); `kafka` adds client properties.
+func makePipeline(_ config: PipelineConfig, bootstrap: String, kafka: [String: String] = [:],
+                  features: FeatureSet = repoFeatures, models: String = repoModels) throws -> Pipeline {
+    try Pipeline(config: config, kafka: KafkaConfig(kafka.merging(["bootstrap.servers": bootstrap]) { own, _ in own }),
+                 models: try ModelSet.load(directory: models, features: features), features: features, logger: testLogger)
 }
 
 /// What consumer group `group` has committed on `topic`, and the end of the topic's log, each summed over its

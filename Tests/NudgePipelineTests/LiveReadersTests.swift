@@ -30,9 +30,7 @@ struct LiveReadersTests {
         config.groupId = "live-readers"
         config.metricsInterval = .milliseconds(50)
         config.commitInterval = .milliseconds(50)
-        let pipeline = try Pipeline(config: config, kafka: KafkaConfig(["bootstrap.servers": cluster.bootstrapServers]),
-                                    models: try ModelSet.load(directory: repoModels, features: repoFeatures),
-                                    features: repoFeatures, logger: testLogger)
+        let pipeline = try makePipeline(config, bootstrap: cluster.bootstrapServers)
         try pipeline.start()
         let total = input.count
         let answered = await withTaskGroup(of: Int.self) { group in

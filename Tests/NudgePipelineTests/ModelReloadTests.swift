@@ -42,9 +42,7 @@ struct ModelReloadTests {
         config.groupId = "reload"
         config.modelDirectory = dir
         config.modelCheckInterval = .milliseconds(100)
-        let features = repoFeatures
-        let pipeline = try Pipeline(config: config, kafka: KafkaConfig(["bootstrap.servers": cluster.bootstrapServers]),
-                                    models: try ModelSet.load(directory: dir, features: features), features: features, logger: testLogger)
+        let pipeline = try makePipeline(config, bootstrap: cluster.bootstrapServers, models: dir)
         try pipeline.start()
         let original = pipeline.modelStore.models.nba.identity.description
 

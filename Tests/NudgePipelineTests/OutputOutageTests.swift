@@ -46,9 +46,7 @@ struct OutputOutageTests {
             config.groupId = group
             config.commitInterval = .milliseconds(200)
             config.drainTimeout = .seconds(2)
-            return try Pipeline(config: config, kafka: KafkaConfig(kafka.merging(["bootstrap.servers": cluster.bootstrapServers]) { a, _ in a }),
-                                models: try ModelSet.load(directory: repoModels, features: repoFeatures),
-                                features: repoFeatures, logger: testLogger)
+            return try makePipeline(config, bootstrap: cluster.bootstrapServers, kafka: kafka)
         }
 
         func committed() throws -> (committed: Int64, end: Int64) {

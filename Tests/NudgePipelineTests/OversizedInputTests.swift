@@ -28,9 +28,7 @@ struct OversizedInputTests {
         config.groupId = "oversized"
         config.offsetWindow = 4  // a stalled offset fills it within the test's 21 messages
         config.drainTimeout = .seconds(2)
-        let pipeline = try Pipeline(config: config, kafka: KafkaConfig(["bootstrap.servers": cluster.bootstrapServers]),
-                                    models: try ModelSet.load(directory: repoModels, features: repoFeatures),
-                                    features: repoFeatures, logger: testLogger)
+        let pipeline = try makePipeline(config, bootstrap: cluster.bootstrapServers)
         try pipeline.start()
         #expect(await waitUntilHandled(pipeline, 21), "handled \(pipeline.eventsHandled) of 21")
         let deadLetters = try readAll(bootstrap: cluster.bootstrapServers, topics: [topics.deadLetter]) { $0.count >= 1 }

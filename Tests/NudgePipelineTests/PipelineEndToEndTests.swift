@@ -50,10 +50,7 @@ struct PipelineEndToEndTests {
         config.groupId = "e2e"
         config.metricsInterval = .milliseconds(500)
         config.commitInterval = .milliseconds(200)
-        let features = repoFeatures
-        let models = try ModelSet.load(directory: repoModels, features: features)
-        let pipeline = try Pipeline(config: config, kafka: KafkaConfig(["bootstrap.servers": bootstrap]),
-                                    models: models, features: features, logger: testLogger)
+        let pipeline = try makePipeline(config, bootstrap: bootstrap)
         try pipeline.start()
         let triggers = ["m-2", "m-3", "m-4", "m-5", "m-6", "m-7"]
         _ = try readAll(bootstrap: bootstrap, topics: [topics.recommendations]) { $0.count >= triggers.count }

@@ -35,9 +35,7 @@ struct TimerEndToEndTests {
         config.metricsInterval = .milliseconds(300)
         config.eventTime.allowedLateness = .seconds(60)
         config.eventTime.idlePartitionTimeout = .seconds(1)
-        let models = try ModelSet.load(directory: repoModels, features: repoFeatures)
-        let pipeline = try Pipeline(config: config, kafka: KafkaConfig(["bootstrap.servers": bootstrap]),
-                                    models: models, features: repoFeatures, logger: testLogger)
+        let pipeline = try makePipeline(config, bootstrap: bootstrap)
         try pipeline.start()
         #expect(await waitUntilHandled(pipeline, 4))
 
@@ -107,9 +105,7 @@ struct TimerEndToEndTests {
         config.commitInterval = .milliseconds(200)
         config.eventTime.latePolicy = .deadLetter
         config.eventTime.idlePartitionTimeout = .milliseconds(300)
-        let models = try ModelSet.load(directory: repoModels, features: repoFeatures)
-        let pipeline = try Pipeline(config: config, kafka: KafkaConfig(["bootstrap.servers": bootstrap]),
-                                    models: models, features: repoFeatures, logger: testLogger)
+        let pipeline = try makePipeline(config, bootstrap: bootstrap)
         try pipeline.start()
         #expect(await waitUntilHandled(pipeline, 1))
         // Once the empty partitions idle out, the watermark stands at 09:00: the 07:00 event is late.
