@@ -29,8 +29,9 @@ public struct KafkaError: Error, Sendable, Equatable, CustomStringConvertible {
     /// librdkafka's symbolic name for the code, e.g. `_QUEUE_FULL`.
     public var name: String { String(cString: rd_kafka_err2name(rd_kafka_resp_err_t(rawValue: code))) }
 
-    /// Whether the producer gave the message up itself when it closed (purged it), rather than the broker
-    /// or librdkafka's retries refusing it.
+    /// Whether the producer gave the message up itself as it closed (purged it, or refused it a place in a
+    /// full queue after ``KafkaProducer/stopWaiting()``), rather than the broker or librdkafka's retries
+    /// refusing it.
     public var isAbandonedAtClose: Bool {
         code == RD_KAFKA_RESP_ERR__PURGE_QUEUE.rawValue || code == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT.rawValue
     }

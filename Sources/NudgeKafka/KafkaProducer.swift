@@ -63,7 +63,9 @@ public final class KafkaProducer: @unchecked Sendable {
     private let handle: OpaquePointer
     private let context: ClientContext
     private let mainQueue: OpaquePointer
+    /// Set by ``stopWaiting()`` (and close): a send then gives up on a full queue instead of waiting.
     private let stopping = ManagedAtomic<Bool>(false)
+    private let closed = ManagedAtomic<Bool>(false)
     /// Set after close's last flush: the delivery thread then returns (it serves reports until then).
     private let deliveryDone = ManagedAtomic<Bool>(false)
     private let roomFreed = NSCondition()
@@ -75,6 +77,8 @@ public final class KafkaProducer: @unchecked Sendable {
     public var inFlight: Int { Int(rd_kafka_outq_len(handle)) }
     /// How many times a send waited for room in librdkafka's queue.
     public let backPressureWaits = ManagedAtomic<Int>(0)
+    /// Sends given up on a full queue after ``stopWaiting()``.
+    public let abandonedSends = ManagedAtomic<Int>(0)
 
     /// The error librdkafka raised as fatal, if it did: the producer then sends nothing more (an idempotent
     /// producer that lost its sequence, for instance), and only a new one can.
@@ -150,7 +154,13 @@ public final class KafkaProducer: @unchecked Sendable {
             guard let err else { return }  // headers now belong to librdkafka
             if let native { rd_kafka_headers_destroy(native) }
             let code = rd_kafka_error_code(err)
-            if code == RD_KAFKA_RESP_ERR__QUEUE_FULL && !stopping.load(ordering: .relaxed) {
+            if code == RD_KAFKA_RESP_ERR__QUEUE_FULL && stopping.load(ordering: .relaxed) {
+                rd_kafka_error_destroy(err)
+                abandonedSends.wrappingIncrement(ordering: .relaxed)
+                throw KafkaError(code: RD_KAFKA_RESP_ERR__PURGE_QUEUE.rawValue,
+                                 "send to \(topic.name) abandoned: the producer is stopping and its queue is full")
+            }
+            if code == RD_KAFKA_RESP_ERR__QUEUE_FULL {
                 rd_kafka_error_destroy(err)
                 backPressureWaits.wrappingIncrement(ordering: .relaxed)
                 // Wait for the delivery thread to report progress (it signals after every batch).
@@ -187,10 +197,24 @@ public final class KafkaProducer: @unchecked Sendable {
         return inFlight
     }
 
+    /// From now on a send that finds librdkafka's queue full fails at once, with an error that
+    /// ``KafkaError/isAbandonedAtClose``, instead of waiting for room: for a shutdown that must not wait on
+    /// a broker that is down (with no delivery deadline, the queue would never drain). Sends that find room
+    /// still go.
+    public func stopWaiting() {
+        stopping.store(true, ordering: .releasing)
+        roomFreed.lock()
+        roomFreed.broadcast()
+        roomFreed.unlock()
+    }
+
     /// Waits up to `timeout` for in-flight messages, then gives up on the rest (they are reported
-    /// as failed, so their senders know) and stops the delivery thread. Sending after close fails.
+    /// as failed, so their senders know) and stops the delivery thread. Nothing sent after close is reported.
     public func close(timeout: Duration = .seconds(10)) {
-        guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        stopWaiting()
+        let abandoned = abandonedSends.load(ordering: .relaxed)
+        if abandoned > 0 { context.logger.warning("\(abandoned) message(s) never queued while stopping: the queue was full") }
         if flush(timeout: timeout) > 0 {
             context.logger.warning("\(inFlight) message(s) undelivered after \(timeout); abandoning them")
             _ = rd_kafka_purge(handle, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))

@@ -17,7 +17,7 @@ final class BoundedQueue<Element: BitwiseCopyable>: @unchecked Sendable {
     private let tail = ManagedAtomic<Int>(0)  // next slot to drain
     private let sleeping = ManagedAtomic<Bool>(false)
     private let wakeup = DispatchSemaphore(value: 0)
-    /// A producer is blocked in ``push(_:)`` until the consumer makes room.
+    /// A producer is blocked in ``push(_:unless:)`` until the consumer makes room.
     private let producerSleeping = ManagedAtomic<Bool>(false)
     private let room = DispatchSemaphore(value: 0)
 
@@ -66,27 +66,31 @@ final class BoundedQueue<Element: BitwiseCopyable>: @unchecked Sendable {
         }
     }
 
-    /// Adds a value, blocking while the ring is full until the consumer makes room (``wakeProducer()``).
+    /// Adds a value, blocking while the ring is full until the consumer makes room (``wakeProducer()``),
+    /// or until `giveUp` holds (checked at least every 10 ms while waiting): then false, and nothing added.
     /// For the one producer allowed to wait on this queue (the Kafka consumer thread on a shard's inbox):
     /// on two cores, a producer spinning or yielding on a full queue takes the time the shard it waits
     /// for needs.
-    func push(_ value: Element) {
+    @discardableResult
+    func push(_ value: Element, unless giveUp: () -> Bool = { false }) -> Bool {
         while !tryPush(value) {
+            if giveUp() { return false }
             producerSleeping.store(true, ordering: .sequentiallyConsistent)
             atomicMemoryFence(ordering: .sequentiallyConsistent)
             if tryPush(value) {
                 // The consumer may have seen the flag and will signal: consume that signal if so.
                 if !producerSleeping.exchange(false, ordering: .sequentiallyConsistent) { room.wait() }
-                return
+                return true
             }
             // The timeout only bounds the cost of a missed wake-up; the consumer wakes us as it takes values.
             if room.wait(timeout: .now() + .milliseconds(10)) == .timedOut {
                 if !producerSleeping.exchange(false, ordering: .sequentiallyConsistent) { room.wait() }
             }
         }
+        return true
     }
 
-    /// Wakes a producer blocked in ``push(_:)``: call after taking values. A relaxed load when none waits.
+    /// Wakes a producer blocked in ``push(_:unless:)``: call after taking values. A relaxed load when none waits.
     func wakeProducer() {
         atomicMemoryFence(ordering: .sequentiallyConsistent)
         if producerSleeping.load(ordering: .relaxed), producerSleeping.exchange(false, ordering: .sequentiallyConsistent) {

@@ -59,8 +59,11 @@ public struct MetricsSnapshot: Sendable, Equatable {
     public var latencyMs: [String: Double]
     /// Loaded model versions.
     public var models: [String: String]
-    /// Messages whose output the broker refused for good (their offsets stay uncommitted).
+    /// Outputs refused for good, by `send` or by the broker once librdkafka's retries ran out (the offsets
+    /// waiting for them stay uncommitted).
     public var deliveryFailures: Int
+    /// Whether a ``PipelineFault`` has been recorded: `/health` answers 503 (Prometheus only).
+    public var faulted = false
     /// Decisions by NBA model version (champion and challenger).
     public var recommendationsByModel: [String: Int]
     /// Offer outcomes (`delivered`, `viewed`, `accepted`, `dismissed`) by the NBA model version of the
@@ -159,7 +162,9 @@ public struct MetricsSnapshot: Sendable, Equatable {
                })
         metric("model_reloads_total", "counter", "Model files swapped in and refused.",
                [("{\(inst),result=\"swapped\"}", "\(modelReloads)"), ("{\(inst),result=\"refused\"}", "\(modelRefusals)")])
-        metric("delivery_failures_total", "counter", "Outputs the broker refused for good.", [("{\(inst)}", "\(deliveryFailures)")])
+        metric("delivery_failures_total", "counter", "Outputs refused for good, at send or by the broker.", [("{\(inst)}", "\(deliveryFailures)")])
+        metric("fault", "gauge", "1 once an output failed for good: /health answers 503 and the instance wants a restart.",
+               [("{\(inst)}", faulted ? "1" : "0")])
         metric("late_events_total", "counter", "Events older than their shard's watermark.", [("{\(inst)}", "\(lateEvents)")])
         metric("future_events_total", "counter", "Events stamped further ahead of the wall clock than the allowed skew.",
                [("{\(inst)}", "\(futureEvents)")])
@@ -227,9 +232,12 @@ final class MetricsRecorder: @unchecked Sendable {
                 let offset = DeliveryToken.offset(report.token)
                 if let error = report.error {
                     // librdkafka has retried (until message.timeout.ms, if the config sets one): the failure is
-                    // final. The offset stays unfinished, so it is never committed and is re-read after a restart.
+                    // final. The offset stays unfinished, so it is never committed and is re-read after a restart
+                    // (here, or by the partition's next owner: no fault once it is revoked). Purged at close is
+                    // not refused.
+                    if error.isAbandonedAtClose { continue }
                     deliveryFailures.wrappingIncrement(ordering: .relaxed)
-                    if !error.isAbandonedAtClose {
+                    if !tracker.revoked.load(ordering: .relaxed) {
                         faults.record("the \(DeliveryToken.isRecommendation(report.token) ? "recommendation" : "dead letter or relayed event") caused by \(tracker.partition) offset \(offset) was refused for good: \(error)")
                     }
                     continue
@@ -314,7 +322,8 @@ final class MetricsRecorder: @unchecked Sendable {
             consumerLag: Dictionary(uniqueKeysWithValues: lag.map { ("\($0.key.topic)/\($0.key.partition)", $0.value) }),
             latencyMs: ["p50": 0, "p99": 0, "p999": 0, "max": 0],
             models: store.models.versions,
-            deliveryFailures: deliveryFailures.load(ordering: .relaxed),
+            deliveryFailures: deliveryFailures.load(ordering: .relaxed) + shards.reduce(0) { $0 + $1.counters.sendFailures.value },
+            faulted: faults.current != nil,
             recommendationsByModel: byModel,
             outcomesByModel: outcomesByModel,
             modelReloads: store.reloads.load(ordering: .relaxed),

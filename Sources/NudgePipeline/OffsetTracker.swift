@@ -29,6 +29,8 @@ final class OffsetTracker: @unchecked Sendable {
     private(set) var registeredEnd: Int64 = -1
     /// Offset last committed to the broker (consumer thread only).
     var lastCommitted: Int64 = -1
+    /// Set when the partition is revoked: what is still in flight no longer holds this instance back.
+    let revoked = ManagedAtomic<Bool>(false)
 
     init(partition: TopicPartition, window: Int) {
         var size: Int64 = 2

@@ -35,6 +35,8 @@ public final class Pipeline: @unchecked Sendable {
     private var consumerThread: BlockingThread?
     private var metricsThread: BlockingThread?
     private let stopped = Locked(false)
+    /// When a stop must be done waiting for in-flight work: set as it begins, `drainTimeout` later.
+    private let stopDeadline = Locked<ContinuousClock.Instant?>(nil)
     private let metricsWake = DispatchSemaphore(value: 0)
     // Consumer-thread state.
     private var trackerByPartition: [TopicPartition: Int] = [:]
@@ -65,13 +67,7 @@ public final class Pipeline: @unchecked Sendable {
         let metrics = MetricsRecorder(config: config, models: modelStore, counterNames: counterNames, faults: faults)
         self.metrics = metrics
         let trackers = self.trackers
-        var producerConfig = kafka
-        // No local deadline: librdkafka retries an output until the broker takes it, so an outage of any length
-        // holds the pipeline back (the producer's queue, then the offset windows, then the consumer) and it
-        // resumes when the broker does. With a deadline (300 s by default), every output still waiting then fails
-        // for good, and only a restart, which loses the in-memory store, gets past it (see PipelineFault).
-        producerConfig.setDefault("message.timeout.ms", "0")
-        producer = try KafkaProducer(config: producerConfig, logger: logger) { reports in
+        producer = try KafkaProducer(config: Self.producerConfig(kafka), logger: logger) { reports in
             metrics.delivered(reports, trackers: trackers)
         }
         var consumerConfig = kafka
@@ -93,6 +89,18 @@ public final class Pipeline: @unchecked Sendable {
                                counterNames: counterNames, features: features, faults: faults, logger: logger)
         env.shards = (0..<config.shards).map { ShardWorker(index: $0, env: env) }
         metrics.shards = env.shards
+    }
+
+    /// The producer's configuration: `kafka`, with no local delivery deadline unless it sets one (under
+    /// either of librdkafka's names for it). Without a deadline librdkafka retries an output until the
+    /// broker takes it, so an outage holds the pipeline back (the producer's queue, then the offset windows,
+    /// then the consumer) and it resumes when the broker does. With one (300 s is librdkafka's default),
+    /// every output still waiting then fails for good, and only a restart, which empties the in-memory
+    /// store, gets past it (see ``PipelineFault``).
+    static func producerConfig(_ kafka: KafkaConfig) -> KafkaConfig {
+        var config = kafka
+        if config["delivery.timeout.ms"] == nil { config.setDefault("message.timeout.ms", "0") }
+        return config
     }
 
     /// Applies one event to its customer's shard before ``start()``, on the calling thread, with no Kafka
@@ -177,14 +185,19 @@ public final class Pipeline: @unchecked Sendable {
             waitUntilStopped()
             return
         }
+        stopDeadline.withLock { $0 = ContinuousClock.now + config.drainTimeout }
         modelWatcher?.stop()
         consumerThread?.join()   // it drains, commits and closes the consumer on its way out
+        // The drain is over: a shard (or the metrics thread) waiting for room in the producer's queue, which a
+        // broker outage never empties, gives its send up; those offsets stay uncommitted and are read again.
+        producer.stopWaiting()
         for shard in env.shards { shard.requestStop() }
         for shard in env.shards { shard.join() }
         for shard in env.shards { shard.releaseLeftovers() }
         metricsWake.signal()
         metricsThread?.join()
-        producer.close(timeout: config.drainTimeout)
+        let left = (stopDeadline.withLock { $0 } ?? .now) - .now
+        producer.close(timeout: max(left, .seconds(1)))
         stopped.withLock { $0 = true }
         logger.info("nudge stopped")
     }
@@ -247,7 +260,11 @@ public final class Pipeline: @unchecked Sendable {
                 let key = message.key
                 let shard = key.isEmpty ? Int(UInt64(message.partition) % shardCount) : Int(nudgeHash64(key) % shardCount)
                 let work = ShardWork.event(message, tracker: Int32(trackerIndex), route: lastRoute)
-                inboxes[shard]._withUnsafeGuaranteedRef { $0.push(work) }
+                // A shard waiting on a broker that is down fills its inbox: stopping must not wait for it.
+                guard inboxes[shard]._withUnsafeGuaranteedRef({ $0.push(work) { stopping.load(ordering: .relaxed) } }) else {
+                    for rest in i..<n { batch[rest].release() }
+                    break
+                }
             }
             if ContinuousClock.now >= nextCommit {
                 commitFinished(synchronous: false)
@@ -299,9 +316,10 @@ public final class Pipeline: @unchecked Sendable {
         }
     }
 
-    /// Waits for in-flight work of these trackers to finish, up to the drain timeout.
+    /// Waits for in-flight work of these trackers to finish, up to the drain timeout (or, stopping, up to
+    /// the stop's deadline: the shutdown drain and the revocation that leaving the group causes share it).
     private func drain(_ indices: [Int]) {
-        let deadline = ContinuousClock.now + config.drainTimeout
+        let deadline = min(ContinuousClock.now + config.drainTimeout, stopDeadline.withLock { $0 } ?? .now + config.drainTimeout)
         var open = indices.compactMap { trackers[$0] }
         while !open.isEmpty && ContinuousClock.now < deadline {
             for t in open { t.advance() }
@@ -342,6 +360,7 @@ public final class Pipeline: @unchecked Sendable {
             guard let index = trackerByPartition.removeValue(forKey: tp) else { continue }
             if tp.topic == config.topics.clickstream { env.ownership.set(tp.partition, owned: false) }
             env.assignments.revoke(index)
+            trackers[index]?.revoked.store(true, ordering: .relaxed)
             // Reuse the index only once nothing in flight can still name it.
             trackers.retire(index)
         }

@@ -33,6 +33,7 @@ final class ShardCounters: @unchecked Sendable {
     let evictions = OwnedCounter()
     let restores = OwnedCounter()
     let coldDropped = OwnedCounter()
+    /// Outputs `send` refused for good (part of `delivery_failures`).
     let sendFailures = OwnedCounter()
     /// Events older than the shard's watermark (applied at it, or dead-lettered, per the late policy).
     let lateEvents = OwnedCounter()

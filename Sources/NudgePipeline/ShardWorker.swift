@@ -452,12 +452,15 @@ final class ShardWorker: @unchecked Sendable {
         }
     }
 
-    /// Counts and logs a send that failed; if an offset waits for the output (its `token` names one), that
-    /// offset never finishes, which is a ``PipelineFault``.
+    /// Counts and logs a send that failed; if an offset of a partition still ours waits for the output (its
+    /// `token` names one), that offset never finishes, which is a ``PipelineFault``. A send abandoned as the
+    /// pipeline stops is neither (the producer counts those).
     private func sendFailed(_ output: String, token: UInt64, _ error: KafkaError) {
+        guard !error.isAbandonedAtClose else { return }
         counters.sendFailures.add()
         env.logger.error("\(output) not sent: \(error)")
-        guard token != DeliveryToken.none, let tracker = env.trackers[DeliveryToken.tracker(token)] else { return }
+        guard token != DeliveryToken.none, let tracker = env.trackers[DeliveryToken.tracker(token)],
+              !tracker.revoked.load(ordering: .relaxed) else { return }
         env.faults.record("the \(output) caused by \(tracker.partition) offset \(DeliveryToken.offset(token)) could not be sent: \(error)")
     }
 }

@@ -102,6 +102,34 @@ struct KafkaRoundTripTests {
         #expect(listener.events.withLock { $0 } == ["+4", "-4"])
     }
 
+    /// With its broker down, a producer without a delivery deadline holds its messages; closing gives them
+    /// up and still reports every one (its delivery thread serves reports until the last flush: it used to
+    /// end on the first quiet second of the close, and the purged messages were never reported).
+    @Test func closingDuringAnOutageReportsEveryMessageAsAbandoned() throws {
+        let cluster = try KafkaMockCluster(brokers: 1, logger: quietLogger)
+        try cluster.createTopic("outage", partitions: 1)
+        let log = DeliveryLog()
+        let producer = try KafkaProducer(config: KafkaConfig(["bootstrap.servers": cluster.bootstrapServers, "message.timeout.ms": "0",
+                                                              "queue.buffering.max.messages": "20",
+                                                              // No reconnection errors for a while: the close is quiet.
+                                                              "reconnect.backoff.ms": "5000", "reconnect.backoff.max.ms": "5000"]),
+                                         logger: quietLogger) { log.record($0) }
+        let topic = producer.topic("outage")
+        try producer.send(to: topic, key: [], value: Array("before".utf8), token: 0)
+        #expect(producer.flush(timeout: .seconds(10)) == 0)
+        try cluster.setBroker(1, up: false)
+        for i in 1...20 { try producer.send(to: topic, key: [], value: Array("v\(i)".utf8), token: UInt64(i)) }
+        // The queue is full: a send would wait for room, unless the producer is told to stop waiting.
+        producer.stopWaiting()
+        #expect(throws: KafkaError.self) { try producer.send(to: topic, key: [], value: Array("v21".utf8), token: 21) }
+        producer.close(timeout: .milliseconds(1_500))
+        let reports = log.reports.withLock { $0 }
+        #expect(reports.count == 21)
+        let abandoned = reports.filter { $0.error?.isAbandonedAtClose == true }.map(\.token).sorted()
+        #expect(abandoned == Array(1...20))
+        #expect(producer.abandonedSends.load(ordering: .relaxed) == 1)
+    }
+
     @Test func badPropertyIsRefusedByName() {
         #expect {
             _ = try KafkaProducer(config: KafkaConfig(["no.such.property": "1"]), logger: quietLogger) { _ in }

@@ -1,6 +1,6 @@
 import Foundation
 import NudgeKafka
-import NudgePipeline
+@testable import NudgePipeline
 import Testing
 
 /// The broker that leads Nudge's output topics goes down while the input keeps flowing from another.
@@ -40,12 +40,14 @@ struct OutputOutageTests {
             try produceAll(bootstrap: cluster.bootstrapServers, input)
         }
 
-        func pipeline(_ kafka: [String: String] = [:]) throws -> Pipeline {
+        func pipeline(_ kafka: [String: String] = [:], configure: (inout PipelineConfig) -> Void = { _ in }) throws -> Pipeline {
             var config = PipelineConfig.syntheticTime
             config.shards = 2
             config.groupId = group
             config.commitInterval = .milliseconds(200)
             config.drainTimeout = .seconds(2)
+            config.metricsInterval = .milliseconds(200)
+            configure(&config)
             return try makePipeline(config, bootstrap: cluster.bootstrapServers, kafka: kafka)
         }
 
@@ -107,6 +109,8 @@ struct OutputOutageTests {
         #expect(fault.reason.contains(" offset "), "\(fault)")
         #expect(fault.reason.contains("timed out"), "\(fault)")
         #expect(fault.description.contains("Restart the instance"))
+        try await Task.sleep(for: .milliseconds(500))  // the next metrics snapshot
+        #expect(pipeline.prometheusText().contains("nudge_fault{instance=\"\(pipeline.config.instanceId)\"} 1"))
 
         // The broker's return does not bring those outputs back: their offsets stay uncommitted, the fault stays.
         try setup.cluster.setBroker(2, up: true)
@@ -136,5 +140,39 @@ extension OutputOutageTests {
         #expect(pipeline.fault == nil, "\(String(describing: pipeline.fault))")
         let after = try setup.committed()
         #expect(after.committed <= 2, "committed \(after.committed) of \(after.end) though no output was delivered")
+    }
+
+    /// A broker outage fills the producer's queue (here 5 messages): shards wait in their sends, their inboxes
+    /// (here 8 messages) fill, and the consumer waits too. A stop must still end, about a drain timeout (2 s) later, instead of
+    /// waiting for the broker.
+    @Test func stopEndsDuringAnOutageThatFilledTheProducersQueue() async throws {
+        var setup = try Setup(group: "outage-full")
+        try setup.cluster.setBroker(2, up: false)
+        try setup.produceEvents(from: 0)
+        let pipeline = try setup.pipeline(["queue.buffering.max.messages": "5"]) { $0.shardQueueCapacity = 8 }
+        try pipeline.start()
+        // Until the shards are stuck: some events handled (after the group's first join), then none for a second.
+        let deadline = ContinuousClock.now + .seconds(20)
+        var handled = -1
+        while (pipeline.eventsHandled == 0 || pipeline.eventsHandled != handled) && ContinuousClock.now < deadline {
+            handled = pipeline.eventsHandled
+            try await Task.sleep(for: .seconds(1))
+        }
+        #expect(handled > 0 && handled < 100, "handled \(handled) of 100: the shards never waited on the producer")
+        let stopped = DispatchSemaphore(value: 0)
+        let began = ContinuousClock.now
+        Thread { pipeline.stop(); stopped.signal() }.start()
+        #expect(stopped.wait(timeout: .now() + 20) == .success, "stop() waits for the broker")
+        #expect(ContinuousClock.now - began < .seconds(15))
+        #expect(pipeline.fault == nil, "\(String(describing: pipeline.fault))")
+    }
+
+    @Test func theProducerHasNoDeliveryDeadlineUnlessTheConfigSetsOne() {
+        #expect(Pipeline.producerConfig(KafkaConfig(["bootstrap.servers": "b:9092"]))["message.timeout.ms"] == "0")
+        #expect(Pipeline.producerConfig(KafkaConfig(["message.timeout.ms": "60000"]))["message.timeout.ms"] == "60000")
+        // librdkafka's other name for it: a default appended after it would win.
+        let aliased = Pipeline.producerConfig(KafkaConfig(["delivery.timeout.ms": "1500"]))
+        #expect(aliased["message.timeout.ms"] == nil)
+        #expect(aliased["delivery.timeout.ms"] == "1500")
     }
 }
