@@ -83,6 +83,8 @@ struct EngineOptions: ParsableArguments {
     var idleCustomerTtl = 30.0
     @Option(help: "MiB of cold tier per shard; beyond it the customers idle longest are dropped (counted in metrics).")
     var coldMemoryMb = 256
+    @Option(help: "Customers each shard keeps in the hot tier at most, whatever the input; past it those idle longest move to the cold tier early (counted in metrics). About 64 to 650 bytes each with the default features, plus the id.")
+    var maxHotCustomers = 1 << 22
     @Option(help: ArgumentHelp("The partitioner upstream producers key the input topics with: consistent (librdkafka's default) or murmur2 (Java's). Instances use it to find which of them owns a customer.",
                                valueName: "consistent|murmur2"))
     var keyPartitioner = KeyPartitioner.consistent.rawValue
@@ -103,6 +105,9 @@ struct EngineOptions: ParsableArguments {
         }
         guard coldMemoryMb >= 1 && coldMemoryMb <= 1 << 20 else {
             throw ValidationError("--cold-memory-mb \(coldMemoryMb): use 1 to 1048576")
+        }
+        guard maxHotCustomers >= 1_024 && maxHotCustomers <= 1 << 30 else {
+            throw ValidationError("--max-hot-customers \(maxHotCustomers): use 1024 to 1073741824 (per shard)")
         }
         for (name, value, limit) in limits where !(value.isFinite && value >= 0 && value <= limit) {
             throw ValidationError("\(name) \(value): use a number from 0 up to ten years")
@@ -140,6 +145,7 @@ struct EngineOptions: ParsableArguments {
         c.eventTime.cartAbandonedAfter = cartAbandonedAfter > 0 ? .milliseconds(Int64(cartAbandonedAfter * 60_000)) : nil
         c.idleCustomerTTL = .milliseconds(Int64(idleCustomerTtl * 86_400_000))
         c.coldBytesPerShard = coldMemoryMb << 20
+        c.maxHotCustomersPerShard = maxHotCustomers
         c.keyPartitioner = KeyPartitioner(rawValue: keyPartitioner) ?? .consistent
         c.eventTime.customerSilentAfter = customerSilentAfter > 0 ? .milliseconds(Int64(customerSilentAfter * 86_400_000)) : nil
         return c

@@ -7,7 +7,7 @@ import CPrefetch
 import NudgeEvents
 
 /// A customer's place in one ``CustomerTable``: valid only for the table that handed it out, and only
-/// until its next ``CustomerTable/evictIdle(olderThanMillis:limit:onEvict:)``, which may free it for
+/// until its next ``CustomerTable/evictIdle(olderThanMillis:limit:atMost:onEvict:)``, which may free it for
 /// another customer.
 public struct CustomerSlot: Sendable, Hashable {
     /// Position of the customer's entry in the table: dense, in order of first sight, until eviction frees
@@ -34,7 +34,7 @@ public struct CustomerSlot: Sendable, Hashable {
 ///   id's nudgeHash64 beside the slot, so a probe reads one word and compares id bytes only on a tag match.
 ///
 /// The **cold tier** (``ColdCustomers``) holds customers idle past a TTL as LZ4-compressed records within a
-/// byte budget. ``evictIdle(olderThanMillis:limit:onEvict:)`` moves them there in small steps and frees
+/// byte budget. ``evictIdle(olderThanMillis:limit:atMost:onEvict:)`` moves them there in small steps and frees
 /// their slots; ``slot(for:)`` and ``existingSlot(for:)`` bring one back on an index miss, bit for bit.
 /// Hot memory is bounded by the peak number of hot customers: freed slots and records are reused before
 /// their buffers grow, an id written into a reused slot takes the old id's arena bytes when it fits, and the arena
@@ -74,8 +74,15 @@ public final class CustomerTable {
     /// The most recently freed slot, -1 for none. Free slots chain through their own entries (see
     /// ``FreeRecord``), so the free list costs no memory and never grows during a sweep.
     @exclusivity(unchecked) private var freeHead = -1
-    /// Where the next ``evictIdle(olderThanMillis:limit:onEvict:)`` resumes its walk of the entries.
+    /// Where the next ``evictIdle(olderThanMillis:limit:atMost:onEvict:)`` resumes its walk of the entries.
     @exclusivity(unchecked) private var sweepCursor = 0
+    /// Walks of the whole table the sweep has finished.
+    @exclusivity(unchecked) private var sweepLaps = 0
+    /// Over capacity: evict customers whose newest event is older than this, until the lap ends (see
+    /// ``evictOverCapacity(_:limit:onEvict:)``); nil when not over capacity.
+    @exclusivity(unchecked) private var pressure: (cutoff: Int64, lap: Int)?
+    /// Picks the slots ``evictOverCapacity(_:limit:onEvict:)`` samples (xorshift64).
+    @exclusivity(unchecked) private var sampler: UInt64 = 0x9E37_79B9_7F4A_7C15
     private let cold: ColdCustomers
     private let codec: ColdRecordCodec
 
@@ -86,6 +93,8 @@ public final class CustomerTable {
     @exclusivity(unchecked) public private(set) var count = 0
     /// Customers moved to the cold tier, ever.
     @exclusivity(unchecked) public private(set) var evictions = 0
+    /// Of ``evictions``, those moved before their idle TTL because the hot tier was over capacity.
+    @exclusivity(unchecked) public private(set) var forcedEvictions = 0
     /// Customers brought back from the cold tier, ever.
     @exclusivity(unchecked) public private(set) var restores = 0
     /// Cold records that failed to decompress on restore, ever (the customer started afresh). LZ4 reading
@@ -245,12 +254,18 @@ public final class CustomerTable {
     /// `onEvict` is called with each freed slot, for state the caller keeps per slot (clear it: the slot
     /// will be reused for another customer). Slots held across this call may now belong to nobody or to
     /// someone else; a freed slot reads as unknown and ignores events until it is reused.
+    /// At most `atMost` are evicted.
     @discardableResult
-    public func evictIdle(olderThanMillis cutoff: Int64, limit: Int, onEvict: (CustomerSlot) -> Void = { _ in }) -> Int {
+    public func evictIdle(olderThanMillis cutoff: Int64, limit: Int, atMost: Int = .max,
+                          onEvict: (CustomerSlot) -> Void = { _ in }) -> Int {
         guard slotsUsed > 0, limit > 0 else { return 0 }
         var evicted = 0
         for _ in 0..<min(limit, slotsUsed) {
-            if sweepCursor >= slotsUsed { sweepCursor = 0 }
+            if evicted >= atMost { break }
+            if sweepCursor >= slotsUsed {
+                sweepCursor = 0
+                sweepLaps += 1
+            }
             let slot = sweepCursor
             sweepCursor += 1
             let record = entries + slot * entrySize
@@ -263,12 +278,59 @@ public final class CustomerTable {
         return evicted
     }
 
+    /// Keeps the hot tier within `capacity` customers whatever the input (a flood of new ids included):
+    /// past it, moves the customers idle longest to the cold tier, before their idle TTL, until 15/16 of
+    /// `capacity` remain. Like ``evictIdle(olderThanMillis:limit:atMost:onEvict:)`` it examines at most `limit`
+    /// slots a call (plus up to 1,024 sampled), so call it between events; over capacity by `n`, give it a
+    /// limit of about 32·n so that it keeps up with new customers. Returns how many it evicted (counted in
+    /// ``forcedEvictions`` too).
+    ///
+    /// Who is idle longest is estimated: the newest event times of 256 customers picked at random give the
+    /// cutoff below which the share to evict lies (plus a margin), and the sweep evicts customers older than
+    /// it for one walk of the table; if that walk leaves the tier over capacity, a new sample sets a new
+    /// cutoff. A sweep cannot find the oldest without walking, and keeping every customer in time order would
+    /// cost memory per customer.
+    @discardableResult
+    public func evictOverCapacity(_ capacity: Int, limit: Int, onEvict: (CustomerSlot) -> Void = { _ in }) -> Int {
+        let target = capacity - capacity / 16
+        guard count > (pressure == nil ? capacity : target) else {
+            pressure = nil
+            return 0
+        }
+        if pressure == nil || sweepLaps > pressure?.lap ?? 0 {
+            pressure = (cutoff: sampledCutoff(evicting: count - target), lap: sweepLaps)
+        }
+        let evicted = evictIdle(olderThanMillis: pressure?.cutoff ?? .max, limit: limit, atMost: count - target, onEvict: onEvict)
+        forcedEvictions += evicted
+        if count <= target { pressure = nil }
+        return evicted
+    }
+
+    /// A newest-event time below which about `share` customers of the hot tier lie (a quarter more, for the
+    /// sample's error), from up to 256 picked at random; one past the sample's largest when that is all of them.
+    private func sampledCutoff(evicting share: Int) -> Int64 {
+        var times: [Int64] = []
+        times.reserveCapacity(256)
+        for _ in 0..<1_024 where times.count < 256 {
+            sampler ^= sampler << 13
+            sampler ^= sampler >> 7
+            sampler ^= sampler << 17
+            let record = entries + Int(sampler % UInt64(slotsUsed)) * entrySize
+            if !isFree(record) { times.append(record.load(fromByteOffset: CustomerRecord.newestMillis, as: Int64.self)) }
+        }
+        guard !times.isEmpty else { return .max }
+        times.sort()
+        let wanted = min(times.count, (share + share / 4) * times.count / max(count, 1) + 1)
+        // `<` the cutoff evicts: one past the time at the wanted rank, so that equal times all go.
+        return times[wanted - 1] &+ 1
+    }
+
     // MARK: Identity
 
     /// Removes `customerId` from the table, hot or cold, and returns their whole state, to merge into
     /// another customer (see ``merge(_:into:)``); nil when the table does not hold them. A hot customer's
     /// slot is freed and returned: clear what the caller keeps per slot, as after
-    /// ``evictIdle(olderThanMillis:limit:onEvict:)``. Cold path (allocates the copy).
+    /// ``evictIdle(olderThanMillis:limit:atMost:onEvict:)``. Cold path (allocates the copy).
     public func detach(_ customerId: RawText) -> (customer: DetachedCustomer, freedSlot: CustomerSlot?)? {
         let hash = nudgeHash64(customerId.bytes)
         switch hotSlot(customerId, hash: hash) {

@@ -101,6 +101,8 @@ final class EventProcessor {
     // Per event: unchecked exclusivity keeps runtime access tracking off the hot path (one thread owns this).
     @exclusivity(unchecked) private var clock: ShardWatermark
     private let idleTTLMillis: Int64
+    /// Hot customers at most (``PipelineConfig/maxHotCustomersPerShard``).
+    private let maxHotCustomers: Int
     private let carts: CartTimers
     @exclusivity(unchecked) private var silences: SilenceTimers
     private let latePolicy: LateEventPolicy
@@ -161,6 +163,7 @@ final class EventProcessor {
         table = CustomerTable(features: features, expectedCustomers: config.expectedCustomersPerShard,
                               coldBudgetBytes: config.coldBytesPerShard)
         idleTTLMillis = max(1, config.idleCustomerTTL.wholeMilliseconds)
+        maxHotCustomers = max(16, config.maxHotCustomersPerShard)
         recent = RecentMessageIDs(horizon: config.duplicateHorizon)
         contacts = ContactBook()
         featureValues = .allocate(capacity: max(1, features.definitions.count))
@@ -586,28 +589,38 @@ final class EventProcessor {
     }
 
     /// Moves up to `limit` slots' worth of customers idle past the TTL (against the watermark) to the cold
-    /// tier, and forgets identity links unused as long. Between events only: a slot is valid until the next
-    /// sweep. A freed slot's contact history is
-    /// cleared so that whoever reuses it starts clean (a returning customer's contacts are older than the
-    /// policy's look-back, which the TTL exceeds).
+    /// tier, and forgets identity links unused as long; and keeps the hot tier within
+    /// ``PipelineConfig/maxHotCustomersPerShard`` customers, moving those idle longest first (a flood of new
+    /// ids cannot grow it without bound). Between events only: a slot is valid until the next sweep. A freed
+    /// slot's contact history and silence are cleared so that whoever reuses it starts clean (a returning
+    /// customer's contacts are older than the policy's look-back, which the TTL exceeds; one moved early by
+    /// the cap loses them, and starts again at their next event).
     ///
     /// Waits while silences are due and not yet fired (``advance(wallMillis:limit:publish:)`` fires a
     /// bounded number per turn): evicting such a customer would drop their silence, which is kept by slot.
     @discardableResult
     func sweepIdle(limit: Int = 64) -> Int {
-        guard clock.millis != .min, silences.earliestDeadline > clock.millis else { return 0 }
-        let cutoff = clock.millis &- idleTTLMillis
-        // Links: once per minute of event time is plenty for a TTL of days. A further allowed lateness of
-        // margin, so that no event in lateness could still have found the link alive.
-        let linkCutoff = cutoff &- latenessMillis
-        if !links.isEmpty && linkCutoff >= linkSweepCutoff &+ 60_000 {
-            linkSweepCutoff = linkCutoff
-            links.expire(before: linkCutoff, limit: limit, forget: forget)
-        }
-        return table.evictIdle(olderThanMillis: cutoff, limit: limit) { slot in
-            contacts.take(Int(slot.index))
+        guard silences.earliestDeadline > clock.millis else { return 0 }
+        func cleared(_ slot: CustomerSlot) {
+            _ = contacts.take(Int(slot.index))
             silences.forget(slot: Int(slot.index))
         }
+        var idle = 0
+        if clock.millis != .min {
+            let cutoff = clock.millis &- idleTTLMillis
+            // Links: once per minute of event time is plenty for a TTL of days. A further allowed lateness of
+            // margin, so that no event in lateness could still have found the link alive.
+            let linkCutoff = cutoff &- latenessMillis
+            if !links.isEmpty && linkCutoff >= linkSweepCutoff &+ 60_000 {
+                linkSweepCutoff = linkCutoff
+                links.expire(before: linkCutoff, limit: limit, forget: forget)
+            }
+            idle = table.evictIdle(olderThanMillis: cutoff, limit: limit, onEvict: cleared)
+        }
+        // Over the cap, enough slots a turn to outpace a batch of new customers (see evictOverCapacity).
+        let over = table.count - (maxHotCustomers - maxHotCustomers / 16)
+        let forced = over > 0 ? table.evictOverCapacity(maxHotCustomers, limit: max(limit, min(32 * over, 1 << 16)), onEvict: cleared) : 0
+        return idle + forced
     }
 
     /// Whether the challenger models decide for the customer with this id hash (a stable split).

@@ -108,7 +108,7 @@ public struct MetricsSnapshot: Sendable, Equatable {
                                         "by_model": .counts(recommendationsByModel)]),
             "outcomes": .object(["by_model": .object(outcomesByModel.mapValues { .counts($0) })]),
             "customers": .int(customers), "store_bytes": .int(storeBytes),
-            "cold": .object(["customers": .int(cold.customers), "evictions": .int(cold.evictions),
+            "cold": .object(["customers": .int(cold.customers), "evictions": .int(cold.evictions), "forced": .int(cold.forced),
                              "restores": .int(cold.restores), "dropped": .int(cold.dropped)]),
             "consumer_lag": .object(["total": .integer(totalLag), "partitions": .object(consumerLag.mapValues { .integer($0) })]),
             "latency_ms": .object(latencyMs.mapValues { .rounded($0, toPlaces: 3) }),
@@ -150,6 +150,8 @@ public struct MetricsSnapshot: Sendable, Equatable {
         metric("cold_moves_total", "counter", "Customers moved to the cold tier and back, and dropped at its budget.",
                [("{\(inst),move=\"evicted\"}", "\(cold.evictions)"), ("{\(inst),move=\"restored\"}", "\(cold.restores)"),
                 ("{\(inst),move=\"dropped\"}", "\(cold.dropped)")])
+        metric("hot_cap_evictions_total", "counter", "Customers moved to the cold tier before their idle TTL: the hot tier was at its cap.",
+               [("{\(inst)}", "\(cold.forced)")])
         metric("consumer_lag", "gauge", "Messages not yet committed, per partition.",
                consumerLag.sorted { $0.key < $1.key }.map { ("{\(inst),partition=\"\($0.key)\"}", "\($0.value)") })
         metric("latency_ms", "gauge", "Event arrival to recommendation delivered over the last interval.",
@@ -318,7 +320,8 @@ final class MetricsRecorder: @unchecked Sendable {
             cold: ColdTierFigures(customers: shards.reduce(0) { $0 + $1.counters.coldCustomers.value },
                                   evictions: shards.reduce(0) { $0 + $1.counters.evictions.value },
                                   restores: shards.reduce(0) { $0 + $1.counters.restores.value },
-                                  dropped: shards.reduce(0) { $0 + $1.counters.coldDropped.value }),
+                                  dropped: shards.reduce(0) { $0 + $1.counters.coldDropped.value },
+                                  forced: shards.reduce(0) { $0 + $1.counters.forcedEvictions.value }),
             consumerLag: Dictionary(uniqueKeysWithValues: lag.map { ("\($0.key.topic)/\($0.key.partition)", $0.value) }),
             latencyMs: ["p50": 0, "p99": 0, "p999": 0, "max": 0],
             models: store.models.versions,
@@ -372,4 +375,6 @@ public struct ColdTierFigures: Sendable, Equatable {
     public var restores = 0
     /// Customers dropped at the cold tier's memory budget since start.
     public var dropped = 0
+    /// Of ``evictions``, those moved before their idle TTL because the hot tier was at its cap.
+    public var forced = 0
 }

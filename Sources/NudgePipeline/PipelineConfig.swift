@@ -64,6 +64,10 @@ public struct PipelineConfig: Sendable {
     /// from the hot tier to the LZ4 cold tier and comes back, history intact, on their next event. Keep it
     /// above the contact policy's look-back (7 days): contact history stays in the hot tier. Default 30 days.
     public var idleCustomerTTL: Duration = .seconds(30 * 86_400)
+    /// Customers each shard keeps in its hot tier at most, whatever the input: past it those idle longest move
+    /// to the cold tier before their TTL (counted in `cold.forced`), until 15/16 of it remain. With the default
+    /// feature file a hot customer takes 64 to about 650 bytes (one event, or a full record), plus its id.
+    public var maxHotCustomersPerShard = 1 << 22
     /// Memory for each shard's cold tier; beyond it the customers idle longest are dropped (counted).
     public var coldBytesPerShard = 256 << 20
     /// Identity links (anonymousId → userId) each shard routes at most; past it the oldest in line is

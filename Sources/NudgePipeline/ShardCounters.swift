@@ -31,6 +31,8 @@ final class ShardCounters: @unchecked Sendable {
     /// The cold tier: customers held, moves out and back, and customers dropped at its memory budget.
     let coldCustomers = OwnedCounter()
     let evictions = OwnedCounter()
+    /// Evictions before the idle TTL, at the hot tier's cap.
+    let forcedEvictions = OwnedCounter()
     let restores = OwnedCounter()
     let coldDropped = OwnedCounter()
     /// Outputs `send` refused for good (part of `delivery_failures`).

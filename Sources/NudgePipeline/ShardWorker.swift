@@ -174,6 +174,7 @@ final class ShardWorker: @unchecked Sendable {
             counters.storeBytes.set(processor.stateBytes)
             counters.coldCustomers.set(processor.table.coldCount)
             counters.evictions.set(processor.table.evictions)
+            counters.forcedEvictions.set(processor.table.forcedEvictions)
             counters.restores.set(processor.table.restores)
             counters.coldDropped.set(processor.table.coldDropped)
             if stoppingFlag.withLock({ $0 }) {

@@ -17,16 +17,22 @@ struct ColdTierPipelineTests {
         _ = bytes.withUnsafeBytes { processor.process($0, route: .forwarded) }
     }
 
+    /// One shard's processor, without timers.
+    private func shard(_ config: PipelineConfig) throws -> EventProcessor {
+        var config = config
+        config.eventTime.cartAbandonedAfter = nil
+        config.eventTime.customerSilentAfter = nil
+        return EventProcessor(shardIndex: 0, shardCount: 1, config: config,
+                              models: ModelStore(try ModelSet.load(directory: repoModels, features: repoFeatures)),
+                              features: repoFeatures,
+                              counterNames: (CounterNames(capacity: 64, reserved: ["none"]), CounterNames(capacity: 16)))
+    }
+
     @Test func idleCustomersGoColdAndComeBackWithTheirHistory() throws {
         var config = PipelineConfig.syntheticTime
         config.expectedCustomersPerShard = 1_024
         config.idleCustomerTTL = .seconds(2 * 86_400)
-        config.eventTime.cartAbandonedAfter = nil
-        config.eventTime.customerSilentAfter = nil
-        let processor = EventProcessor(shardIndex: 0, shardCount: 1, config: config,
-                                       models: ModelStore(try ModelSet.load(directory: repoModels, features: repoFeatures)),
-                                       features: repoFeatures,
-                                       counterNames: (CounterNames(capacity: 64, reserved: ["none"]), CounterNames(capacity: 16)))
+        let processor = try shard(config)
         // c-quiet orders twice, then goes silent; c-busy keeps the shard's event time moving.
         send(processor, "Order Completed", "c-quiet", at: Self.t0, id: "o-1", properties: #"{"revenue":40.0}"#)
         send(processor, "Order Completed", "c-quiet", at: Self.t0 + 1_000, id: "o-2", properties: #"{"revenue":60.0}"#)
@@ -49,5 +55,32 @@ struct ColdTierPipelineTests {
         #expect(after[feature: "orders_lifetime"] == 3)
         #expect(after[feature: "revenue_lifetime"] == 110)
         #expect(after[feature: "orders_30d"] == 3)
+    }
+
+    /// A flood of new customer ids (a broken upstream, an attack) within the TTL: the shard's hot tier stays
+    /// at its cap, those idle longest move out early and are counted, and a regular customer comes back whole.
+    @Test func aFloodOfNewIdsKeepsTheHotTierAtItsCap() throws {
+        var config = PipelineConfig.syntheticTime
+        config.expectedCustomersPerShard = 1_024
+        config.maxHotCustomersPerShard = 2_048
+        let processor = try shard(config)
+        send(processor, "Order Completed", "c-regular", at: Self.t0, id: "o-1", properties: #"{"revenue":40.0}"#)
+        var largest = 0
+        for i in 0..<30_000 {
+            send(processor, "Product Viewed", "flood-\(i)", at: Self.t0 + 60_000 + Int64(i), id: "f-\(i)")
+            // A shard advances its clocks and sweeps between batches.
+            if i % ShardWorker.batchSize == ShardWorker.batchSize - 1 {
+                _ = processor.advance(wallMillis: 1_800_000_000_000) { _ in }
+                processor.sweepIdle()
+            }
+            largest = max(largest, processor.table.count)
+        }
+        #expect(largest <= 2_048 + ShardWorker.batchSize, "hot tier reached \(largest) customers")
+        #expect(processor.table.forcedEvictions >= 30_001 - 2_048 - ShardWorker.batchSize)
+        send(processor, "Order Completed", "c-regular", at: Self.t0 + 120_000, id: "o-2", properties: #"{"revenue":10.0}"#)
+        #expect(processor.table.restores == 1, "c-regular, idle longest, was still hot")
+        let regular = try #require(processor.snapshot(of: Array("c-regular".utf8), atMillis: Self.t0 + 120_000))
+        #expect(regular[feature: "orders_lifetime"] == 2)
+        #expect(regular[feature: "revenue_lifetime"] == 50)
     }
 }

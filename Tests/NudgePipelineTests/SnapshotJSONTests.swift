@@ -18,7 +18,7 @@ struct SnapshotJSONTests {
             models: ["churn": "churn-2026-11-01", "nba": "nba \u{1F600} v2"], deliveryFailures: 1,
             recommendationsByModel: ["nba-1": 10, "nba-2": 11], modelReloads: 2, modelRefusals: 1)
         s.outcomesByModel = ["nba-1": ["accepted": 3, "viewed": 9]]
-        s.cold = ColdTierFigures(customers: 100, evictions: 200, restores: 50, dropped: 1)
+        s.cold = ColdTierFigures(customers: 100, evictions: 200, restores: 50, dropped: 1, forced: 30)
         s.lateEvents = 8
         s.futureEvents = 2
         s.eventTime = [ShardEventTime(shard: 0, watermarkMillis: 1_795_000_000_000, newestEventMillis: 1_795_003_600_000),
@@ -41,7 +41,8 @@ struct SnapshotJSONTests {
             "recommendations": ["total": s.recommendations, "by_action": s.recommendationsByAction, "by_model": s.recommendationsByModel],
             "outcomes": ["by_model": s.outcomesByModel],
             "customers": s.customers, "store_bytes": s.storeBytes,
-            "cold": ["customers": s.cold.customers, "evictions": s.cold.evictions, "restores": s.cold.restores, "dropped": s.cold.dropped],
+            "cold": ["customers": s.cold.customers, "evictions": s.cold.evictions, "forced": s.cold.forced, "restores": s.cold.restores,
+                     "dropped": s.cold.dropped],
             "consumer_lag": ["total": s.totalLag, "partitions": s.consumerLag],
             "latency_ms": s.latencyMs.mapValues { rounded($0, 3) },
             "models": s.models, "delivery_failures": s.deliveryFailures,
