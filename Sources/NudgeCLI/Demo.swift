@@ -32,6 +32,16 @@ extension Nudge {
             let cluster = try KafkaMockCluster(brokers: 1, logger: logger)
             let topics = TopicNames()
             try cluster.createTopics(topics, partitions: partitions, outputPartitions: 3)
+            // The clients (pipeline, traffic, tail) live in their own scope and are gone before the broker is:
+            // destroyed after it, each logged its lost connection on the way out.
+            let final = try await run(on: cluster, topics: topics, features: features, models: models, logger: logger)
+            print("\nstopped: \(final.eventsIn) events in, \(final.recommendations) decisions published, \(final.deadLetter) dead letters, \(final.duplicatesDropped) duplicates dropped, \(final.identity.merges) anonymous visitors merged into customers.")
+        }
+
+        /// Runs the pipeline, the traffic and the dashboard on `cluster` until a signal or the duration; the
+        /// pipeline's last figures.
+        private func run(on cluster: KafkaMockCluster, topics: TopicNames, features: FeatureSet, models: ModelSet,
+                         logger: Logger) async throws -> MetricsSnapshot {
             let kafka = KafkaConfig(["bootstrap.servers": cluster.bootstrapServers])
             var config = engine.pipelineConfig(topics: topics, group: "nudge-demo")
             config.metricsInterval = .seconds(2)
@@ -61,9 +71,7 @@ extension Nudge {
             var groupConfig = ServiceGroupConfiguration(services: services, logger: logger)
             groupConfig.gracefulShutdownSignals = [.sigterm, .sigint]
             try await ServiceGroup(configuration: groupConfig).run()
-            let final = pipeline.snapshot()
-            print("\nstopped: \(final.eventsIn) events in, \(final.recommendations) decisions published, \(final.deadLetter) dead letters, \(final.duplicatesDropped) duplicates dropped, \(final.identity.merges) anonymous visitors merged into customers.")
-            withExtendedLifetime(cluster) {}
+            return pipeline.snapshot()
         }
     }
 }
