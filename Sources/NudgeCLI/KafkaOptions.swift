@@ -84,7 +84,7 @@ struct EngineOptions: ParsableArguments {
     @Option(help: "MiB of cold tier per shard; beyond it the customers idle longest are dropped (counted in metrics).")
     var coldMemoryMb = 256
     @Option(help: "Customers each shard keeps in the hot tier at most, whatever the input; past it those idle longest move to the cold tier early (counted in metrics). About 64 to 650 bytes each with the default features, plus the id.")
-    var maxHotCustomers = 1 << 22
+    var maxHotCustomers = 4_000_000
     @Option(help: ArgumentHelp("The partitioner upstream producers key the input topics with: consistent (librdkafka's default) or murmur2 (Java's). Instances use it to find which of them owns a customer.",
                                valueName: "consistent|murmur2"))
     var keyPartitioner = KeyPartitioner.consistent.rawValue

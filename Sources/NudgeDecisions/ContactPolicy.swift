@@ -35,6 +35,8 @@ public struct ContactPolicy: Sendable, Equatable, Codable {
     public let customerWindowMillis: Int64
     /// Silence after any recommendation.
     public let cooldownMillis: Int64
+    /// How far back a customer's contacts can matter: the longest window or cooldown.
+    public var lookBackMillis: Int64 { max(channelWindowMillis, customerWindowMillis, cooldownMillis) }
 
     private static let hour: Int64 = 3_600_000
     private static let day: Int64 = 86_400_000

@@ -25,8 +25,8 @@ import Darwin
 /// sizes it) never exceeds ``budgetBytes``. When a customer would not fit, in bytes or in entries, the
 /// oldest are dropped: their history is gone, and if they come back they start afresh (counted in
 /// ``dropped``). They were idle longest, so what they lose is mostly lifetime state: every window they had
-/// was older than the hot tier's TTL when they were evicted. Memory never shrinks below its peak, which
-/// the budget bounds.
+/// was older than the hot tier's TTL when they were evicted (unless the hot tier's cap moved them out
+/// early, in a flood). Memory never shrinks below its peak, which the budget bounds.
 ///
 /// Single writer, like the ``CustomerTable`` that owns it: not `Sendable`.
 final class ColdCustomers {

@@ -7,7 +7,7 @@ import CPrefetch
 import NudgeEvents
 
 /// A customer's place in one ``CustomerTable``: valid only for the table that handed it out, and only
-/// until its next ``CustomerTable/evictIdle(olderThanMillis:limit:atMost:onEvict:)``, which may free it for
+/// until its next ``CustomerTable/evictIdle(olderThanMillis:limit:atMost:onEvict:spare:)``, which may free it for
 /// another customer.
 public struct CustomerSlot: Sendable, Hashable {
     /// Position of the customer's entry in the table: dense, in order of first sight, until eviction frees
@@ -34,7 +34,7 @@ public struct CustomerSlot: Sendable, Hashable {
 ///   id's nudgeHash64 beside the slot, so a probe reads one word and compares id bytes only on a tag match.
 ///
 /// The **cold tier** (``ColdCustomers``) holds customers idle past a TTL as LZ4-compressed records within a
-/// byte budget. ``evictIdle(olderThanMillis:limit:atMost:onEvict:)`` moves them there in small steps and frees
+/// byte budget. ``evictIdle(olderThanMillis:limit:atMost:onEvict:spare:)`` moves them there in small steps and frees
 /// their slots; ``slot(for:)`` and ``existingSlot(for:)`` bring one back on an index miss, bit for bit.
 /// Hot memory is bounded by the peak number of hot customers: freed slots and records are reused before
 /// their buffers grow, an id written into a reused slot takes the old id's arena bytes when it fits, and the arena
@@ -74,14 +74,15 @@ public final class CustomerTable {
     /// The most recently freed slot, -1 for none. Free slots chain through their own entries (see
     /// ``FreeRecord``), so the free list costs no memory and never grows during a sweep.
     @exclusivity(unchecked) private var freeHead = -1
-    /// Where the next ``evictIdle(olderThanMillis:limit:atMost:onEvict:)`` resumes its walk of the entries.
+    /// Where the next ``evictIdle(olderThanMillis:limit:atMost:onEvict:spare:)`` resumes its walk of the entries.
     @exclusivity(unchecked) private var sweepCursor = 0
     /// Walks of the whole table the sweep has finished.
     @exclusivity(unchecked) private var sweepLaps = 0
-    /// Over capacity: evict customers whose newest event is older than this, until the lap ends (see
-    /// ``evictOverCapacity(_:limit:onEvict:)``); nil when not over capacity.
-    @exclusivity(unchecked) private var pressure: (cutoff: Int64, lap: Int)?
-    /// Picks the slots ``evictOverCapacity(_:limit:onEvict:)`` samples (xorshift64).
+    /// Over capacity: evict customers whose newest event is older than `cutoff` until the sweep's lap `lap`
+    /// ends, in the episode's lap number `laps` from 0 (see ``evictOverCapacity(_:limit:atMost:onEvict:spare:)``);
+    /// nil when not over capacity.
+    @exclusivity(unchecked) private var pressure: (cutoff: Int64, lap: Int, laps: Int)?
+    /// Picks the slots ``evictOverCapacity(_:limit:atMost:onEvict:spare:)`` samples (xorshift64).
     @exclusivity(unchecked) private var sampler: UInt64 = 0x9E37_79B9_7F4A_7C15
     private let cold: ColdCustomers
     private let codec: ColdRecordCodec
@@ -254,10 +255,10 @@ public final class CustomerTable {
     /// `onEvict` is called with each freed slot, for state the caller keeps per slot (clear it: the slot
     /// will be reused for another customer). Slots held across this call may now belong to nobody or to
     /// someone else; a freed slot reads as unknown and ignores events until it is reused.
-    /// At most `atMost` are evicted.
+    /// At most `atMost` are evicted, none that `spare` names.
     @discardableResult
     public func evictIdle(olderThanMillis cutoff: Int64, limit: Int, atMost: Int = .max,
-                          onEvict: (CustomerSlot) -> Void = { _ in }) -> Int {
+                          onEvict: (CustomerSlot) -> Void = { _ in }, spare: (CustomerSlot) -> Bool = { _ in false }) -> Int {
         guard slotsUsed > 0, limit > 0 else { return 0 }
         var evicted = 0
         for _ in 0..<min(limit, slotsUsed) {
@@ -271,7 +272,7 @@ public final class CustomerTable {
             let record = entries + slot * entrySize
             guard !isFree(record),
                   record.load(fromByteOffset: CustomerRecord.newestMillis, as: Int64.self) < cutoff,
-                  evict(slot) else { continue }
+                  !spare(CustomerSlot(index: Int32(slot))), evict(slot) else { continue }
             evicted += 1
             onEvict(CustomerSlot(index: Int32(slot)))
         }
@@ -280,27 +281,36 @@ public final class CustomerTable {
 
     /// Keeps the hot tier within `capacity` customers whatever the input (a flood of new ids included):
     /// past it, moves the customers idle longest to the cold tier, before their idle TTL, until 15/16 of
-    /// `capacity` remain. Like ``evictIdle(olderThanMillis:limit:atMost:onEvict:)`` it examines at most `limit`
-    /// slots a call (plus up to 1,024 sampled), so call it between events; over capacity by `n`, give it a
-    /// limit of about 32·n so that it keeps up with new customers. Returns how many it evicted (counted in
-    /// ``forcedEvictions`` too).
+    /// `capacity` remain. A call examines at most `limit` slots (plus up to 1,024 sampled) and evicts at most
+    /// `atMost`, so call it between batches of events with bounds that outpace a batch; it returns how many
+    /// it evicted (counted in ``forcedEvictions`` too). `spare` keeps a customer in this time, given the
+    /// episode's lap (0 on the first walk of the table since the tier went over, and so on): the caller can
+    /// spare customers with state the cold tier does not keep, and stop sparing some if a lap was not enough.
     ///
     /// Who is idle longest is estimated: the newest event times of 256 customers picked at random give the
     /// cutoff below which the share to evict lies (plus a margin), and the sweep evicts customers older than
-    /// it for one walk of the table; if that walk leaves the tier over capacity, a new sample sets a new
+    /// it for one walk of the table; if that walk leaves the tier over its target, a new sample sets a new
     /// cutoff. A sweep cannot find the oldest without walking, and keeping every customer in time order would
     /// cost memory per customer.
     @discardableResult
-    public func evictOverCapacity(_ capacity: Int, limit: Int, onEvict: (CustomerSlot) -> Void = { _ in }) -> Int {
+    public func evictOverCapacity(_ capacity: Int, limit: Int, atMost: Int = .max,
+                                  onEvict: (CustomerSlot) -> Void = { _ in },
+                                  spare: (_ slot: CustomerSlot, _ lap: Int) -> Bool = { _, _ in false }) -> Int {
         let target = capacity - capacity / 16
         guard count > (pressure == nil ? capacity : target) else {
             pressure = nil
             return 0
         }
-        if pressure == nil || sweepLaps > pressure?.lap ?? 0 {
-            pressure = (cutoff: sampledCutoff(evicting: count - target), lap: sweepLaps)
+        if let current = pressure {
+            if sweepLaps > current.lap {
+                pressure = (cutoff: sampledCutoff(evicting: count - target), lap: sweepLaps, laps: current.laps + 1)
+            }
+        } else {
+            pressure = (cutoff: sampledCutoff(evicting: count - target), lap: sweepLaps, laps: 0)
         }
-        let evicted = evictIdle(olderThanMillis: pressure?.cutoff ?? .max, limit: limit, atMost: count - target, onEvict: onEvict)
+        guard let (cutoff, _, lap) = pressure else { return 0 }
+        let evicted = evictIdle(olderThanMillis: cutoff, limit: limit, atMost: min(atMost, count - target),
+                                onEvict: onEvict, spare: { spare($0, lap) })
         forcedEvictions += evicted
         if count <= target { pressure = nil }
         return evicted
@@ -330,7 +340,7 @@ public final class CustomerTable {
     /// Removes `customerId` from the table, hot or cold, and returns their whole state, to merge into
     /// another customer (see ``merge(_:into:)``); nil when the table does not hold them. A hot customer's
     /// slot is freed and returned: clear what the caller keeps per slot, as after
-    /// ``evictIdle(olderThanMillis:limit:atMost:onEvict:)``. Cold path (allocates the copy).
+    /// ``evictIdle(olderThanMillis:limit:atMost:onEvict:spare:)``. Cold path (allocates the copy).
     public func detach(_ customerId: RawText) -> (customer: DetachedCustomer, freedSlot: CustomerSlot?)? {
         let hash = nudgeHash64(customerId.bytes)
         switch hotSlot(customerId, hash: hash) {

@@ -589,24 +589,17 @@ final class EventProcessor {
     }
 
     /// Moves up to `limit` slots' worth of customers idle past the TTL (against the watermark) to the cold
-    /// tier, and forgets identity links unused as long; and keeps the hot tier within
-    /// ``PipelineConfig/maxHotCustomersPerShard`` customers, moving those idle longest first (a flood of new
-    /// ids cannot grow it without bound). Between events only: a slot is valid until the next sweep. A freed
-    /// slot's contact history and silence are cleared so that whoever reuses it starts clean (a returning
-    /// customer's contacts are older than the policy's look-back, which the TTL exceeds; one moved early by
-    /// the cap loses them, and starts again at their next event).
+    /// tier, forgets identity links unused as long, and keeps the hot tier within its cap (see
+    /// ``capHotTier()``). Between events only: a slot is valid until the next sweep. A freed slot's contact
+    /// history and silence are cleared so that whoever reuses it starts clean (a returning customer's
+    /// contacts are older than the policy's look-back, which the TTL exceeds).
     ///
     /// Waits while silences are due and not yet fired (``advance(wallMillis:limit:publish:)`` fires a
     /// bounded number per turn): evicting such a customer would drop their silence, which is kept by slot.
     @discardableResult
     func sweepIdle(limit: Int = 64) -> Int {
-        guard silences.earliestDeadline > clock.millis else { return 0 }
-        func cleared(_ slot: CustomerSlot) {
-            _ = contacts.take(Int(slot.index))
-            silences.forget(slot: Int(slot.index))
-        }
         var idle = 0
-        if clock.millis != .min {
+        if clock.millis != .min && silences.earliestDeadline > clock.millis {
             let cutoff = clock.millis &- idleTTLMillis
             // Links: once per minute of event time is plenty for a TTL of days. A further allowed lateness of
             // margin, so that no event in lateness could still have found the link alive.
@@ -615,12 +608,39 @@ final class EventProcessor {
                 linkSweepCutoff = linkCutoff
                 links.expire(before: linkCutoff, limit: limit, forget: forget)
             }
-            idle = table.evictIdle(olderThanMillis: cutoff, limit: limit, onEvict: cleared)
+            idle = table.evictIdle(olderThanMillis: cutoff, limit: limit, onEvict: clearSlot)
         }
-        // Over the cap, enough slots a turn to outpace a batch of new customers (see evictOverCapacity).
-        let over = table.count - (maxHotCustomers - maxHotCustomers / 16)
-        let forced = over > 0 ? table.evictOverCapacity(maxHotCustomers, limit: max(limit, min(32 * over, 1 << 16)), onEvict: cleared) : 0
-        return idle + forced
+        return idle + capHotTier()
+    }
+
+    /// Keeps the hot tier within ``PipelineConfig/maxHotCustomersPerShard`` customers, whatever the input
+    /// (a flood of new ids cannot grow it without bound): past it, those idle longest move to the cold tier
+    /// early (``CustomerTable/evictOverCapacity(_:limit:atMost:onEvict:spare:)``), up to 1,024 a call. Call it
+    /// between batches of events (up to ``ShardWorker/batchSize``): one comparison when under the cap.
+    ///
+    /// It spares customers whose silence is due (they fire within a few turns) and, on the first walk of
+    /// the table, customers contacted within the contact policy's look-back (their history is kept by
+    /// slot, and the cold tier does not keep it); if that walk leaves the tier over, contacted customers
+    /// go too, losing their history: a cap sized for the customers really active within the look-back
+    /// is only reached by a flood.
+    @discardableResult
+    func capHotTier() -> Int {
+        guard table.count > maxHotCustomers - maxHotCustomers / 16 else { return 0 }
+        let watermark = clock.millis
+        let recent = watermark == .min ? Int64.min : watermark &- models.policy.lookBackMillis
+        return table.evictOverCapacity(maxHotCustomers, limit: 32 * 1_024, atMost: 1_024, onEvict: clearSlot) { slot, lap in
+            let index = Int(slot.index)
+            if watermark != .min && silences.isDue(slot: index, newest: table.newestEventMillis(of: slot), watermark: watermark) {
+                return true
+            }
+            return lap == 0 && contacts[index].contacts(after: recent) > 0
+        }
+    }
+
+    /// Clears what the shard keeps by slot for a customer who left it.
+    private func clearSlot(_ slot: CustomerSlot) {
+        contacts.take(Int(slot.index))
+        silences.forget(slot: Int(slot.index))
     }
 
     /// Whether the challenger models decide for the customer with this id hash (a stable split).

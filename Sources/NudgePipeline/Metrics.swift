@@ -229,21 +229,23 @@ final class MetricsRecorder: @unchecked Sendable {
     func delivered(_ reports: UnsafeBufferPointer<DeliveryReport>, trackers: TrackerTable) {
         let now = monotonicNanos()
         state.withLock { s in
-            for report in reports where report.token != DeliveryToken.none {
-                guard let tracker = trackers[DeliveryToken.tracker(report.token)] else { continue }
-                let offset = DeliveryToken.offset(report.token)
+            for report in reports {
                 if let error = report.error {
                     // librdkafka has retried (until message.timeout.ms, if the config sets one): the failure is
-                    // final. The offset stays unfinished, so it is never committed and is re-read after a restart
-                    // (here, or by the partition's next owner: no fault once it is revoked). Purged at close is
-                    // not refused.
+                    // final. Purged at close is not refused. Outputs no offset waits for (timer decisions, identity
+                    // links, metrics) are counted only.
                     if error.isAbandonedAtClose { continue }
                     deliveryFailures.wrappingIncrement(ordering: .relaxed)
-                    if !tracker.revoked.load(ordering: .relaxed) {
-                        faults.record("the \(DeliveryToken.isRecommendation(report.token) ? "recommendation" : "dead letter or relayed event") caused by \(tracker.partition) offset \(offset) was refused for good: \(error)")
-                    }
+                    // The offset stays unfinished, so it is never committed and is re-read after a restart (here,
+                    // or by the partition's next owner: no fault once it is revoked).
+                    guard report.token != DeliveryToken.none, let tracker = trackers[DeliveryToken.tracker(report.token)],
+                          !tracker.revoked.load(ordering: .relaxed) else { continue }
+                    let offset = DeliveryToken.offset(report.token)
+                    faults.record("the \(DeliveryToken.isRecommendation(report.token) ? "recommendation" : "dead letter or relayed event") caused by \(tracker.partition) offset \(offset) was refused for good: \(error)")
                     continue
                 }
+                guard report.token != DeliveryToken.none, let tracker = trackers[DeliveryToken.tracker(report.token)] else { continue }
+                let offset = DeliveryToken.offset(report.token)
                 if DeliveryToken.isRecommendation(report.token) {
                     let arrival = tracker.arrivalNanos(offset: offset)
                     _ = s.latency.record(now > arrival ? (now - arrival) / 1000 : 0)

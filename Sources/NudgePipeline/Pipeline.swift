@@ -260,8 +260,9 @@ public final class Pipeline: @unchecked Sendable {
                 let key = message.key
                 let shard = key.isEmpty ? Int(UInt64(message.partition) % shardCount) : Int(nudgeHash64(key) % shardCount)
                 let work = ShardWork.event(message, tracker: Int32(trackerIndex), route: lastRoute)
-                // A shard waiting on a broker that is down fills its inbox: stopping must not wait for it.
-                guard inboxes[shard]._withUnsafeGuaranteedRef({ $0.push(work) { stopping.load(ordering: .relaxed) } }) else {
+                // A shard waiting on a broker that is down fills its inbox: a stop waits for it only until its
+                // deadline (a full inbox is also just a busy shard, which the drain lets finish).
+                guard inboxes[shard]._withUnsafeGuaranteedRef({ $0.push(work) { stopDeadlinePassed } }) else {
                     for rest in i..<n { batch[rest].release() }
                     break
                 }
@@ -316,16 +317,21 @@ public final class Pipeline: @unchecked Sendable {
         }
     }
 
+    /// Whether a stop has begun and its deadline has passed.
+    private var stopDeadlinePassed: Bool {
+        stopping.load(ordering: .relaxed) && stopDeadline.withLock { $0.map { ContinuousClock.now >= $0 } ?? false }
+    }
+
     /// Waits for in-flight work of these trackers to finish, up to the drain timeout (or, stopping, up to
     /// the stop's deadline: the shutdown drain and the revocation that leaving the group causes share it).
     private func drain(_ indices: [Int]) {
         let deadline = min(ContinuousClock.now + config.drainTimeout, stopDeadline.withLock { $0 } ?? .now + config.drainTimeout)
         var open = indices.compactMap { trackers[$0] }
-        while !open.isEmpty && ContinuousClock.now < deadline {
+        repeat {
             for t in open { t.advance() }
             open.removeAll { $0.pending == 0 }
             if !open.isEmpty { usleep(2_000) }
-        }
+        } while !open.isEmpty && ContinuousClock.now < deadline
         for t in open { logger.warning("\(t.partition): \(t.pending) message(s) still in flight after the drain timeout; they will be re-read") }
     }
 
@@ -375,6 +381,7 @@ public final class Pipeline: @unchecked Sendable {
         while true {
             let woken = metricsWake.wait(timeout: .now() + .milliseconds(ms)) == .success
             let final = woken || stopping.load(ordering: .relaxed)
+            _ = fault  // records a fatal producer error, for the snapshot's `nudge_fault`
             let snapshot = metrics.publishSnapshot()
             do {
                 try producer.send(to: topic, key: Array(config.instanceId.utf8), value: snapshot.json(), token: DeliveryToken.none)

@@ -67,7 +67,8 @@ public struct PipelineConfig: Sendable {
     /// Customers each shard keeps in its hot tier at most, whatever the input: past it those idle longest move
     /// to the cold tier before their TTL (counted in `cold.forced`), until 15/16 of it remain. With the default
     /// feature file a hot customer takes 64 to about 650 bytes (one event, or a full record), plus its id.
-    public var maxHotCustomersPerShard = 1 << 22
+    /// (4,000,000: with the entries' buffer doubling from 65,536, the cap plus a batch stays within 2^22.)
+    public var maxHotCustomersPerShard = 4_000_000
     /// Memory for each shard's cold tier; beyond it the customers idle longest are dropped (counted).
     public var coldBytesPerShard = 256 << 20
     /// Identity links (anonymousId → userId) each shard routes at most; past it the oldest in line is

@@ -164,8 +164,15 @@ final class ShardWorker: @unchecked Sendable {
             processor.sweepIdle()
             sendIdentityChanges(source: nil)
             if sendHeld() { worked = true }
-            while handleBatch(from: forwards) > 0 { worked = true }
-            if handleBatch(from: inbox) > 0 { worked = true }
+            // The hot tier's cap after every batch: a turn can take many batches of forwards.
+            while handleBatch(from: forwards) > 0 {
+                worked = true
+                processor.capHotTier()
+            }
+            if handleBatch(from: inbox) > 0 {
+                worked = true
+                processor.capHotTier()
+            }
             publishEventTime()
             if worked {
                 counters.customers.set(processor.table.count)

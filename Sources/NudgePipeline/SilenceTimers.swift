@@ -14,7 +14,9 @@
 /// the queued entry, left in the heap (lazy cancellation), is dropped when it comes due, and the slot's next
 /// customer starts with none. So a customer evicted before their silence comes due loses it (counted in
 /// ``forgotten``). With the idle TTL longer than the silence delay (30 and 14 days by default) a silence
-/// comes due first, and the shard does not evict while silences are due and unfired.
+/// comes due first, and the shard does not evict while silences are due and unfired. Customers moved out
+/// early (the hot tier's cap) leave entries that would wait for their deadlines: once stale entries
+/// outnumber live ones (and 4,096), the queue drops them, so it holds at most about two per hot customer.
 struct SilenceTimers: ~Copyable {
     private let delay: Int64?
     private var words = SlotWords()
@@ -24,6 +26,8 @@ struct SilenceTimers: ~Copyable {
     private(set) var fired = 0
     /// Queued silences whose customer left the hot tier before they came due.
     private(set) var forgotten = 0
+    /// Entries in the queue whose customer left their slot (dropped when they come due, or compacted).
+    private var stale = 0
 
     /// Silences after `delayMillis` (nil turns them off).
     init(delayMillis: Int64?) {
@@ -57,8 +61,25 @@ struct SilenceTimers: ~Copyable {
     mutating func forget(slot: Int) {
         guard slot >= 0, slot < words.capacity else { return }  // past it: never queued, word still 0
         let word = words[slot]
-        if word & 1 != 0 { forgotten += 1 }
+        if word & 1 != 0 {
+            forgotten += 1
+            stale += 1
+        }
         words.set(slot, to: (word >> 1 &+ 1) << 1)
+        if stale > 4_096 && stale > queue.count - stale {
+            var live = TimerQueue()
+            swap(&live, &queue)  // the closure reads the words while the queue is rebuilt
+            live.removeAll { words[Int($0.record)] == $0.generation << 1 | 1 }
+            queue = live
+            stale = 0
+        }
+    }
+
+    /// Whether `slot`'s customer, whose newest event time is `newest`, has a silence queued and due at
+    /// `watermark` (it fires at the shard's next turns: not a customer to evict before).
+    func isDue(slot: Int, newest: Int64, watermark: Int64) -> Bool {
+        guard let delay, slot >= 0 else { return false }
+        return words[slot] & 1 != 0 && newest.addingSaturating(delay) <= watermark
     }
 
     /// The earliest queued deadline (live or stale), `Int64.max` when none.
@@ -74,7 +95,10 @@ struct SilenceTimers: ~Copyable {
         while let top = queue.earliest, top.deadline <= min(watermark, bound) {
             _ = queue.popEarliest()
             let slot = Int(top.record)
-            guard words[slot] == top.generation << 1 | 1 else { continue }  // forgotten
+            guard words[slot] == top.generation << 1 | 1 else {  // forgotten
+                stale -= 1
+                continue
+            }
             let deadline = newestEventMillis(slot).addingSaturating(delay)
             if deadline > top.deadline {
                 // Came back: silent from their newest event on.

@@ -70,13 +70,29 @@ struct TimerQueue {
         }
     }
 
+    /// Drops the entries `keep` refuses and restores the heap order in one O(n) pass: for queues whose
+    /// cancelled entries would otherwise wait for their deadlines.
+    mutating func removeAll(keeping keep: (QueuedTimer) -> Bool) {
+        heap.removeAll { !keep($0) }
+        var parent = heap.count / 2
+        while parent > 0 {
+            parent -= 1
+            siftDown(from: parent)
+        }
+    }
+
     /// Removes and returns the entry with the earliest deadline.
     mutating func popEarliest() -> QueuedTimer? {
         guard let first = heap.first else { return nil }
         let last = heap.removeLast()
         guard !heap.isEmpty else { return first }
         heap[0] = last
-        var parent = 0
+        siftDown(from: 0)
+        return first
+    }
+
+    private mutating func siftDown(from start: Int) {
+        var parent = start
         while true {
             let left = 2 * parent + 1
             guard left < heap.count else { break }
@@ -86,6 +102,5 @@ struct TimerQueue {
             heap.swapAt(child, parent)
             parent = child
         }
-        return first
     }
 }

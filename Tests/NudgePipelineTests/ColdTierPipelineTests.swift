@@ -57,26 +57,36 @@ struct ColdTierPipelineTests {
         #expect(after[feature: "orders_30d"] == 3)
     }
 
-    /// A flood of new customer ids (a broken upstream, an attack) within the TTL: the shard's hot tier stays
-    /// at its cap, those idle longest move out early and are counted, and a regular customer comes back whole.
+    /// A flood of new customer ids (a broken upstream, an attack) within the TTL, with silence timers on:
+    /// the shard's hot tier stays at its cap (capped after every batch, as the shard does), those idle longest
+    /// move out early and are counted, the silence queue does not keep an entry per id that passed through,
+    /// and a regular customer comes back whole.
     @Test func aFloodOfNewIdsKeepsTheHotTierAtItsCap() throws {
         var config = PipelineConfig.syntheticTime
         config.expectedCustomersPerShard = 1_024
         config.maxHotCustomersPerShard = 2_048
-        let processor = try shard(config)
+        config.eventTime.cartAbandonedAfter = nil
+        let processor = EventProcessor(shardIndex: 0, shardCount: 1, config: config,
+                                       models: ModelStore(try ModelSet.load(directory: repoModels, features: repoFeatures)),
+                                       features: repoFeatures,
+                                       counterNames: (CounterNames(capacity: 64, reserved: ["none"]), CounterNames(capacity: 16)))
         send(processor, "Order Completed", "c-regular", at: Self.t0, id: "o-1", properties: #"{"revenue":40.0}"#)
         var largest = 0
-        for i in 0..<30_000 {
+        var largestQueue = 0
+        for i in 0..<60_000 {
             send(processor, "Product Viewed", "flood-\(i)", at: Self.t0 + 60_000 + Int64(i), id: "f-\(i)")
-            // A shard advances its clocks and sweeps between batches.
-            if i % ShardWorker.batchSize == ShardWorker.batchSize - 1 {
+            if i % ShardWorker.batchSize == ShardWorker.batchSize - 1 { processor.capHotTier() }
+            if i % 4_096 == 0 {
                 _ = processor.advance(wallMillis: 1_800_000_000_000) { _ in }
                 processor.sweepIdle()
             }
             largest = max(largest, processor.table.count)
+            largestQueue = max(largestQueue, processor.timersScheduled)
         }
         #expect(largest <= 2_048 + ShardWorker.batchSize, "hot tier reached \(largest) customers")
-        #expect(processor.table.forcedEvictions >= 30_001 - 2_048 - ShardWorker.batchSize)
+        #expect(processor.table.forcedEvictions >= 60_001 - 2_048 - ShardWorker.batchSize)
+        // At most about two entries per hot customer, plus the 4,096 stale ones compaction waits for.
+        #expect(largestQueue <= 2 * (2_048 + ShardWorker.batchSize) + 4_096, "silence queue reached \(largestQueue)")
         send(processor, "Order Completed", "c-regular", at: Self.t0 + 120_000, id: "o-2", properties: #"{"revenue":10.0}"#)
         #expect(processor.table.restores == 1, "c-regular, idle longest, was still hot")
         let regular = try #require(processor.snapshot(of: Array("c-regular".utf8), atMillis: Self.t0 + 120_000))

@@ -109,7 +109,6 @@ struct OutputOutageTests {
         #expect(fault.reason.contains(" offset "), "\(fault)")
         #expect(fault.reason.contains("timed out"), "\(fault)")
         #expect(fault.description.contains("Restart the instance"))
-        try await Task.sleep(for: .milliseconds(500))  // the next metrics snapshot
         #expect(pipeline.prometheusText().contains("nudge_fault{instance=\"\(pipeline.config.instanceId)\"} 1"))
 
         // The broker's return does not bring those outputs back: their offsets stay uncommitted, the fault stays.
@@ -165,6 +164,28 @@ extension OutputOutageTests {
         #expect(stopped.wait(timeout: .now() + 20) == .success, "stop() waits for the broker")
         #expect(ContinuousClock.now - began < .seconds(15))
         #expect(pipeline.fault == nil, "\(String(describing: pipeline.fault))")
+    }
+
+    /// No outage, but a consumer ahead of its shards (8-message inboxes, often full): a stop lets the shards
+    /// finish what they hold and ends without waiting for its deadline (20 s here). It used to give up the
+    /// message it was pushing at once, leaving an offset unfinished that the drain then waited on for good.
+    @Test func aStopUnderLoadDoesNotWaitForItsDeadline() async throws {
+        var setup = try Setup(group: "stop-under-load")
+        for first in stride(from: 0, to: 3_000, by: 100) { try setup.produceEvents(from: first) }
+        let pipeline = try setup.pipeline { config in
+            config.shardQueueCapacity = 8
+            config.drainTimeout = .seconds(20)
+        }
+        try pipeline.start()
+        let deadline = ContinuousClock.now + .seconds(30)
+        while pipeline.eventsHandled < 300 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        let stopped = DispatchSemaphore(value: 0)
+        let began = ContinuousClock.now
+        Thread { pipeline.stop(); stopped.signal() }.start()
+        #expect(stopped.wait(timeout: .now() + 40) == .success)
+        #expect(ContinuousClock.now - began < .seconds(10), "stop waited for its deadline")
+        let after = try setup.committed()
+        #expect(after.committed == Int64(pipeline.eventsHandled), "committed \(after.committed), handled \(pipeline.eventsHandled)")
     }
 
     @Test func theProducerHasNoDeliveryDeadlineUnlessTheConfigSetsOne() {
