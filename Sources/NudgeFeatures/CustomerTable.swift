@@ -76,12 +76,10 @@ public final class CustomerTable {
     @exclusivity(unchecked) private var freeHead = -1
     /// Where the next ``evictIdle(olderThanMillis:limit:atMost:onEvict:spare:)`` resumes its walk of the entries.
     @exclusivity(unchecked) private var sweepCursor = 0
-    /// Walks of the whole table the sweep has finished.
-    @exclusivity(unchecked) private var sweepLaps = 0
-    /// Over capacity: evict customers whose newest event is older than `cutoff` until the sweep's lap `lap`
-    /// ends, in the episode's lap number `laps` from 0 (see ``evictOverCapacity(_:limit:atMost:onEvict:spare:)``);
+    /// Over capacity: evict customers whose newest event is older than `cutoff`, in the episode's lap `lap`
+    /// (from 0), of which `examined` slots have been walked (see ``evictOverCapacity(_:limit:atMost:onEvict:spare:)``);
     /// nil when not over capacity.
-    @exclusivity(unchecked) private var pressure: (cutoff: Int64, lap: Int, laps: Int)?
+    @exclusivity(unchecked) private var pressure: (cutoff: Int64, lap: Int, examined: Int)?
     /// Picks the slots ``evictOverCapacity(_:limit:atMost:onEvict:spare:)`` samples (xorshift64).
     @exclusivity(unchecked) private var sampler: UInt64 = 0x9E37_79B9_7F4A_7C15
     private let cold: ColdCustomers
@@ -259,14 +257,19 @@ public final class CustomerTable {
     @discardableResult
     public func evictIdle(olderThanMillis cutoff: Int64, limit: Int, atMost: Int = .max,
                           onEvict: (CustomerSlot) -> Void = { _ in }, spare: (CustomerSlot) -> Bool = { _ in false }) -> Int {
-        guard slotsUsed > 0, limit > 0 else { return 0 }
+        sweep(olderThanMillis: cutoff, limit: limit, atMost: atMost, onEvict: onEvict, spare: spare).evicted
+    }
+
+    /// ``evictIdle(olderThanMillis:limit:atMost:onEvict:spare:)``, also saying how many slots it examined.
+    private func sweep(olderThanMillis cutoff: Int64, limit: Int, atMost: Int, onEvict: (CustomerSlot) -> Void,
+                       spare: (CustomerSlot) -> Bool) -> (evicted: Int, examined: Int) {
+        guard slotsUsed > 0, limit > 0 else { return (0, 0) }
         var evicted = 0
+        var examined = 0
         for _ in 0..<min(limit, slotsUsed) {
             if evicted >= atMost { break }
-            if sweepCursor >= slotsUsed {
-                sweepCursor = 0
-                sweepLaps += 1
-            }
+            if sweepCursor >= slotsUsed { sweepCursor = 0 }
+            examined += 1
             let slot = sweepCursor
             sweepCursor += 1
             let record = entries + slot * entrySize
@@ -276,7 +279,7 @@ public final class CustomerTable {
             evicted += 1
             onEvict(CustomerSlot(index: Int32(slot)))
         }
-        return evicted
+        return (evicted, examined)
     }
 
     /// Keeps the hot tier within `capacity` customers whatever the input (a flood of new ids included):
@@ -301,19 +304,21 @@ public final class CustomerTable {
             pressure = nil
             return 0
         }
+        // A lap is a walk of as many slots as the table has, counted by this sweep alone (the TTL sweep moves
+        // the same cursor, but checks its own cutoff).
         if let current = pressure {
-            if sweepLaps > current.lap {
-                pressure = (cutoff: sampledCutoff(evicting: count - target), lap: sweepLaps, laps: current.laps + 1)
+            if current.examined >= slotsUsed {
+                pressure = (cutoff: sampledCutoff(evicting: count - target), lap: current.lap + 1, examined: 0)
             }
         } else {
-            pressure = (cutoff: sampledCutoff(evicting: count - target), lap: sweepLaps, laps: 0)
+            pressure = (cutoff: sampledCutoff(evicting: count - target), lap: 0, examined: 0)
         }
-        guard let (cutoff, _, lap) = pressure else { return 0 }
-        let evicted = evictIdle(olderThanMillis: cutoff, limit: limit, atMost: min(atMost, count - target),
-                                onEvict: onEvict, spare: { spare($0, lap) })
-        forcedEvictions += evicted
-        if count <= target { pressure = nil }
-        return evicted
+        guard let (cutoff, lap, examined) = pressure else { return 0 }
+        let done = sweep(olderThanMillis: cutoff, limit: limit, atMost: min(atMost, count - target),
+                         onEvict: onEvict, spare: { spare($0, lap) })
+        forcedEvictions += done.evicted
+        pressure = count <= target ? nil : (cutoff, lap, examined + done.examined)
+        return done.evicted
     }
 
     /// A newest-event time below which about `share` customers of the hot tier lie (a quarter more, for the

@@ -209,7 +209,8 @@ public final class KafkaProducer: @unchecked Sendable {
     }
 
     /// Waits up to `timeout` for in-flight messages, then gives up on the rest (they are reported
-    /// as failed, so their senders know) and stops the delivery thread. Nothing sent after close is reported.
+    /// as failed, so their senders know) and stops the delivery thread. Do not send after close: its topic
+    /// handles are destroyed.
     public func close(timeout: Duration = .seconds(10)) {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         stopWaiting()

@@ -618,22 +618,21 @@ final class EventProcessor {
     /// early (``CustomerTable/evictOverCapacity(_:limit:atMost:onEvict:spare:)``), up to 1,024 a call. Call it
     /// between batches of events (up to ``ShardWorker/batchSize``): one comparison when under the cap.
     ///
-    /// It spares customers whose silence is due (they fire within a few turns) and, on the first walk of
-    /// the table, customers contacted within the contact policy's look-back (their history is kept by
-    /// slot, and the cold tier does not keep it); if that walk leaves the tier over, contacted customers
-    /// go too, losing their history: a cap sized for the customers really active within the look-back
-    /// is only reached by a flood.
+    /// On its first walk of the table it spares customers contacted within the contact policy's look-back
+    /// and customers whose silence is due (both are kept by slot, and the cold tier keeps neither); if that
+    /// walk leaves the tier over, they go too, losing them. So the tier exceeds the cap by at most the
+    /// batches of one walk (slots / 32,768 of them, one for a table of up to 32,768). A cap sized for the
+    /// customers really active within the look-back is only reached by a flood.
     @discardableResult
     func capHotTier() -> Int {
         guard table.count > maxHotCustomers - maxHotCustomers / 16 else { return 0 }
         let watermark = clock.millis
         let recent = watermark == .min ? Int64.min : watermark &- models.policy.lookBackMillis
         return table.evictOverCapacity(maxHotCustomers, limit: 32 * 1_024, atMost: 1_024, onEvict: clearSlot) { slot, lap in
+            guard lap == 0 else { return false }
             let index = Int(slot.index)
-            if watermark != .min && silences.isDue(slot: index, newest: table.newestEventMillis(of: slot), watermark: watermark) {
-                return true
-            }
-            return lap == 0 && contacts[index].contacts(after: recent) > 0
+            return contacts[index].contacts(after: recent) > 0
+                || watermark != .min && silences.isDue(slot: index, newest: table.newestEventMillis(of: slot), watermark: watermark)
         }
     }
 

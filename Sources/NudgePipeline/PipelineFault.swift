@@ -15,6 +15,7 @@ public struct PipelineFault: Sendable, Equatable, CustomStringConvertible {
     /// When it was recorded (wall clock).
     public let at: Date
 
+    /// The reason, the time, and what to do.
     public var description: String {
         "\(reason) (at \(at.formatted(.iso8601))). Restart the instance: it reads the partition again from its last commit"
     }

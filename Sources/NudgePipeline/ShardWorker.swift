@@ -467,8 +467,12 @@ final class ShardWorker: @unchecked Sendable {
         guard !error.isAbandonedAtClose else { return }
         counters.sendFailures.add()
         env.logger.error("\(output) not sent: \(error)")
-        guard token != DeliveryToken.none, let tracker = env.trackers[DeliveryToken.tracker(token)],
-              !tracker.revoked.load(ordering: .relaxed) else { return }
+        guard token != DeliveryToken.none, let tracker = env.trackers[DeliveryToken.tracker(token)] else { return }
+        if tracker.revoked.load(ordering: .relaxed) {
+            // Its next owner reads it again; finished here so that the retired tracker can be freed.
+            tracker.complete(offset: DeliveryToken.offset(token))
+            return
+        }
         env.faults.record("the \(output) caused by \(tracker.partition) offset \(DeliveryToken.offset(token)) could not be sent: \(error)")
     }
 }

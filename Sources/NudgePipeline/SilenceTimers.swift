@@ -69,7 +69,7 @@ struct SilenceTimers: ~Copyable {
         if stale > 4_096 && stale > queue.count - stale {
             var live = TimerQueue()
             swap(&live, &queue)  // the closure reads the words while the queue is rebuilt
-            live.removeAll { words[Int($0.record)] == $0.generation << 1 | 1 }
+            live.removeAll(keeping: { words[Int($0.record)] == $0.generation << 1 | 1 })
             queue = live
             stale = 0
         }

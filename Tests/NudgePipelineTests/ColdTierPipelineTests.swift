@@ -83,8 +83,10 @@ struct ColdTierPipelineTests {
             largest = max(largest, processor.table.count)
             largestQueue = max(largestQueue, processor.timersScheduled)
         }
-        #expect(largest <= 2_048 + ShardWorker.batchSize, "hot tier reached \(largest) customers")
-        #expect(processor.table.forcedEvictions >= 60_001 - 2_048 - ShardWorker.batchSize)
+        // A batch past the cap, and one more when the first walk spares everyone (here all silences are due:
+        // the wall clock is far past the events).
+        #expect(largest <= 2_048 + 2 * ShardWorker.batchSize, "hot tier reached \(largest) customers")
+        #expect(processor.table.forcedEvictions >= 60_001 - 2_048 - 2 * ShardWorker.batchSize)
         // At most about two entries per hot customer, plus the 4,096 stale ones compaction waits for.
         #expect(largestQueue <= 2 * (2_048 + ShardWorker.batchSize) + 4_096, "silence queue reached \(largestQueue)")
         send(processor, "Order Completed", "c-regular", at: Self.t0 + 120_000, id: "o-2", properties: #"{"revenue":10.0}"#)

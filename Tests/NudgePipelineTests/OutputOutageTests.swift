@@ -135,8 +135,9 @@ extension OutputOutageTests {
         try pipeline.start()
         #expect(await waitUntilHandled(pipeline, 100), "handled \(pipeline.eventsHandled) of 100")
         pipeline.stop()
-        // The producer purged what it still held when it closed: reported as failed, but no fault (nothing to restart).
+        // The producer purged what it still held when it closed: reported, but neither refused nor a fault.
         #expect(pipeline.fault == nil, "\(String(describing: pipeline.fault))")
+        #expect(pipeline.snapshot().deliveryFailures == 0)
         let after = try setup.committed()
         #expect(after.committed <= 2, "committed \(after.committed) of \(after.end) though no output was delivered")
     }
@@ -164,6 +165,7 @@ extension OutputOutageTests {
         #expect(stopped.wait(timeout: .now() + 20) == .success, "stop() waits for the broker")
         #expect(ContinuousClock.now - began < .seconds(15))
         #expect(pipeline.fault == nil, "\(String(describing: pipeline.fault))")
+        #expect(pipeline.snapshot().deliveryFailures == 0, "sends abandoned at the stop counted as refused")
     }
 
     /// No outage, but a consumer ahead of its shards (8-message inboxes, often full): a stop lets the shards
