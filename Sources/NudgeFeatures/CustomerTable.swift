@@ -77,9 +77,9 @@ public final class CustomerTable {
     /// Where the next ``evictIdle(olderThanMillis:limit:atMost:onEvict:spare:)`` resumes its walk of the entries.
     @exclusivity(unchecked) private var sweepCursor = 0
     /// Over capacity: evict customers whose newest event is older than `cutoff`, in the episode's lap `lap`
-    /// (from 0), of which `examined` slots have been walked (see ``evictOverCapacity(_:limit:atMost:onEvict:spare:)``);
-    /// nil when not over capacity.
-    @exclusivity(unchecked) private var pressure: (cutoff: Int64, lap: Int, examined: Int)?
+    /// (from 0), a walk of `length` slots (the table's when sampled) of which `examined` are done (see
+    /// ``evictOverCapacity(_:limit:atMost:onEvict:spare:)``); nil when not over capacity.
+    @exclusivity(unchecked) private var pressure: (cutoff: Int64, lap: Int, length: Int, examined: Int)?
     /// Picks the slots ``evictOverCapacity(_:limit:atMost:onEvict:spare:)`` samples (xorshift64).
     @exclusivity(unchecked) private var sampler: UInt64 = 0x9E37_79B9_7F4A_7C15
     private let cold: ColdCustomers
@@ -304,20 +304,20 @@ public final class CustomerTable {
             pressure = nil
             return 0
         }
-        // A lap is a walk of as many slots as the table has, counted by this sweep alone (the TTL sweep moves
-        // the same cursor, but checks its own cutoff).
+        // A lap is a walk of as many slots as the table had when sampled, counted by this sweep alone (the TTL
+        // sweep moves the same cursor, but checks its own cutoff).
         if let current = pressure {
-            if current.examined >= slotsUsed {
-                pressure = (cutoff: sampledCutoff(evicting: count - target), lap: current.lap + 1, examined: 0)
+            if current.examined >= current.length {
+                pressure = (cutoff: sampledCutoff(evicting: count - target), lap: current.lap + 1, length: slotsUsed, examined: 0)
             }
         } else {
-            pressure = (cutoff: sampledCutoff(evicting: count - target), lap: 0, examined: 0)
+            pressure = (cutoff: sampledCutoff(evicting: count - target), lap: 0, length: slotsUsed, examined: 0)
         }
-        guard let (cutoff, lap, examined) = pressure else { return 0 }
-        let done = sweep(olderThanMillis: cutoff, limit: limit, atMost: min(atMost, count - target),
+        guard let (cutoff, lap, length, examined) = pressure else { return 0 }
+        let done = sweep(olderThanMillis: cutoff, limit: min(limit, length - examined), atMost: min(atMost, count - target),
                          onEvict: onEvict, spare: { spare($0, lap) })
         forcedEvictions += done.evicted
-        pressure = count <= target ? nil : (cutoff, lap, examined + done.examined)
+        pressure = count <= target ? nil : (cutoff, lap, length, examined + done.examined)
         return done.evicted
     }
 

@@ -17,11 +17,11 @@ struct ColdTierPipelineTests {
         _ = bytes.withUnsafeBytes { processor.process($0, route: .forwarded) }
     }
 
-    /// One shard's processor, without timers.
-    private func shard(_ config: PipelineConfig) throws -> EventProcessor {
+    /// One shard's processor, without cart timers, and without silences unless `silences`.
+    private func shard(_ config: PipelineConfig, silences: Bool = false) throws -> EventProcessor {
         var config = config
         config.eventTime.cartAbandonedAfter = nil
-        config.eventTime.customerSilentAfter = nil
+        if !silences { config.eventTime.customerSilentAfter = nil }
         return EventProcessor(shardIndex: 0, shardCount: 1, config: config,
                               models: ModelStore(try ModelSet.load(directory: repoModels, features: repoFeatures)),
                               features: repoFeatures,
@@ -65,11 +65,7 @@ struct ColdTierPipelineTests {
         var config = PipelineConfig.syntheticTime
         config.expectedCustomersPerShard = 1_024
         config.maxHotCustomersPerShard = 2_048
-        config.eventTime.cartAbandonedAfter = nil
-        let processor = EventProcessor(shardIndex: 0, shardCount: 1, config: config,
-                                       models: ModelStore(try ModelSet.load(directory: repoModels, features: repoFeatures)),
-                                       features: repoFeatures,
-                                       counterNames: (CounterNames(capacity: 64, reserved: ["none"]), CounterNames(capacity: 16)))
+        let processor = try shard(config, silences: true)
         send(processor, "Order Completed", "c-regular", at: Self.t0, id: "o-1", properties: #"{"revenue":40.0}"#)
         var largest = 0
         var largestQueue = 0
@@ -94,5 +90,26 @@ struct ColdTierPipelineTests {
         let regular = try #require(processor.snapshot(of: Array("c-regular".utf8), atMillis: Self.t0 + 120_000))
         #expect(regular[feature: "orders_lifetime"] == 2)
         #expect(regular[feature: "revenue_lifetime"] == 50)
+    }
+
+    /// 8,000 known customers whose silences come due as a flood arrives, fired a turn's worth at a time (as a
+    /// shard does): the cap spares them for one walk of the table, not until they have all fired.
+    @Test func dueSilencesDoNotHoldTheCapBack() throws {
+        var config = PipelineConfig.syntheticTime
+        config.expectedCustomersPerShard = 1_024
+        config.maxHotCustomersPerShard = 8_192
+        let processor = try shard(config, silences: true)
+        for i in 0..<8_000 { send(processor, "Page Viewed", "old-\(i)", at: Self.t0 + Int64(i), id: "o-\(i)") }
+        var largest = 0
+        for i in 0..<20_000 {
+            let at = Self.t0 + 15 * Self.day + Int64(i)
+            send(processor, "Page Viewed", "new-\(i)", at: at, id: "n-\(i)")
+            if i % ShardWorker.batchSize == ShardWorker.batchSize - 1 {
+                _ = processor.advance(wallMillis: at, limit: ShardWorker.timersPerTurn) { _ in }
+                processor.capHotTier()
+            }
+            largest = max(largest, processor.table.count)
+        }
+        #expect(largest <= 8_192 + 2 * ShardWorker.batchSize, "hot tier reached \(largest) customers")
     }
 }
