@@ -620,8 +620,8 @@ final class EventProcessor {
     ///
     /// On its first walk of the table it spares customers contacted within the contact policy's look-back
     /// and customers whose silence is due (both are kept by slot, and the cold tier keeps neither); if that
-    /// walk leaves the tier over, they go too, losing them. So the tier exceeds the cap by at most the
-    /// batches of one walk (slots / 32,768 of them, one for a table of up to 32,768). A cap sized for the
+    /// walk leaves the tier over, they go too, losing them. So the tier exceeds the cap by at most a batch
+    /// for each 32,768 slots of one walk, and one more. A cap sized for the
     /// customers really active within the look-back is only reached by a flood.
     @discardableResult
     func capHotTier() -> Int {
