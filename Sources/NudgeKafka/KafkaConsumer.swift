@@ -208,6 +208,29 @@ public final class KafkaConsumer: @unchecked Sendable {
         }
     }
 
+    /// Commits and waits up to `timeout` for the group coordinator's answer: the bound a synchronous
+    /// ``commit(_:synchronous:)`` lacks (with the coordinator down it waits out librdkafka's own timeouts,
+    /// about 45 s). Throws when the answer is an error or does not come in time (the commit may still land).
+    public func commit(_ offsets: [(TopicPartition, Int64)], waitingUpTo timeout: Duration) throws(KafkaError) {
+        guard !offsets.isEmpty else { return }
+        let list = rd_kafka_topic_partition_list_new(Int32(offsets.count))
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for (tp, next) in offsets {
+            rd_kafka_topic_partition_list_add(list, tp.topic, tp.partition)?.pointee.offset = next
+        }
+        guard let answers = rd_kafka_queue_new(handle) else { throw KafkaError("commit: librdkafka could not make a queue") }
+        defer { rd_kafka_queue_destroy(answers) }
+        let err = rd_kafka_commit_queue(handle, list, answers, nil, nil)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET { throw KafkaError(err, while: "commit") }
+        let ms = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        guard let answer = rd_kafka_queue_poll(answers, max(ms, 0)) else {
+            throw KafkaError(code: RD_KAFKA_RESP_ERR__TIMED_OUT.rawValue, "commit: no answer from the group coordinator within \(timeout)")
+        }
+        defer { rd_kafka_event_destroy(answer) }
+        let result = rd_kafka_event_error(answer)
+        if result != RD_KAFKA_RESP_ERR_NO_ERROR && result != RD_KAFKA_RESP_ERR__NO_OFFSET { throw KafkaError(result, while: "commit") }
+    }
+
     /// The group's committed next-offsets for these partitions (-1001 when none), asking the broker.
     public func committed(_ partitions: [TopicPartition], timeout: Duration = .seconds(10)) throws(KafkaError) -> [TopicPartition: Int64] {
         let list = makeList(partitions)

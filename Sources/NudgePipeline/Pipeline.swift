@@ -311,7 +311,15 @@ public final class Pipeline: @unchecked Sendable {
             }
         }
         metrics.setLag(lag)
-        do { try consumer.commit(offsets, synchronous: synchronous) } catch {
+        do {
+            if synchronous {
+                // Bounded: stopping, by what is left of the stop's deadline (the coordinator may be down too).
+                let wait = stopDeadline.withLock { $0 }.map { max($0 - .now, .seconds(1)) } ?? config.drainTimeout
+                try consumer.commit(offsets, waitingUpTo: wait)
+            } else {
+                try consumer.commit(offsets, synchronous: false)
+            }
+        } catch {
             logger.warning("commit failed (will retry at the next interval): \(error)")
             for (tp, _) in offsets { if let i = trackerByPartition[tp] { trackers[i]?.lastCommitted = -1 } }
         }

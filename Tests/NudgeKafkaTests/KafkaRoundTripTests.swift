@@ -78,6 +78,8 @@ struct KafkaRoundTripTests {
         #expect(all.count == Set(all).count)
         try consumer.commit([(TopicPartition("rt", 0), 5)], synchronous: true)
         #expect(try consumer.committed([TopicPartition("rt", 0)])[TopicPartition("rt", 0)] == 5)
+        try consumer.commit([(TopicPartition("rt", 0), 7)], waitingUpTo: .seconds(10))
+        #expect(try consumer.committed([TopicPartition("rt", 0)])[TopicPartition("rt", 0)] == 7)
         let marks = try consumer.queryWatermarks(TopicPartition("rt", 1))
         #expect(marks.low == 0)
         consumer.close()

@@ -190,6 +190,25 @@ extension OutputOutageTests {
         #expect(after.committed == Int64(pipeline.eventsHandled), "committed \(after.committed), handled \(pipeline.eventsHandled)")
     }
 
+    /// The whole cluster down, the group's coordinator with it: the stop's two commits cannot be answered, and
+    /// each waits for the rest of the stop's deadline (a second at least), not librdkafka's ~45 s. librdkafka's
+    /// own consumer close still waits about 40 s for them: 49 s in all here, 94 s with unbounded commits.
+    @Test func aStopWithTheWholeClusterDownDoesNotWaitOnEachCommit() async throws {
+        var setup = try Setup(group: "cluster-down")
+        try setup.produceEvents(from: 0)
+        let pipeline = try setup.pipeline()
+        try pipeline.start()
+        #expect(await waitUntilHandled(pipeline, 100), "handled \(pipeline.eventsHandled) of 100")
+        try setup.cluster.setBroker(2, up: false)
+        try setup.cluster.setBroker(1, up: false)
+        try await Task.sleep(for: .seconds(1))
+        let stopped = DispatchSemaphore(value: 0)
+        let began = ContinuousClock.now
+        Thread { pipeline.stop(); stopped.signal() }.start()
+        #expect(stopped.wait(timeout: .now() + 120) == .success)
+        #expect(ContinuousClock.now - began < .seconds(70), "stop took \(ContinuousClock.now - began)")
+    }
+
     @Test func theProducerHasNoDeliveryDeadlineUnlessTheConfigSetsOne() {
         #expect(Pipeline.producerConfig(KafkaConfig(["bootstrap.servers": "b:9092"]))["message.timeout.ms"] == "0")
         #expect(Pipeline.producerConfig(KafkaConfig(["message.timeout.ms": "60000"]))["message.timeout.ms"] == "60000")
