@@ -173,7 +173,7 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// Blocks up to `timeout` for messages and fills `buffer` with up to its capacity; returns the
     /// count. Also serves rebalances. Error notices are logged and released, never returned.
     public func poll(into buffer: UnsafeMutableBufferPointer<KafkaMessage>, timeout: Duration) -> Int {
-        let ms = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let ms = timeout.librdkafkaMillis
         return withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<rd_kafka_message_t>?.self, capacity: buffer.count) { raw in
             let got = rd_kafka_consume_batch_queue(queue, ms, raw.baseAddress, buffer.count)
             guard got > 0 else { return 0 }
@@ -197,11 +197,8 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// Commits next-offsets-to-read for partitions. Synchronous commits wait for the broker.
     public func commit(_ offsets: [(TopicPartition, Int64)], synchronous: Bool) throws(KafkaError) {
         guard !offsets.isEmpty else { return }
-        let list = rd_kafka_topic_partition_list_new(Int32(offsets.count))
+        let list = makeList(offsets)
         defer { rd_kafka_topic_partition_list_destroy(list) }
-        for (tp, next) in offsets {
-            rd_kafka_topic_partition_list_add(list, tp.topic, tp.partition)?.pointee.offset = next
-        }
         let err = rd_kafka_commit(handle, list, synchronous ? 0 : 1)
         if err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET {
             throw KafkaError(err, while: "commit")
@@ -213,16 +210,13 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// about 45 s). Throws when the answer is an error or does not come in time (the commit may still land).
     public func commit(_ offsets: [(TopicPartition, Int64)], waitingUpTo timeout: Duration) throws(KafkaError) {
         guard !offsets.isEmpty else { return }
-        let list = rd_kafka_topic_partition_list_new(Int32(offsets.count))
+        let list = makeList(offsets)
         defer { rd_kafka_topic_partition_list_destroy(list) }
-        for (tp, next) in offsets {
-            rd_kafka_topic_partition_list_add(list, tp.topic, tp.partition)?.pointee.offset = next
-        }
         guard let answers = rd_kafka_queue_new(handle) else { throw KafkaError("commit: librdkafka could not make a queue") }
         defer { rd_kafka_queue_destroy(answers) }
         let err = rd_kafka_commit_queue(handle, list, answers, nil, nil)
         if err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET { throw KafkaError(err, while: "commit") }
-        let ms = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let ms = timeout.librdkafkaMillis
         guard let answer = rd_kafka_queue_poll(answers, max(ms, 0)) else {
             throw KafkaError(code: RD_KAFKA_RESP_ERR__TIMED_OUT.rawValue, "commit: no answer from the group coordinator within \(timeout)")
         }
@@ -317,6 +311,13 @@ public final class KafkaConsumer: @unchecked Sendable {
         // librdkafka aborts on allocation failure rather than returning NULL.
         let list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t> = rd_kafka_topic_partition_list_new(Int32(max(1, partitions.count)))
         for tp in partitions { _ = rd_kafka_topic_partition_list_add(list, tp.topic, tp.partition) }
+        return list
+    }
+
+    /// A list of partitions with the offsets to commit for them.
+    private func makeList(_ offsets: [(TopicPartition, Int64)]) -> UnsafeMutablePointer<rd_kafka_topic_partition_list_t> {
+        let list = makeList(offsets.map(\.0))
+        for i in 0..<offsets.count { list.pointee.elems[i].offset = offsets[i].1 }
         return list
     }
 

@@ -192,7 +192,7 @@ public final class KafkaProducer: @unchecked Sendable {
     /// Waits until every sent message is reported, or the timeout passes; returns what is still in flight.
     @discardableResult
     public func flush(timeout: Duration) -> Int {
-        let ms = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let ms = timeout.librdkafkaMillis
         _ = rd_kafka_flush(handle, ms)
         return inFlight
     }

@@ -616,7 +616,7 @@ final class EventProcessor {
     /// Keeps the hot tier within ``PipelineConfig/maxHotCustomersPerShard`` customers, whatever the input
     /// (a flood of new ids cannot grow it without bound): past it, those idle longest move to the cold tier
     /// early (``CustomerTable/evictOverCapacity(_:limit:atMost:onEvict:spare:)``), up to 1,024 a call. Call it
-    /// between batches of events (up to ``ShardWorker/batchSize``): one comparison when under the cap.
+    /// between batches of events (up to ``ShardWorker/batchSize``): under the cap it costs a comparison.
     ///
     /// On its first walk of the table it spares customers contacted within the contact policy's look-back
     /// and customers whose silence is due (both are kept by slot, and the cold tier keeps neither); if that
@@ -625,7 +625,6 @@ final class EventProcessor {
     /// customers really active within the look-back is only reached by a flood.
     @discardableResult
     func capHotTier() -> Int {
-        guard table.count > maxHotCustomers - maxHotCustomers / 16 else { return 0 }
         let watermark = clock.millis
         let recent = watermark == .min ? Int64.min : watermark &- models.policy.lookBackMillis
         return table.evictOverCapacity(maxHotCustomers, limit: 32 * 1_024, atMost: 1_024, onEvict: clearSlot) { slot, lap in

@@ -133,7 +133,7 @@ final class ModelWatcher: @unchecked Sendable {
 
     func start() {
         thread = BlockingThread(name: "nudge-models") { [self] in
-            let ms = Int(interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000)
+            let ms = Int(interval.wholeMilliseconds)
             while !stopping.load(ordering: .relaxed) {
                 _ = wake.wait(timeout: .now() + .milliseconds(max(50, ms)))
                 if stopping.load(ordering: .relaxed) { return }

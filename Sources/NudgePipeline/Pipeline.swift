@@ -196,8 +196,7 @@ public final class Pipeline: @unchecked Sendable {
         for shard in env.shards { shard.releaseLeftovers() }
         metricsWake.signal()
         metricsThread?.join()
-        let left = (stopDeadline.withLock { $0 } ?? .now) - .now
-        producer.close(timeout: max(left, .seconds(1)))
+        producer.close(timeout: max(stopTimeLeft ?? .zero, .seconds(1)))
         stopped.withLock { $0 = true }
         logger.info("nudge stopped")
     }
@@ -314,7 +313,7 @@ public final class Pipeline: @unchecked Sendable {
         do {
             if synchronous {
                 // Bounded: stopping, by what is left of the stop's deadline (the coordinator may be down too).
-                let wait = stopDeadline.withLock { $0 }.map { max($0 - .now, .seconds(1)) } ?? config.drainTimeout
+                let wait = stopTimeLeft.map { max($0, .seconds(1)) } ?? config.drainTimeout
                 try consumer.commit(offsets, waitingUpTo: wait)
             } else {
                 try consumer.commit(offsets, synchronous: false)
@@ -325,15 +324,16 @@ public final class Pipeline: @unchecked Sendable {
         }
     }
 
+    /// Time left until the stop's deadline (negative once past); nil when no stop has begun.
+    private var stopTimeLeft: Duration? { stopDeadline.withLock { $0 }.map { $0 - .now } }
+
     /// Whether a stop has begun and its deadline has passed.
-    private var stopDeadlinePassed: Bool {
-        stopping.load(ordering: .relaxed) && stopDeadline.withLock { $0.map { ContinuousClock.now >= $0 } ?? false }
-    }
+    private var stopDeadlinePassed: Bool { stopping.load(ordering: .relaxed) && (stopTimeLeft.map { $0 <= .zero } ?? false) }
 
     /// Waits for in-flight work of these trackers to finish, up to the drain timeout (or, stopping, up to
     /// the stop's deadline: the shutdown drain and the revocation that leaving the group causes share it).
     private func drain(_ indices: [Int]) {
-        let deadline = min(ContinuousClock.now + config.drainTimeout, stopDeadline.withLock { $0 } ?? .now + config.drainTimeout)
+        let deadline = ContinuousClock.now + min(config.drainTimeout, stopTimeLeft ?? config.drainTimeout)
         var open = indices.compactMap { trackers[$0] }
         repeat {
             for t in open { t.advance() }
@@ -385,7 +385,7 @@ public final class Pipeline: @unchecked Sendable {
     private func metricsLoop() {
         let topic = producer.topic(config.topics.metrics)
         let interval = config.metricsInterval
-        let ms = Int(interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000)
+        let ms = Int(interval.wholeMilliseconds)
         while true {
             let woken = metricsWake.wait(timeout: .now() + .milliseconds(ms)) == .success
             let final = woken || stopping.load(ordering: .relaxed)

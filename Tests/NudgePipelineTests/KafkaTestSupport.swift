@@ -64,6 +64,17 @@ func makePipeline(_ config: PipelineConfig, bootstrap: String, kafka: [String: S
                  models: try ModelSet.load(directory: models, features: features), features: features, logger: testLogger)
 }
 
+/// Stops `pipeline` on a thread of its own and waits up to `limit` for it: how long the stop took, or nil
+/// if it had not returned by then (it is left running).
+func timedStop(_ pipeline: Pipeline, within limit: Duration) -> Duration? {
+    let stopped = DispatchSemaphore(value: 0)
+    let began = ContinuousClock.now
+    Thread { pipeline.stop(); stopped.signal() }.start()
+    let seconds = Double(limit.components.seconds) + Double(limit.components.attoseconds) / 1e18
+    guard stopped.wait(timeout: .now() + seconds) == .success else { return nil }
+    return ContinuousClock.now - began
+}
+
 /// What consumer group `group` has committed on `topic`, and the end of the topic's log, each summed over its
 /// partitions (a partition with no commit counts 0).
 func committedTotal(bootstrap: String, group: String, topic: String) throws -> (committed: Int64, end: Int64) {

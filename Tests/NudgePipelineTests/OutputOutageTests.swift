@@ -120,9 +120,7 @@ struct OutputOutageTests {
         try await Task.sleep(for: .seconds(1))
         let after = try setup.committed()
         #expect(after.committed < after.end, "committed \(after.committed) of \(after.end) past outputs that failed")
-        let stopped = DispatchSemaphore(value: 0)
-        Thread { pipeline.stop(); stopped.signal() }.start()
-        #expect(stopped.wait(timeout: .now() + 30) == .success, "stop() hangs")
+        #expect(timedStop(pipeline, within: .seconds(30)) != nil, "stop() hangs")
     }
 }
 
@@ -159,11 +157,9 @@ extension OutputOutageTests {
             try await Task.sleep(for: .seconds(1))
         }
         #expect(handled > 0 && handled < 100, "handled \(handled) of 100: the shards never waited on the producer")
-        let stopped = DispatchSemaphore(value: 0)
-        let began = ContinuousClock.now
-        Thread { pipeline.stop(); stopped.signal() }.start()
-        #expect(stopped.wait(timeout: .now() + 20) == .success, "stop() waits for the broker")
-        #expect(ContinuousClock.now - began < .seconds(15))
+        let took = timedStop(pipeline, within: .seconds(20))
+        #expect(took != nil, "stop() waits for the broker")
+        #expect(took.map { $0 < .seconds(15) } ?? false)
         #expect(pipeline.fault == nil, "\(String(describing: pipeline.fault))")
         #expect(pipeline.snapshot().deliveryFailures == 0, "sends abandoned at the stop counted as refused")
     }
@@ -181,11 +177,9 @@ extension OutputOutageTests {
         try pipeline.start()
         let deadline = ContinuousClock.now + .seconds(30)
         while pipeline.eventsHandled < 300 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        let stopped = DispatchSemaphore(value: 0)
-        let began = ContinuousClock.now
-        Thread { pipeline.stop(); stopped.signal() }.start()
-        #expect(stopped.wait(timeout: .now() + 40) == .success)
-        #expect(ContinuousClock.now - began < .seconds(10), "stop waited for its deadline")
+        let took = timedStop(pipeline, within: .seconds(40))
+        #expect(took != nil)
+        #expect(took.map { $0 < .seconds(10) } ?? false, "stop waited for its deadline: \(String(describing: took))")
         let after = try setup.committed()
         #expect(after.committed == Int64(pipeline.eventsHandled), "committed \(after.committed), handled \(pipeline.eventsHandled)")
     }
@@ -202,11 +196,9 @@ extension OutputOutageTests {
         try setup.cluster.setBroker(2, up: false)
         try setup.cluster.setBroker(1, up: false)
         try await Task.sleep(for: .seconds(1))
-        let stopped = DispatchSemaphore(value: 0)
-        let began = ContinuousClock.now
-        Thread { pipeline.stop(); stopped.signal() }.start()
-        #expect(stopped.wait(timeout: .now() + 120) == .success)
-        #expect(ContinuousClock.now - began < .seconds(70), "stop took \(ContinuousClock.now - began)")
+        let took = timedStop(pipeline, within: .seconds(120))
+        #expect(took != nil)
+        #expect(took.map { $0 < .seconds(70) } ?? false, "stop took \(String(describing: took))")
     }
 
     @Test func theProducerHasNoDeliveryDeadlineUnlessTheConfigSetsOne() {
