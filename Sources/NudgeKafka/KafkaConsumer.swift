@@ -118,6 +118,8 @@ public final class KafkaConsumer: @unchecked Sendable {
     private let context: ClientContext
     private weak var listener: (any RebalanceListener)?
     private var closed = false
+    /// The queue of a close that ``close(waitingUpTo:)`` stopped waiting for: `deinit` lets it finish.
+    private var closing: OpaquePointer?
     private let cooperative: Bool
 
     /// Creates a consumer. `config` must name `bootstrap.servers` and `group.id`. Auto-commit and
@@ -147,7 +149,16 @@ public final class KafkaConsumer: @unchecked Sendable {
     deinit {
         close()
         rd_kafka_queue_destroy(queue)
-        rd_kafka_destroy(handle)
+        guard let closing else {
+            rd_kafka_destroy(handle)
+            return
+        }
+        // A close that gave up is still running in librdkafka, and destroying the handle now would join a main
+        // thread that spins until it ends (librdkafka 2.0.2). So the close finishes on a thread of its own, when
+        // the coordinator answers (never, if the cluster stays down), then destroys the handle; a process that
+        // exits does not wait for it.
+        let unfinished = UnfinishedClose(handle: handle, events: closing, context: context)
+        _ = BlockingThread(name: "rdk-close") { unfinished.finish() }
     }
 
     /// Sets who hears about assignments (held weakly).
@@ -272,6 +283,7 @@ public final class KafkaConsumer: @unchecked Sendable {
     }
 
     /// Leaves the group (revoking partitions through the listener) and stops fetching. Idempotent.
+    /// librdkafka's own close waits up to about `session.timeout.ms` (45 s) for the coordinator.
     public func close() {
         guard !closed else { return }
         closed = true
@@ -279,6 +291,48 @@ public final class KafkaConsumer: @unchecked Sendable {
         if err != RD_KAFKA_RESP_ERR_NO_ERROR {
             context.logger.warning("consumer close: \(String(cString: rd_kafka_err2str(err)))")
         }
+    }
+
+    /// Leaves the group like ``close()``, serving the revocation on this thread, but waits at most `timeout`
+    /// for the coordinator: with the cluster down, librdkafka's close waits about 40 s for commits in flight,
+    /// which a stop inside a pod's grace period cannot afford. Returns whether the group was left in time;
+    /// if not, librdkafka's close goes on, and releasing the consumer hands it to a thread of its own (the
+    /// broker expires the member after `session.timeout.ms`; what was not committed is read again). Idempotent.
+    @discardableResult
+    public func close(waitingUpTo timeout: Duration) -> Bool {
+        guard !closed else { return true }
+        guard let events = rd_kafka_queue_new(handle) else { close(); return true }
+        closed = true
+        if let error = rd_kafka_consumer_close_queue(handle, events) {
+            context.logger.warning("consumer close: \(String(cString: rd_kafka_error_string(error)))")
+            rd_kafka_error_destroy(error)
+            rd_kafka_queue_destroy(events)
+            return false
+        }
+        let deadline = ContinuousClock.now + timeout
+        // The revocation comes as an event on this queue (the event API does not call the rebalance callback):
+        // it is served here, on this thread, as `poll(into:timeout:)` serves one.
+        while rd_kafka_consumer_closed(handle) == 0 {
+            let left = deadline - .now
+            guard left > .zero else {
+                context.logger.warning("consumer close: the group coordinator did not answer within \(timeout); leaving without it")
+                closing = events
+                return false
+            }
+            if let event = rd_kafka_queue_poll(events, min(left, .milliseconds(100)).librdkafkaMillis) {
+                switch rd_kafka_event_type(event) {
+                case RD_KAFKA_EVENT_REBALANCE:
+                    rebalance(rk: handle, err: rd_kafka_event_error(event), list: rd_kafka_event_topic_partition_list(event))
+                case RD_KAFKA_EVENT_ERROR:
+                    context.logger.warning("consumer close: \(String(cString: rd_kafka_event_error_string(event)))")
+                default:
+                    break
+                }
+                rd_kafka_event_destroy(event)
+            }
+        }
+        rd_kafka_queue_destroy(events)
+        return true
     }
 
     private func rebalance(rk: OpaquePointer, err: rd_kafka_resp_err_t, list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) {
@@ -307,6 +361,16 @@ public final class KafkaConsumer: @unchecked Sendable {
         }
     }
 
+    /// Gives up whatever a rebalance offers or takes, telling nobody: for a close that finishes after its
+    /// consumer is gone (see `deinit`).
+    fileprivate static func unassign(_ rk: OpaquePointer, err: rd_kafka_resp_err_t, list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) {
+        if String(cString: rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE" {
+            if err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS, let e = rd_kafka_incremental_unassign(rk, list) { rd_kafka_error_destroy(e) }
+        } else {
+            rd_kafka_assign(rk, nil)
+        }
+    }
+
     private func makeList(_ partitions: [TopicPartition]) -> UnsafeMutablePointer<rd_kafka_topic_partition_list_t> {
         // librdkafka aborts on allocation failure rather than returning NULL.
         let list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t> = rd_kafka_topic_partition_list_new(Int32(max(1, partitions.count)))
@@ -328,5 +392,28 @@ public final class KafkaConsumer: @unchecked Sendable {
             out[TopicPartition(String(cString: e.topic), e.partition)] = e.offset
         }
         return out
+    }
+}
+
+/// A consumer's close that outlived its deadline, finished on a thread of its own: serve its queue until
+/// librdkafka says the consumer is closed, then destroy the handle.
+private struct UnfinishedClose: @unchecked Sendable {
+    // Sendable: once its consumer is gone, the handle and queue are used by this value's thread alone.
+    let handle: OpaquePointer
+    let events: OpaquePointer
+    /// Kept alive for the callbacks librdkafka makes until the handle is destroyed.
+    let context: ClientContext
+
+    func finish() {
+        while rd_kafka_consumer_closed(handle) == 0 {
+            guard let event = rd_kafka_queue_poll(events, 100) else { continue }
+            if rd_kafka_event_type(event) == RD_KAFKA_EVENT_REBALANCE {
+                KafkaConsumer.unassign(handle, err: rd_kafka_event_error(event), list: rd_kafka_event_topic_partition_list(event))
+            }
+            rd_kafka_event_destroy(event)
+        }
+        rd_kafka_queue_destroy(events)
+        rd_kafka_destroy(handle)
+        withExtendedLifetime(context) {}
     }
 }

@@ -275,7 +275,9 @@ public final class Pipeline: @unchecked Sendable {
         // (which revokes and so commits once more through the listener).
         drain(Array(trackerByPartition.values))
         commitFinished(synchronous: true)
-        consumer.close()
+        // Leaving the group takes tens of milliseconds with the coordinator up; with it down, librdkafka's
+        // close would wait about 40 s more. Bounded by the stop's deadline, with a few seconds kept for it.
+        consumer.close(waitingUpTo: max(stopTimeLeft ?? .zero, Self.leaveGroupFloor))
     }
 
     private func tracker(for message: KafkaMessage) -> Int? {
@@ -323,6 +325,10 @@ public final class Pipeline: @unchecked Sendable {
             for (tp, _) in offsets { if let i = trackerByPartition[tp] { trackers[i]?.lastCommitted = -1 } }
         }
     }
+
+    /// The least a stop waits to leave the group, even past its deadline: a healthy coordinator answers in
+    /// milliseconds, and leaving (rather than expiring) hands the partitions over at once.
+    static let leaveGroupFloor: Duration = .seconds(5)
 
     /// Time left until the stop's deadline (negative once past); nil when no stop has begun.
     private var stopTimeLeft: Duration? { stopDeadline.withLock { $0 }.map { $0 - .now } }

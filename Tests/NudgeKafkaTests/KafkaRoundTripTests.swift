@@ -85,11 +85,11 @@ struct KafkaRoundTripTests {
         consumer.close()
     }
 
-    @Test func groupSubscriptionAssignsAndRevokes() throws {
-        let cluster = try KafkaMockCluster(brokers: 1, logger: quietLogger)
+    /// A consumer subscribed to 4 partitions, once the group has assigned them.
+    private func assignedConsumer(_ cluster: KafkaMockCluster, group: String) throws -> (KafkaConsumer, RecordingListener) {
         try cluster.createTopic("grp", partitions: 4)
         let consumer = try KafkaConsumer(config: KafkaConfig(["bootstrap.servers": cluster.bootstrapServers,
-                                                              "group.id": "g1"]), logger: quietLogger)
+                                                              "group.id": group]), logger: quietLogger)
         let listener = RecordingListener()
         consumer.setRebalanceListener(listener)
         try consumer.subscribe(["grp"])
@@ -100,8 +100,43 @@ struct KafkaRoundTripTests {
             for m in buffer.prefix(consumer.poll(into: buffer, timeout: .milliseconds(200))) { m.release() }
         }
         #expect(listener.events.withLock { $0 } == ["+4"])
+        return (consumer, listener)
+    }
+
+    @Test func groupSubscriptionAssignsAndRevokes() throws {
+        let cluster = try KafkaMockCluster(brokers: 1, logger: quietLogger)
+        let (consumer, listener) = try assignedConsumer(cluster, group: "g1")
         consumer.close()
         #expect(listener.events.withLock { $0 } == ["+4", "-4"])
+    }
+
+    /// The bounded close revokes through the listener, on the calling thread, as the unbounded one does, and
+    /// with the coordinator up it does not need its bound.
+    @Test func boundedCloseRevokesAndLeavesTheGroup() throws {
+        let cluster = try KafkaMockCluster(brokers: 1, logger: quietLogger)
+        let (consumer, listener) = try assignedConsumer(cluster, group: "g2")
+        let began = ContinuousClock.now
+        #expect(consumer.close(waitingUpTo: .seconds(30)))
+        #expect(ContinuousClock.now - began < .seconds(10))
+        #expect(listener.events.withLock { $0 } == ["+4", "-4"])
+    }
+
+    /// With the cluster down and a commit in flight, librdkafka's close waits about 40 s for it; the bounded
+    /// close gives up at its bound, still revokes, and releasing the consumer does not wait for the rest
+    /// (which finishes on a thread of its own).
+    @Test func boundedCloseGivesUpWhenTheCoordinatorIsGone() throws {
+        let cluster = try KafkaMockCluster(brokers: 1, logger: quietLogger)
+        var (consumer, listener): (KafkaConsumer?, RecordingListener) = try assignedConsumer(cluster, group: "g3")
+        try cluster.setBroker(1, up: false)
+        try consumer?.commit([(TopicPartition("grp", 0), 1)], synchronous: false)
+        let began = ContinuousClock.now
+        #expect(consumer?.close(waitingUpTo: .seconds(2)) == false)
+        let closing = ContinuousClock.now - began
+        #expect(closing >= .seconds(2) && closing < .seconds(5), "closing took \(closing)")
+        #expect(listener.events.withLock { $0 } == ["+4", "-4"])
+        let released = ContinuousClock.now
+        consumer = nil
+        #expect(ContinuousClock.now - released < .seconds(1))
     }
 
     /// With its broker down, a producer without a delivery deadline holds its messages; closing gives them
