@@ -1,6 +1,7 @@
-import NudgeKafka
+import Logging
 import Testing
 
+@testable import NudgeKafka
 @testable import NudgePipeline
 
 @Suite struct TrackerTableTests {
@@ -41,6 +42,62 @@ import Testing
         table.retire(index)
         #expect(table[index] == nil)
         #expect(table.retired.isEmpty)
+    }
+}
+
+/// What a delivery that failed for good does to its offset: while its partition is ours it holds the partition
+/// back (a fault, `/health` 503); once the partition is revoked its next owner reads it again, so it finishes.
+@Suite struct RefusedOutputTests {
+    private func recorder() throws -> (MetricsRecorder, FaultRecorder) {
+        var logger = Logger(label: "test")
+        logger.logLevel = .error
+        let faults = FaultRecorder(logger: logger)
+        let metrics = MetricsRecorder(config: PipelineConfig(),
+                                      models: ModelStore(try ModelSet.load(directory: repoModels, features: repoFeatures)),
+                                      counterNames: (CounterNames(capacity: 64, reserved: ["none"]), CounterNames(capacity: 16)),
+                                      faults: faults)
+        return (metrics, faults)
+    }
+
+    /// Offsets 0 to 2 in flight on a tracked partition; offsets 0 and 2 delivered.
+    private func partitionWaitingOnOffset1() throws -> (TrackerTable, Int, OffsetTracker) {
+        let table = TrackerTable()
+        let tracker = OffsetTracker(partition: TopicPartition("in", 0), window: 64)
+        let index = try #require(table.add(tracker))
+        for offset in 0..<Int64(3) { #expect(tracker.register(offset: offset, arrivalNanos: 0)) }
+        tracker.complete(offset: 0)
+        tracker.complete(offset: 2)
+        return (table, index, tracker)
+    }
+
+    private func refused(_ index: Int, offset: Int64) -> [DeliveryReport] {
+        [DeliveryReport(token: DeliveryToken.make(tracker: index, offset: offset, recommendation: true),
+                        error: KafkaError(code: 1, "Broker: Offset out of range"), partition: -1, offset: -1)]
+    }
+
+    @Test func onAPartitionStillOursItIsAFaultAndTheOffsetStaysUnfinished() throws {
+        let (metrics, faults) = try recorder()
+        let (table, index, tracker) = try partitionWaitingOnOffset1()
+        refused(index, offset: 1).withUnsafeBufferPointer { metrics.delivered($0, trackers: table) }
+        tracker.advance()
+        #expect(tracker.committable.load(ordering: .relaxed) == 1)
+        #expect(tracker.pending == 2)
+        #expect(faults.current?.reason.contains("in[0] offset 1 was refused for good") == true)
+    }
+
+    /// The retired tracker is freed once the refused offset finishes; before, it stayed in flight for good, and
+    /// 4,096 such revocations would have left no index to track a partition with.
+    @Test func onARevokedPartitionTheOffsetFinishesAndTheTrackerIsFreed() throws {
+        let (metrics, faults) = try recorder()
+        let (table, index, tracker) = try partitionWaitingOnOffset1()
+        tracker.revoked.store(true, ordering: .relaxed)
+        table.retire(index)
+        #expect(table.retired == [index])
+        refused(index, offset: 1).withUnsafeBufferPointer { metrics.delivered($0, trackers: table) }
+        table.sweepRetired()
+        #expect(table[index] == nil)
+        #expect(table.retired.isEmpty)
+        #expect(faults.current == nil)
     }
 }
 
