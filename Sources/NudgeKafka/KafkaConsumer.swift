@@ -120,7 +120,6 @@ public final class KafkaConsumer: @unchecked Sendable {
     private var closed = false
     /// The queue of a close that ``close(waitingUpTo:)`` stopped waiting for: `deinit` lets it finish.
     private var closing: OpaquePointer?
-    private let cooperative: Bool
 
     /// Creates a consumer. `config` must name `bootstrap.servers` and `group.id`. Auto-commit and
     /// automatic offset storing are off: the owner commits what it has finished.
@@ -140,7 +139,6 @@ public final class KafkaConsumer: @unchecked Sendable {
         }
         handle = try makeHandle(type: RD_KAFKA_CONSUMER, conf: conf)
         self.context = context
-        cooperative = String(cString: rd_kafka_rebalance_protocol(handle)) == "COOPERATIVE"
         rd_kafka_poll_set_consumer(handle)
         queue = rd_kafka_queue_get_consumer(handle)
         context.onRebalance = { [weak self] rk, err, list in self?.rebalance(rk: rk, err: err, list: list) }
@@ -155,8 +153,8 @@ public final class KafkaConsumer: @unchecked Sendable {
         }
         // A close that gave up is still running in librdkafka, and destroying the handle now would join a main
         // thread that spins until it ends (librdkafka 2.0.2). So the close finishes on a thread of its own, when
-        // the coordinator answers (never, if the cluster stays down), then destroys the handle; a process that
-        // exits does not wait for it.
+        // the coordinator answers or librdkafka gives up on it (44 s into one outage of the whole cluster in the
+        // tests, not within 65 s in another), then destroys the handle; a process that exits does not wait.
         let unfinished = UnfinishedClose(handle: handle, events: closing, context: context)
         _ = BlockingThread(name: "rdk-close") { unfinished.finish() }
     }
@@ -203,6 +201,23 @@ public final class KafkaConsumer: @unchecked Sendable {
             }
             return n
         }
+    }
+
+    /// Stops fetching these partitions: a poll returns none of their messages, not even those already fetched,
+    /// until they are resumed. Consumer thread.
+    public func pause(_ partitions: [TopicPartition]) {
+        let list = makeList(partitions)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let err = rd_kafka_pause_partitions(handle, list)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR { context.logger.warning("\(KafkaError(err, while: "pause \(partitions)").message)") }
+    }
+
+    /// Fetches these partitions again, from the message after the last one a poll returned. Consumer thread.
+    public func resume(_ partitions: [TopicPartition]) {
+        let list = makeList(partitions)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let err = rd_kafka_resume_partitions(handle, list)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR { context.logger.warning("\(KafkaError(err, while: "resume \(partitions)").message)") }
     }
 
     /// Commits next-offsets-to-read for partitions. Synchronous commits wait for the broker.
@@ -300,7 +315,7 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// broker expires the member after `session.timeout.ms`; what was not committed is read again). Idempotent.
     @discardableResult
     public func close(waitingUpTo timeout: Duration) -> Bool {
-        guard !closed else { return true }
+        guard !closed else { return closing == nil }
         guard let events = rd_kafka_queue_new(handle) else { close(); return true }
         closed = true
         if let error = rd_kafka_consumer_close_queue(handle, events) {
@@ -324,7 +339,8 @@ public final class KafkaConsumer: @unchecked Sendable {
                 case RD_KAFKA_EVENT_REBALANCE:
                     rebalance(rk: handle, err: rd_kafka_event_error(event), list: rd_kafka_event_topic_partition_list(event))
                 case RD_KAFKA_EVENT_ERROR:
-                    context.logger.warning("consumer close: \(String(cString: rd_kafka_event_error_string(event)))")
+                    let fatal = rd_kafka_event_error_is_fatal(event) != 0
+                    context.logger.log(level: fatal ? .critical : .warning, "consumer close: \(String(cString: rd_kafka_event_error_string(event)))")
                 default:
                     break
                 }
@@ -341,34 +357,29 @@ public final class KafkaConsumer: @unchecked Sendable {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
             context.logger.info("assigned \(partitions.count) partition(s): \(partitions.map(\.description).joined(separator: ", "))")
             listener?.assigned(partitions)
-            if cooperative {
-                if let e = rd_kafka_incremental_assign(rk, list) { context.logger.error("\(KafkaError(consuming: e, while: "assign").message)") }
-            } else {
-                rd_kafka_assign(rk, list)
-            }
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             context.logger.info("revoking \(partitions.count) partition(s)")
             listener?.revoked(partitions)
-            if cooperative {
-                if let e = rd_kafka_incremental_unassign(rk, list) { context.logger.error("\(KafkaError(consuming: e, while: "unassign").message)") }
-            } else {
-                rd_kafka_assign(rk, nil)
-            }
         default:
             context.logger.error("rebalance failed: \(String(cString: rd_kafka_err2str(err)))")
             listener?.revoked(partitions)
-            rd_kafka_assign(rk, nil)
         }
+        if let error = Self.acknowledge(rk, err: err, list: list) { context.logger.error("\(error.message)") }
     }
 
-    /// Gives up whatever a rebalance offers or takes, telling nobody: for a close that finishes after its
-    /// consumer is gone (see `deinit`).
-    fileprivate static func unassign(_ rk: OpaquePointer, err: rd_kafka_resp_err_t, list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) {
-        if String(cString: rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE" {
-            if err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS, let e = rd_kafka_incremental_unassign(rk, list) { rd_kafka_error_destroy(e) }
-        } else {
-            rd_kafka_assign(rk, nil)
+    /// librdkafka's side of a rebalance: take what it assigns, give up what it revokes (on an error, all of
+    /// it), incrementally under the cooperative protocol. The protocol is asked each time: before the group
+    /// is joined librdkafka answers "NONE".
+    fileprivate static func acknowledge(_ rk: OpaquePointer, err: rd_kafka_resp_err_t,
+                                        list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) -> KafkaError? {
+        let cooperative = rd_kafka_rebalance_protocol(rk).map { String(cString: $0) == "COOPERATIVE" } ?? false
+        let assigning = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS
+        if cooperative {
+            let error = assigning ? rd_kafka_incremental_assign(rk, list) : rd_kafka_incremental_unassign(rk, list)
+            return error.map { KafkaError(consuming: $0, while: assigning ? "assign" : "unassign") }
         }
+        let err = rd_kafka_assign(rk, assigning ? list : nil)
+        return err == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(err, while: assigning ? "assign" : "unassign")
     }
 
     private func makeList(_ partitions: [TopicPartition]) -> UnsafeMutablePointer<rd_kafka_topic_partition_list_t> {
@@ -408,7 +419,8 @@ private struct UnfinishedClose: @unchecked Sendable {
         while rd_kafka_consumer_closed(handle) == 0 {
             guard let event = rd_kafka_queue_poll(events, 100) else { continue }
             if rd_kafka_event_type(event) == RD_KAFKA_EVENT_REBALANCE {
-                KafkaConsumer.unassign(handle, err: rd_kafka_event_error(event), list: rd_kafka_event_topic_partition_list(event))
+                // Nobody is left to tell: librdkafka's side only.
+                _ = KafkaConsumer.acknowledge(handle, err: rd_kafka_event_error(event), list: rd_kafka_event_topic_partition_list(event))
             }
             rd_kafka_event_destroy(event)
         }

@@ -64,6 +64,8 @@ public struct MetricsSnapshot: Sendable, Equatable {
     public var deliveryFailures: Int
     /// Whether a ``PipelineFault`` has been recorded: `/health` answers 503 (Prometheus only).
     public var faulted = false
+    /// Partitions taken from this instance by rebalances since start (a leave and rejoin counts all it held).
+    public var partitionsRevoked = 0
     /// Decisions by NBA model version (champion and challenger).
     public var recommendationsByModel: [String: Int]
     /// Offer outcomes (`delivered`, `viewed`, `accepted`, `dismissed`) by the NBA model version of the
@@ -113,6 +115,7 @@ public struct MetricsSnapshot: Sendable, Equatable {
             "consumer_lag": .object(["total": .integer(totalLag), "partitions": .object(consumerLag.mapValues { .integer($0) })]),
             "latency_ms": .object(latencyMs.mapValues { .rounded($0, toPlaces: 3) }),
             "models": .object(models.mapValues { .string($0) }), "delivery_failures": .int(deliveryFailures),
+            "partitions_revoked": .int(partitionsRevoked),
             "model_reloads": .object(["swapped": .int(modelReloads), "refused": .int(modelRefusals)]),
             "late_events": .int(lateEvents), "future_events": .int(futureEvents),
             "watermark": .object([
@@ -165,6 +168,7 @@ public struct MetricsSnapshot: Sendable, Equatable {
         metric("model_reloads_total", "counter", "Model files swapped in and refused.",
                [("{\(inst),result=\"swapped\"}", "\(modelReloads)"), ("{\(inst),result=\"refused\"}", "\(modelRefusals)")])
         metric("delivery_failures_total", "counter", "Outputs refused for good, at send or by the broker.", [("{\(inst)}", "\(deliveryFailures)")])
+        metric("partitions_revoked_total", "counter", "Partitions taken from this instance by rebalances.", [("{\(inst)}", "\(partitionsRevoked)")])
         metric("fault", "gauge", "1 once an output failed for good: /health answers 503 and the instance wants a restart.",
                [("{\(inst)}", faulted ? "1" : "0")])
         metric("late_events_total", "counter", "Events older than their shard's watermark.", [("{\(inst)}", "\(lateEvents)")])
@@ -214,6 +218,8 @@ final class MetricsRecorder: @unchecked Sendable {
     private let counterNames: (actions: CounterNames, models: CounterNames)
     private let started = ContinuousClock.now
     private let deliveryFailures = ManagedAtomic<Int>(0)
+    /// Partitions taken from this instance by rebalances (and by its stop). Consumer thread writes.
+    let partitionsRevoked = ManagedAtomic<Int>(0)
     private let faults: FaultRecorder
     var shards: [ShardWorker] = []
 
@@ -333,6 +339,7 @@ final class MetricsRecorder: @unchecked Sendable {
             models: store.models.versions,
             deliveryFailures: deliveryFailures.load(ordering: .relaxed) + shards.reduce(0) { $0 + $1.counters.sendFailures.value },
             faulted: faults.current != nil,
+            partitionsRevoked: partitionsRevoked.load(ordering: .relaxed),
             recommendationsByModel: byModel,
             outcomesByModel: outcomesByModel,
             modelReloads: store.reloads.load(ordering: .relaxed),

@@ -48,6 +48,28 @@ public final class Pipeline: @unchecked Sendable {
     private var lastRoute = EventRoute.consumed
     /// Offset trackers of identity-topic partitions (their messages are routed as ``EventRoute/relayed``).
     private var identityTrackers = Set<Int>()
+    /// The shards' inboxes, unretained: the shards keep them for the pipeline's life. Retaining and releasing
+    /// an inbox and a tracker for every message cost about 1 % of the machine's samples end to end.
+    /// `_withUnsafeGuaranteedRef` (as in EventLookahead) is what lets a call skip them: a
+    /// `takeUnretainedValue()` hands back a strong reference the optimizer may retain again.
+    private let inboxes: [Unmanaged<BoundedQueue<ShardWork>>]
+    /// Bumped by every assignment and revocation.
+    private var assignmentGeneration: UInt64 = 0
+    /// The generation each tracker slot's partition was assigned in.
+    private var trackerGeneration = [UInt64](repeating: 0, count: TrackerTable.capacity)
+    /// The generation the messages being handled were polled in.
+    private var handlingGeneration: UInt64 = 0
+    /// When the current wait for room began (nil when not waiting).
+    private var waitingSince: ContinuousClock.Instant?
+    /// How long a wait goes before the consumer pauses its partitions and polls to stay in the group.
+    private let keepAliveAfter: Duration
+    private var nextKeepAlivePoll = ContinuousClock.now
+    /// Whether a long wait has paused the partitions; those it paused (and any assigned since).
+    private var pausedForWait = false
+    private var paused: [TopicPartition] = []
+    /// Messages polled during a wait, with the generation they were polled in, handled after the batch.
+    private var carried: [(KafkaMessage, UInt64)] = []
+    private let keepAliveBatch = UnsafeMutableBufferPointer<KafkaMessage>.allocate(capacity: 64)
     private var rebalanceListener: PipelineRebalanceListener?
 
     /// Connects to Kafka (`kafka` carries `bootstrap.servers` and any client property) and prepares
@@ -85,10 +107,21 @@ public final class Pipeline: @unchecked Sendable {
         // (of equal partition counts), so the identity topic's partition p reaches the owner of input partition p.
         consumerConfig.setDefault("partition.assignment.strategy", "range")
         consumer = try KafkaConsumer(config: consumerConfig, logger: logger)
-        env = ShardEnvironment(config: config, producer: producer, trackers: trackers, models: modelStore,
-                               counterNames: counterNames, features: features, faults: faults, logger: logger)
+        keepAliveAfter = Self.keepAliveAfter(maxPollInterval: consumerConfig["max.poll.interval.ms"].flatMap { Int($0) } ?? 300_000)
+        let env = ShardEnvironment(config: config, producer: producer, trackers: trackers, models: modelStore,
+                                   counterNames: counterNames, features: features, faults: faults, logger: logger)
         env.shards = (0..<config.shards).map { ShardWorker(index: $0, env: env) }
+        self.env = env
         metrics.shards = env.shards
+        inboxes = env.shards.map { Unmanaged.passUnretained($0.inbox) }
+    }
+
+    deinit { keepAliveBatch.deallocate() }
+
+    /// A third of `max.poll.interval.ms`, 10 s at most: long past any wait for a busy shard, well before
+    /// librdkafka would leave the group.
+    static func keepAliveAfter(maxPollInterval milliseconds: Int) -> Duration {
+        min(.seconds(10), .milliseconds(max(milliseconds, 3) / 3))
     }
 
     /// The producer's configuration: `kafka`, with no local delivery deadline unless it sets one (under
@@ -209,68 +242,53 @@ public final class Pipeline: @unchecked Sendable {
     // MARK: Consumer thread
 
     /// Waits until `offset` fits in its partition's window (processing is a whole window ahead of the
-    /// commit: let it catch up), then registers it; false if the pipeline stops first. A long wait is a slow
-    /// shard or broker, or an offset whose output was refused for good (a send or delivery failure), which
-    /// is never committed, so only a restart reads it again. After 30 s that is said once, naming it.
-    private func waitForRoom(_ tracker: Unmanaged<OffsetTracker>, offset: Int64, arrivalNanos: UInt64) -> Bool {
+    /// commit: let it catch up), then registers it. A long wait is a slow shard or broker, or an offset whose
+    /// output was refused for good (a send or delivery failure), which is never committed, so only a restart
+    /// reads it again. After 30 s that is said once, naming it. Meanwhile the consumer keeps its place in the
+    /// group (``keepMembership()``), which may revoke this very partition.
+    private func waitForRoom(_ unretained: Unmanaged<OffsetTracker>, offset: Int64, arrivalNanos: UInt64) -> Room {
+        // Held: a revocation during the wait may free the table's reference.
+        let tracker = unretained.takeUnretainedValue()
         let start = ContinuousClock.now
         var said = false
-        while !tracker._withUnsafeGuaranteedRef({ $0.register(offset: offset, arrivalNanos: arrivalNanos) }) {
-            if stopping.load(ordering: .relaxed) { return false }
-            if !tracker._withUnsafeGuaranteedRef({ $0.advance() }) { usleep(200) }
+        while !tracker.register(offset: offset, arrivalNanos: arrivalNanos) {
+            if stopping.load(ordering: .relaxed) { return .stopping }
+            if !tracker.advance() { usleep(200) }
+            keepMembership()
+            if tracker.revoked.load(ordering: .relaxed) { return .revoked }
             if !said && ContinuousClock.now - start > .seconds(30) {
                 said = true
-                tracker._withUnsafeGuaranteedRef { t in
-                    logger.error("\(t.partition) has waited 30 s for offset \(t.committable.load(ordering: .relaxed)) to finish. If its output failed for good (/health answers 503, and the log says which), it stays uncommitted until a restart reads it again; else the shards or the broker are slow, or the broker is down.")
-                }
+                logger.error("\(tracker.partition) has waited 30 s for offset \(tracker.committable.load(ordering: .relaxed)) to finish. If its output failed for good (/health answers 503, and the log says which), it stays uncommitted until a restart reads it again; else the shards or the broker are slow, or the broker is down.")
             }
         }
-        return true
+        endWait()
+        return .registered
     }
+
+    /// How a wait for room in a partition's window ended.
+    private enum Room { case registered, stopping, revoked }
 
     private func consumeLoop() {
         let capacity = 1024
         let batch = UnsafeMutableBufferPointer<KafkaMessage>.allocate(capacity: capacity)
         defer { batch.deallocate() }
         var nextCommit = ContinuousClock.now + config.commitInterval
-        let shardCount = UInt64(env.shards.count)
-        // Unretained: the shards keep their inboxes for the pipeline's life. Retaining and releasing an
-        // inbox and a tracker for every message cost about 1 % of the machine's samples end to end.
-        // `_withUnsafeGuaranteedRef` (as in EventLookahead) is what lets the call skip them: a
-        // `takeUnretainedValue()` hands back a strong reference the optimizer may retain again.
-        let inboxes = env.shards.map { Unmanaged.passUnretained($0.inbox) }
         while !stopping.load(ordering: .relaxed) {
             let n = consumer.poll(into: batch, timeout: .milliseconds(100))
-            let arrival = monotonicNanos()
-            for i in 0..<n {
-                let message = batch[i]
-                guard let trackerIndex = tracker(for: message), let tracker = lastTrackerObject else {
-                    // Not (or no longer) ours: it will be read again by whoever owns the partition.
-                    message.release()
-                    continue
-                }
-                if !tracker._withUnsafeGuaranteedRef({ $0.register(offset: message.offset, arrivalNanos: arrival) }),
-                   !waitForRoom(tracker, offset: message.offset, arrivalNanos: arrival) {
-                    // Stopping while the partition waits: this message and the rest of the batch stay
-                    // uncommitted, and are read again after a restart.
-                    for rest in i..<n { batch[rest].release() }
-                    break
-                }
-                let key = message.key
-                let shard = key.isEmpty ? Int(UInt64(message.partition) % shardCount) : Int(nudgeHash64(key) % shardCount)
-                let work = ShardWork.event(message, tracker: Int32(trackerIndex), route: lastRoute)
-                // A shard waiting on a broker that is down fills its inbox: a stop waits for it only until its
-                // deadline (a full inbox is also just a busy shard, which the drain lets finish).
-                guard inboxes[shard]._withUnsafeGuaranteedRef({ $0.push(work) { stopDeadlinePassed } }) else {
-                    for rest in i..<n { batch[rest].release() }
-                    break
-                }
+            handle(batch, count: n, arrival: monotonicNanos(), polledIn: assignmentGeneration)
+            // Messages a wait's polls returned (none while every partition is paused, which it is), in order.
+            while !carried.isEmpty && !stopping.load(ordering: .relaxed) {
+                let (message, generation) = carried.removeFirst()
+                batch[0] = message
+                handle(batch, count: 1, arrival: monotonicNanos(), polledIn: generation)
             }
             if ContinuousClock.now >= nextCommit {
                 commitFinished(synchronous: false)
                 nextCommit = ContinuousClock.now + config.commitInterval
             }
         }
+        for (message, _) in carried { message.release() }
+        carried.removeAll()
         // Shutdown: everything polled has been handed out; wait for it, commit, leave the group
         // (which revokes and so commits once more through the listener).
         drain(Array(trackerByPartition.values))
@@ -280,16 +298,94 @@ public final class Pipeline: @unchecked Sendable {
         consumer.close(waitingUpTo: max(stopTimeLeft ?? .zero, Self.leaveGroupFloor))
     }
 
+    /// Registers each polled message with its partition's tracker and hands it to its customer's shard.
+    /// `generation` is the assignment the messages were polled under: a partition revoked and assigned again
+    /// since (by a poll during a wait) is read again from its commit, so its messages here are not ours.
+    private func handle(_ batch: UnsafeMutableBufferPointer<KafkaMessage>, count n: Int, arrival: UInt64, polledIn generation: UInt64) {
+        handlingGeneration = generation
+        let shardCount = UInt64(inboxes.count)
+        for i in 0..<n {
+            let message = batch[i]
+            guard let trackerIndex = tracker(for: message), let tracker = lastTrackerObject else {
+                // Not (or no longer) ours: it will be read again by whoever owns the partition.
+                message.release()
+                continue
+            }
+            if !tracker._withUnsafeGuaranteedRef({ $0.register(offset: message.offset, arrivalNanos: arrival) }) {
+                switch waitForRoom(tracker, offset: message.offset, arrivalNanos: arrival) {
+                case .registered: break
+                case .revoked:
+                    message.release()
+                    continue
+                case .stopping:
+                    // This message and the rest of the batch stay uncommitted, and are read again after a restart.
+                    for rest in i..<n { batch[rest].release() }
+                    return
+                }
+            }
+            let key = message.key
+            let shard = key.isEmpty ? Int(UInt64(message.partition) % shardCount) : Int(nudgeHash64(key) % shardCount)
+            let work = ShardWork.event(message, tracker: Int32(trackerIndex), route: lastRoute)
+            // A shard waiting on a broker that is down fills its inbox: a stop waits for it only until its
+            // deadline (a full inbox is also just a busy shard, which the drain lets finish).
+            guard inboxes[shard]._withUnsafeGuaranteedRef({ $0.push(work) { keepMembership(); return stopDeadlinePassed } }) else {
+                for rest in i..<n { batch[rest].release() }
+                return
+            }
+            if waitingSince != nil { endWait() }
+        }
+    }
+
     private func tracker(for message: KafkaMessage) -> Int? {
         if message.topicIdentity == lastTopic && message.partition == lastPartition { return lastTracker }
         let tp = TopicPartition(message.topic, message.partition)
-        guard let index = trackerByPartition[tp], let tracker = trackers[index] else { return nil }
+        guard let index = trackerByPartition[tp], let tracker = trackers[index],
+              trackerGeneration[index] <= handlingGeneration else { return nil }
         lastTopic = message.topicIdentity
         lastPartition = message.partition
         lastTracker = index
         lastTrackerObject = Unmanaged.passUnretained(tracker)
         lastRoute = identityTrackers.contains(index) ? .relayed : .consumed
         return index
+    }
+
+    // MARK: Keeping the group through a long wait
+
+    /// Called while the consumer thread waits for room (a window or an inbox full: the shards are slow, or
+    /// the output broker is down and nothing finishes). librdkafka leaves the group when its consumer has not
+    /// polled for `max.poll.interval.ms` (300 s by default), and the partitions then move and are read again.
+    /// So after `keepAliveAfter` of waiting it pauses every assigned partition (a paused partition returns
+    /// nothing more, and fetches again from where the last poll left off once resumed) and polls once a second,
+    /// which serves rebalances too. Short waits, as in any catch-up, never pause: resuming drops librdkafka's
+    /// prefetched messages.
+    private func keepMembership() {
+        let now = ContinuousClock.now
+        guard let since = waitingSince else {
+            waitingSince = now
+            return
+        }
+        guard now - since >= keepAliveAfter, now >= nextKeepAlivePoll else { return }
+        nextKeepAlivePoll = now + .seconds(1)
+        if !pausedForWait {
+            pausedForWait = true
+            paused = Array(trackerByPartition.keys)
+            consumer.pause(paused)
+            logger.notice("waited \(keepAliveAfter) for room (a slow shard or an output broker down): \(paused.count) partition(s) paused, polling each second to stay in the group")
+        }
+        let n = consumer.poll(into: keepAliveBatch, timeout: .zero)
+        // Read after the poll: a partition assigned in it counts as assigned for what it returned.
+        let generation = assignmentGeneration
+        for i in 0..<n { carried.append((keepAliveBatch[i], generation)) }
+    }
+
+    /// A wait is over: resume what ``keepMembership()`` paused.
+    private func endWait() {
+        waitingSince = nil
+        guard pausedForWait else { return }
+        pausedForWait = false
+        consumer.resume(paused)
+        logger.notice("room again: \(paused.count) partition(s) resumed")
+        paused = []
     }
 
     /// Commits each partition's finished prefix. Consumer thread.
@@ -356,6 +452,12 @@ public final class Pipeline: @unchecked Sendable {
                 continue
             }
             trackerByPartition[tp] = index
+            trackerGeneration[index] = assignmentGeneration + 1
+            // Given during a long wait: paused with the rest until it ends.
+            if pausedForWait {
+                consumer.pause([tp])
+                paused.append(tp)
+            }
             if tp.topic == config.topics.identity {
                 identityTrackers.insert(index)  // no event time of its own: not in the watermarks
                 continue
@@ -365,6 +467,7 @@ public final class Pipeline: @unchecked Sendable {
             // Before any of its messages is queued, so shards count it from the start.
             env.assignments.assign(index)
         }
+        assignmentGeneration += 1
         ready.store(true, ordering: .relaxed)
     }
 
@@ -373,6 +476,9 @@ public final class Pipeline: @unchecked Sendable {
         lastTopic = nil
         lastPartition = -1
         lastTrackerObject = nil
+        assignmentGeneration += 1
+        metrics.partitionsRevoked.wrappingIncrement(by: partitions.count, ordering: .relaxed)
+        paused.removeAll { partitions.contains($0) }
         let indices = partitions.compactMap { trackerByPartition[$0] }
         drain(indices)
         commitFinished(synchronous: true)

@@ -86,10 +86,10 @@ struct KafkaRoundTripTests {
     }
 
     /// A consumer subscribed to 4 partitions, once the group has assigned them.
-    private func assignedConsumer(_ cluster: KafkaMockCluster, group: String) throws -> (KafkaConsumer, RecordingListener) {
+    private func assignedConsumer(_ cluster: KafkaMockCluster, group: String, _ extra: [String: String] = [:]) throws -> (KafkaConsumer, RecordingListener) {
         try cluster.createTopic("grp", partitions: 4)
-        let consumer = try KafkaConsumer(config: KafkaConfig(["bootstrap.servers": cluster.bootstrapServers,
-                                                              "group.id": group]), logger: quietLogger)
+        let consumer = try KafkaConsumer(config: KafkaConfig(["bootstrap.servers": cluster.bootstrapServers, "group.id": group]
+                                                                .merging(extra) { $1 }), logger: quietLogger)
         let listener = RecordingListener()
         consumer.setRebalanceListener(listener)
         try consumer.subscribe(["grp"])
@@ -121,6 +121,28 @@ struct KafkaRoundTripTests {
         #expect(listener.events.withLock { $0 } == ["+4", "-4"])
     }
 
+    /// Under the cooperative protocol a rebalance must be taken incrementally (librdkafka refuses a whole
+    /// assignment); the protocol is known only once the group is joined. The consumer fetches, and closes.
+    @Test func cooperativeAssignmentConsumesAndCloses() throws {
+        let cluster = try KafkaMockCluster(brokers: 1, logger: quietLogger)
+        let (consumer, listener) = try assignedConsumer(cluster, group: "g5", ["partition.assignment.strategy": "cooperative-sticky"])
+        let producer = try KafkaProducer(config: KafkaConfig(["bootstrap.servers": cluster.bootstrapServers]), logger: quietLogger) { _ in }
+        for i in 0..<20 { try producer.send(to: producer.topic("grp"), key: Array("k\(i)".utf8), value: Array("v\(i)".utf8), token: 0) }
+        #expect(producer.flush(timeout: .seconds(10)) == 0)
+        let buffer = UnsafeMutableBufferPointer<KafkaMessage>.allocate(capacity: 32)
+        defer { buffer.deallocate() }
+        var read = 0
+        let deadline = ContinuousClock.now + .seconds(20)
+        while read < 20 && ContinuousClock.now < deadline {
+            let n = consumer.poll(into: buffer, timeout: .milliseconds(200))
+            for m in buffer.prefix(n) { m.release() }
+            read += n
+        }
+        #expect(read == 20)
+        #expect(consumer.close(waitingUpTo: .seconds(30)))
+        #expect(listener.events.withLock { $0 } == ["+4", "-4"])
+    }
+
     /// With the cluster down and a commit in flight, librdkafka's close waits about 40 s for it; the bounded
     /// close gives up at its bound, still revokes, and releasing the consumer does not wait for the rest
     /// (which finishes on a thread of its own).
@@ -131,6 +153,7 @@ struct KafkaRoundTripTests {
         try consumer?.commit([(TopicPartition("grp", 0), 1)], synchronous: false)
         let began = ContinuousClock.now
         #expect(consumer?.close(waitingUpTo: .seconds(2)) == false)
+        #expect(consumer?.close(waitingUpTo: .seconds(2)) == false, "a second call still says the group was not left")
         let closing = ContinuousClock.now - began
         #expect(closing >= .seconds(2) && closing < .seconds(5), "closing took \(closing)")
         #expect(listener.events.withLock { $0 } == ["+4", "-4"])

@@ -55,6 +55,19 @@ struct OutputOutageTests {
             try committedTotal(bootstrap: cluster.bootstrapServers, group: group, topic: topics.clickstream)
         }
 
+        /// Every trigger has its recommendation, and the group commits all `events` (waiting up to 20 s for it).
+        func expectEveryTriggerRecommendedAndAllCommitted(_ events: Int64) async throws {
+            let recommended = try recommendedTriggers()
+            #expect(recommended == triggers, "\(triggers.subtracting(recommended).count) of \(triggers.count) triggers lost")
+            let deadline = ContinuousClock.now + .seconds(20)
+            var after = try committed()
+            while after.committed < after.end && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(200))
+                after = try committed()
+            }
+            #expect(after.committed == events && after.end == events, "committed \(after.committed) of \(after.end)")
+        }
+
         /// The trigger message ids of the recommendations on the topic, once all expected are there (or after the timeout).
         func recommendedTriggers(timeout: Duration = .seconds(30)) throws -> Set<String> {
             let read = try readAll(bootstrap: cluster.bootstrapServers, topics: [topics.recommendations], timeout: timeout) { got in
@@ -80,16 +93,30 @@ struct OutputOutageTests {
         try setup.cluster.setBroker(2, up: true)
         try setup.produceEvents(from: 100)
         #expect(await waitUntilHandled(pipeline, 200), "handled \(pipeline.eventsHandled) of 200")
-        let recommended = try setup.recommendedTriggers()
-        #expect(recommended == setup.triggers, "\(setup.triggers.subtracting(recommended).count) of \(setup.triggers.count) triggers lost")
-        let deadline = ContinuousClock.now + .seconds(20)
-        var after = try setup.committed()
-        while after.committed < after.end && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(200))
-            after = try setup.committed()
-        }
-        #expect(after.committed == 200 && after.end == 200, "committed \(after.committed) of \(after.end)")
+        try await setup.expectEveryTriggerRecommendedAndAllCommitted(200)
         #expect(pipeline.fault == nil)
+        #expect(pipeline.snapshot().deliveryFailures == 0)
+        pipeline.stop()
+    }
+
+    /// An outage longer than `max.poll.interval.ms` (7 s here). The consumer waits for room in a full window;
+    /// had it stopped polling, librdkafka would have left the group at 7 s and rejoined when the outage ended,
+    /// revoking every partition. It pauses them and polls instead: nothing is revoked, and nothing is lost.
+    @Test func anOutageLongerThanTheMaximumPollIntervalKeepsTheGroup() async throws {
+        var setup = try Setup(group: "outage-long")
+        try setup.cluster.setBroker(2, up: false)
+        try setup.produceEvents(from: 0)
+        let pipeline = try setup.pipeline(["max.poll.interval.ms": "7000", "session.timeout.ms": "6000"]) { $0.offsetWindow = 16 }
+        try pipeline.start()
+        try await Task.sleep(for: .seconds(12))
+        #expect(pipeline.eventsHandled < 100, "the window did not fill: \(pipeline.eventsHandled) handled")
+        #expect(pipeline.snapshot().partitionsRevoked == 0)
+
+        try setup.cluster.setBroker(2, up: true)
+        #expect(await waitUntilHandled(pipeline, 100), "handled \(pipeline.eventsHandled) of 100")
+        try await setup.expectEveryTriggerRecommendedAndAllCommitted(100)
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(pipeline.snapshot().partitionsRevoked == 0)
         #expect(pipeline.snapshot().deliveryFailures == 0)
         pipeline.stop()
     }

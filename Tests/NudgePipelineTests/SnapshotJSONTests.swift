@@ -26,6 +26,7 @@ struct SnapshotJSONTests {
         s.timersScheduled = 12
         s.timersFired = ["Cart Abandoned": 3, "Customer Silent": 0]
         s.timersDropped = 2
+        s.partitionsRevoked = 6
         s.identity = IdentityFigures(links: 5, merges: 4, forgotten: 3, messages: 2, misses: 1)
         return s
     }
@@ -45,7 +46,7 @@ struct SnapshotJSONTests {
                      "dropped": s.cold.dropped],
             "consumer_lag": ["total": s.totalLag, "partitions": s.consumerLag],
             "latency_ms": s.latencyMs.mapValues { rounded($0, 3) },
-            "models": s.models, "delivery_failures": s.deliveryFailures,
+            "models": s.models, "delivery_failures": s.deliveryFailures, "partitions_revoked": s.partitionsRevoked,
             "model_reloads": ["swapped": s.modelReloads, "refused": s.modelRefusals],
             "late_events": s.lateEvents, "future_events": s.futureEvents,
             "watermark": ["lag_ms": s.watermarkLagMillis,
