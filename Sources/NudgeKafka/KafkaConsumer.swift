@@ -204,20 +204,29 @@ public final class KafkaConsumer: @unchecked Sendable {
     }
 
     /// Stops fetching these partitions: a poll returns none of their messages, not even those already fetched,
-    /// until they are resumed. Consumer thread.
+    /// until they are resumed. librdkafka keeps the pause through a revocation and a later assignment. Only
+    /// assigned partitions can be paused; the others are logged. Consumer thread.
     public func pause(_ partitions: [TopicPartition]) {
-        let list = makeList(partitions)
-        defer { rd_kafka_topic_partition_list_destroy(list) }
-        let err = rd_kafka_pause_partitions(handle, list)
-        if err != RD_KAFKA_RESP_ERR_NO_ERROR { context.logger.warning("\(KafkaError(err, while: "pause \(partitions)").message)") }
+        changeFetching(partitions, pause: true)
     }
 
     /// Fetches these partitions again, from the message after the last one a poll returned. Consumer thread.
     public func resume(_ partitions: [TopicPartition]) {
+        changeFetching(partitions, pause: false)
+    }
+
+    private func changeFetching(_ partitions: [TopicPartition], pause: Bool) {
+        guard !partitions.isEmpty else { return }
         let list = makeList(partitions)
         defer { rd_kafka_topic_partition_list_destroy(list) }
-        let err = rd_kafka_resume_partitions(handle, list)
-        if err != RD_KAFKA_RESP_ERR_NO_ERROR { context.logger.warning("\(KafkaError(err, while: "resume \(partitions)").message)") }
+        let err = pause ? rd_kafka_pause_partitions(handle, list) : rd_kafka_resume_partitions(handle, list)
+        let verb = pause ? "pause" : "resume"
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR { context.logger.warning("\(KafkaError(err, while: "\(verb) \(partitions)").message)") }
+        // librdkafka answers per partition.
+        for i in 0..<Int(list.pointee.cnt) where list.pointee.elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            let e = list.pointee.elems[i]
+            context.logger.warning("\(KafkaError(e.err, while: "\(verb) \(String(cString: e.topic))[\(e.partition)]").message)")
+        }
     }
 
     /// Commits next-offsets-to-read for partitions. Synchronous commits wait for the broker.

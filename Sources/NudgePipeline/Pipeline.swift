@@ -59,14 +59,18 @@ public final class Pipeline: @unchecked Sendable {
     private var trackerGeneration = [UInt64](repeating: 0, count: TrackerTable.capacity)
     /// The generation the messages being handled were polled in.
     private var handlingGeneration: UInt64 = 0
-    /// When the current wait for room began (nil when not waiting).
-    private var waitingSince: ContinuousClock.Instant?
-    /// How long a wait goes before the consumer pauses its partitions and polls to stay in the group.
+    /// When the consumer last polled (for `max.poll.interval.ms`).
+    private var lastPoll = ContinuousClock.now
+    /// How long the consumer goes without a poll before it pauses its partitions and polls to stay in the group.
     private let keepAliveAfter: Duration
-    private var nextKeepAlivePoll = ContinuousClock.now
-    /// Whether a long wait has paused the partitions; those it paused (and any assigned since).
+    /// Whether a long wait has paused the partitions; those it paused, and those assigned since, to pause.
     private var pausedForWait = false
     private var paused: [TopicPartition] = []
+    private var toPause: [TopicPartition] = []
+    /// The message registered and waiting for room in an inbox: a revocation of its partition during the wait
+    /// drains up to it and commits it as the next to read, and the message is then released, not handed out.
+    private var held: (tracker: Int, offset: Int64)?
+    private var heldRevoked = false
     /// Messages polled during a wait, with the generation they were polled in, handled after the batch.
     private var carried: [(KafkaMessage, UInt64)] = []
     private let keepAliveBatch = UnsafeMutableBufferPointer<KafkaMessage>.allocate(capacity: 64)
@@ -275,6 +279,7 @@ public final class Pipeline: @unchecked Sendable {
         var nextCommit = ContinuousClock.now + config.commitInterval
         while !stopping.load(ordering: .relaxed) {
             let n = consumer.poll(into: batch, timeout: .milliseconds(100))
+            lastPoll = .now
             handle(batch, count: n, arrival: monotonicNanos(), polledIn: assignmentGeneration)
             // Messages a wait's polls returned (none while every partition is paused, which it is), in order.
             while !carried.isEmpty && !stopping.load(ordering: .relaxed) {
@@ -303,6 +308,7 @@ public final class Pipeline: @unchecked Sendable {
     /// since (by a poll during a wait) is read again from its commit, so its messages here are not ours.
     private func handle(_ batch: UnsafeMutableBufferPointer<KafkaMessage>, count n: Int, arrival: UInt64, polledIn generation: UInt64) {
         handlingGeneration = generation
+        let inboxes = inboxes
         let shardCount = UInt64(inboxes.count)
         for i in 0..<n {
             let message = batch[i]
@@ -315,6 +321,7 @@ public final class Pipeline: @unchecked Sendable {
                 switch waitForRoom(tracker, offset: message.offset, arrivalNanos: arrival) {
                 case .registered: break
                 case .revoked:
+                    endWait()
                     message.release()
                     continue
                 case .stopping:
@@ -328,12 +335,35 @@ public final class Pipeline: @unchecked Sendable {
             let work = ShardWork.event(message, tracker: Int32(trackerIndex), route: lastRoute)
             // A shard waiting on a broker that is down fills its inbox: a stop waits for it only until its
             // deadline (a full inbox is also just a busy shard, which the drain lets finish).
-            guard inboxes[shard]._withUnsafeGuaranteedRef({ $0.push(work) { keepMembership(); return stopDeadlinePassed } }) else {
+            var waited = false
+            let pushed = inboxes[shard]._withUnsafeGuaranteedRef {
+                $0.push(work) {
+                    if !waited {
+                        waited = true
+                        held = (trackerIndex, message.offset)
+                    }
+                    keepMembership()
+                    return heldRevoked || stopDeadlinePassed
+                }
+            }
+            if waited { held = nil }
+            if heldRevoked {
+                // Committed as the next offset to read by the revocation: its next owner reads it. Finished here
+                // so that the retired tracker can be freed.
+                heldRevoked = false
+                tracker._withUnsafeGuaranteedRef { $0.complete(offset: message.offset) }
+                message.release()
+                endWait()
+                continue
+            }
+            guard pushed else {
                 for rest in i..<n { batch[rest].release() }
                 return
             }
-            if waitingSince != nil { endWait() }
+            if waited { endWait() }
         }
+        // Whatever a wait paused is fetched again once the batch is handed out (a rebalance may end a wait early).
+        if pausedForWait { endWait() }
     }
 
     private func tracker(for message: KafkaMessage) -> Int? {
@@ -354,38 +384,42 @@ public final class Pipeline: @unchecked Sendable {
     /// Called while the consumer thread waits for room (a window or an inbox full: the shards are slow, or
     /// the output broker is down and nothing finishes). librdkafka leaves the group when its consumer has not
     /// polled for `max.poll.interval.ms` (300 s by default), and the partitions then move and are read again.
-    /// So after `keepAliveAfter` of waiting it pauses every assigned partition (a paused partition returns
-    /// nothing more, and fetches again from where the last poll left off once resumed) and polls once a second,
-    /// which serves rebalances too. Short waits, as in any catch-up, never pause: resuming drops librdkafka's
-    /// prefetched messages.
+    /// So once `keepAliveAfter` has passed without a poll it pauses every assigned partition (a paused
+    /// partition returns nothing more, and fetches again from where the last poll left off once resumed) and
+    /// polls once a second, which serves rebalances too. Waits as short as any catch-up's never pause:
+    /// resuming drops librdkafka's prefetched messages.
     private func keepMembership() {
         let now = ContinuousClock.now
-        guard let since = waitingSince else {
-            waitingSince = now
-            return
-        }
-        guard now - since >= keepAliveAfter, now >= nextKeepAlivePoll else { return }
-        nextKeepAlivePoll = now + .seconds(1)
+        guard now - lastPoll >= (pausedForWait ? .seconds(1) : keepAliveAfter) else { return }
         if !pausedForWait {
             pausedForWait = true
             paused = Array(trackerByPartition.keys)
             consumer.pause(paused)
-            logger.notice("waited \(keepAliveAfter) for room (a slow shard or an output broker down): \(paused.count) partition(s) paused, polling each second to stay in the group")
+            logger.warning("the consumer has waited \(keepAliveAfter) for room (a slow shard, or an output broker down: see the log): \(paused.count) partition(s) paused, polling each second to stay in the group")
         }
         let n = consumer.poll(into: keepAliveBatch, timeout: .zero)
+        lastPoll = .now
         // Read after the poll: a partition assigned in it counts as assigned for what it returned.
         let generation = assignmentGeneration
         for i in 0..<n { carried.append((keepAliveBatch[i], generation)) }
+        // Partitions assigned in the poll are paused now that librdkafka has taken the assignment; a poll that
+        // returned messages means some partition is not paused, so pause them all again.
+        if n > 0 { toPause = Array(trackerByPartition.keys) }
+        if !toPause.isEmpty {
+            consumer.pause(toPause)
+            for tp in toPause where !paused.contains(tp) { paused.append(tp) }
+            toPause = []
+        }
     }
 
     /// A wait is over: resume what ``keepMembership()`` paused.
     private func endWait() {
-        waitingSince = nil
         guard pausedForWait else { return }
         pausedForWait = false
         consumer.resume(paused)
         logger.notice("room again: \(paused.count) partition(s) resumed")
         paused = []
+        toPause = []
     }
 
     /// Commits each partition's finished prefix. Consumer thread.
@@ -434,12 +468,16 @@ public final class Pipeline: @unchecked Sendable {
 
     /// Waits for in-flight work of these trackers to finish, up to the drain timeout (or, stopping, up to
     /// the stop's deadline: the shutdown drain and the revocation that leaving the group causes share it).
-    private func drain(_ indices: [Int]) {
+    /// The tracker at `heldIndex` has one message the consumer thread itself holds (see `held`): it is done
+    /// when all before that one have finished.
+    private func drain(_ indices: [Int], holding heldIndex: Int? = nil) {
         let deadline = ContinuousClock.now + min(config.drainTimeout, stopTimeLeft ?? config.drainTimeout)
         var open = indices.compactMap { trackers[$0] }
+        // The held message is the last its tracker registered: done when it is all that is pending.
+        let heldTracker = heldIndex.flatMap { trackers[$0] }
         repeat {
             for t in open { t.advance() }
-            open.removeAll { $0.pending == 0 }
+            open.removeAll { $0.pending == ($0 === heldTracker ? 1 : 0) }
             if !open.isEmpty { usleep(2_000) }
         } while !open.isEmpty && ContinuousClock.now < deadline
         for t in open { logger.warning("\(t.partition): \(t.pending) message(s) still in flight after the drain timeout; they will be re-read") }
@@ -453,11 +491,8 @@ public final class Pipeline: @unchecked Sendable {
             }
             trackerByPartition[tp] = index
             trackerGeneration[index] = assignmentGeneration + 1
-            // Given during a long wait: paused with the rest until it ends.
-            if pausedForWait {
-                consumer.pause([tp])
-                paused.append(tp)
-            }
+            // Given during a long wait: paused with the rest until it ends, once librdkafka has taken it.
+            if pausedForWait { toPause.append(tp) }
             if tp.topic == config.topics.identity {
                 identityTrackers.insert(index)  // no event time of its own: not in the watermarks
                 continue
@@ -478,9 +513,19 @@ public final class Pipeline: @unchecked Sendable {
         lastTrackerObject = nil
         assignmentGeneration += 1
         metrics.partitionsRevoked.wrappingIncrement(by: partitions.count, ordering: .relaxed)
-        paused.removeAll { partitions.contains($0) }
+        // librdkafka keeps a partition's pause through a revocation and a later assignment: resume it now.
+        let pausedHere = paused.filter { partitions.contains($0) }
+        if !pausedHere.isEmpty {
+            consumer.resume(pausedHere)
+            paused.removeAll { partitions.contains($0) }
+        }
+        toPause.removeAll { partitions.contains($0) }
         let indices = partitions.compactMap { trackerByPartition[$0] }
-        drain(indices)
+        // A message registered and waiting in `push` finishes only once handed out: drain up to it, and commit it
+        // as the next to read.
+        let heldIndex = held.flatMap { h in indices.contains(h.tracker) ? h.tracker : nil }
+        drain(indices, holding: heldIndex)
+        if heldIndex != nil { heldRevoked = true }
         commitFinished(synchronous: true)
         for tp in partitions {
             guard let index = trackerByPartition.removeValue(forKey: tp) else { continue }

@@ -121,6 +121,41 @@ struct OutputOutageTests {
         pipeline.stop()
     }
 
+    /// A rebalance during a long wait, with the consumer thread holding a registered message for a full inbox
+    /// (a 5-message producer queue, 8-message inboxes): a second member joins the group and leaves again while
+    /// the output broker is down. The revocation commits up to the held message, the pauses do not outlive the
+    /// assignments, and once the broker is back every event is handled and committed. Before, the pipeline
+    /// stayed paused for good after such a rebalance.
+    @Test func aRebalanceDuringALongWaitLosesNothingAndResumes() async throws {
+        var setup = try Setup(group: "outage-rebalance")
+        try setup.cluster.setBroker(2, up: false)
+        try setup.produceEvents(from: 0)
+        let pipeline = try setup.pipeline(["max.poll.interval.ms": "7000", "session.timeout.ms": "6000",
+                                           "queue.buffering.max.messages": "5"]) { $0.shardQueueCapacity = 8 }
+        try pipeline.start()
+        try await Task.sleep(for: .seconds(4))
+        #expect(pipeline.eventsHandled < 100, "the inboxes did not fill: \(pipeline.eventsHandled) handled")
+
+        // Another member for 8 s: it reads what it is given and commits nothing.
+        let member = try KafkaConsumer(config: KafkaConfig(["bootstrap.servers": setup.cluster.bootstrapServers, "group.id": setup.group,
+                                                            "partition.assignment.strategy": "range"]), logger: testLogger)
+        try member.subscribe(setup.topics.subscribed)
+        let buffer = UnsafeMutableBufferPointer<KafkaMessage>.allocate(capacity: 64)
+        defer { buffer.deallocate() }
+        let leaveAt = ContinuousClock.now + .seconds(8)
+        while ContinuousClock.now < leaveAt {
+            for m in buffer.prefix(member.poll(into: buffer, timeout: .milliseconds(100))) { m.release() }
+        }
+        member.close()
+        #expect(pipeline.snapshot().partitionsRevoked > 0, "no rebalance reached the pipeline")
+
+        try await Task.sleep(for: .seconds(2))
+        try setup.cluster.setBroker(2, up: true)
+        try await setup.expectEveryTriggerRecommendedAndAllCommitted(100)
+        #expect(pipeline.fault == nil)
+        pipeline.stop()
+    }
+
     @Test func anOutputRefusedForGoodIsAFaultNamingItsPartitionAndOffset() async throws {
         var setup = try Setup(group: "outage-fault")
         try setup.cluster.setBroker(2, up: false)
