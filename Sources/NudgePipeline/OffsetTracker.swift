@@ -75,18 +75,30 @@ final class OffsetTracker: @unchecked Sendable {
     /// Offsets registered and not yet committable.
     var pending: Int64 { registeredEnd < 0 ? 0 : registeredEnd - committable.load(ordering: .acquiring) }
 
-    /// Registers the next consumed offset; false when the window is full (advance and retry).
+    /// What ``register(offset:arrivalNanos:)`` did with an offset.
+    enum Registration {
+        /// Tracked: hand the message out, and complete the offset once its outputs are acknowledged.
+        case registered
+        /// The window is full: advance and retry.
+        case full
+        /// Below the offsets already registered (librdkafka rewound a partition still ours, as after a log
+        /// truncation): not tracked, so release the message without handing it out. Completing it would set
+        /// the flag of the ring slot a later offset owns, and let a commit pass that offset unfinished.
+        case behind
+    }
+
+    /// Registers the next consumed offset.
     /// Offsets skipped by the log (compaction, transaction markers, retention) count as finished; a skip
     /// wider than the window waits until everything registered has finished, then starts the window over.
-    func register(offset: Int64, arrivalNanos: UInt64) -> Bool {
+    func register(offset: Int64, arrivalNanos: UInt64) -> Registration {
         if registeredEnd < 0 {
             registeredEnd = offset
             committable.store(offset, ordering: .releasing)
         }
-        guard offset >= registeredEnd else { return true }  // a re-delivery below the end: already tracked
+        guard offset >= registeredEnd else { return .behind }
         if offset - committable.load(ordering: .acquiring) > mask {
             // Every flag below `registeredEnd` has been cleared by `advance` once it is all finished.
-            guard committable.load(ordering: .acquiring) == registeredEnd else { return false }
+            guard committable.load(ordering: .acquiring) == registeredEnd else { return .full }
             registeredEnd = offset
             committable.store(offset, ordering: .releasing)
         }
@@ -96,7 +108,7 @@ final class OffsetTracker: @unchecked Sendable {
         }
         arrival[Int(offset & mask)] = arrivalNanos
         registeredEnd = offset + 1
-        return true
+        return .registered
     }
 
     /// Marks an offset finished. Any thread.

@@ -255,7 +255,8 @@ public final class Pipeline: @unchecked Sendable {
         let tracker = unretained.takeUnretainedValue()
         let start = ContinuousClock.now
         var said = false
-        while !tracker.register(offset: offset, arrivalNanos: arrivalNanos) {
+        var registration = tracker.register(offset: offset, arrivalNanos: arrivalNanos)
+        while registration == .full {
             if stopping.load(ordering: .relaxed) { return .stopping }
             if !tracker.advance() { usleep(200) }
             keepMembership()
@@ -264,13 +265,14 @@ public final class Pipeline: @unchecked Sendable {
                 said = true
                 logger.error("\(tracker.partition) has waited 30 s for offset \(tracker.committable.load(ordering: .relaxed)) to finish. If its output failed for good (/health answers 503, and the log says which), it stays uncommitted until a restart reads it again; else the shards or the broker are slow, or the broker is down.")
             }
+            registration = tracker.register(offset: offset, arrivalNanos: arrivalNanos)
         }
         endWait()
-        return .registered
+        return registration == .registered ? .registered : .behind
     }
 
     /// How a wait for room in a partition's window ended.
-    private enum Room { case registered, stopping, revoked }
+    private enum Room { case registered, stopping, revoked, behind }
 
     private func consumeLoop() {
         let capacity = 1024
@@ -317,9 +319,17 @@ public final class Pipeline: @unchecked Sendable {
                 message.release()
                 continue
             }
-            if !tracker._withUnsafeGuaranteedRef({ $0.register(offset: message.offset, arrivalNanos: arrival) }) {
+            switch tracker._withUnsafeGuaranteedRef({ $0.register(offset: message.offset, arrivalNanos: arrival) }) {
+            case .registered: break
+            case .behind:
+                rewound(message)
+                continue
+            case .full:
                 switch waitForRoom(tracker, offset: message.offset, arrivalNanos: arrival) {
                 case .registered: break
+                case .behind:
+                    rewound(message)
+                    continue
                 case .revoked:
                     endWait()
                     message.release()
@@ -366,6 +376,14 @@ public final class Pipeline: @unchecked Sendable {
         if pausedForWait { endWait() }
     }
 
+    /// A message below what its partition's tracker has registered: librdkafka rewound a partition still ours
+    /// (a reset after a log truncation, say). Its offset was handed out already, or skipped as a gap, so it is
+    /// released unhandled (see ``OffsetTracker/Registration/behind``). Cold path.
+    private func rewound(_ message: KafkaMessage) {
+        logger.warning("\(message.topic)[\(message.partition)] offset \(message.offset) arrived again, below what this instance has taken from it: not handled twice")
+        message.release()
+    }
+
     private func tracker(for message: KafkaMessage) -> Int? {
         if message.topicIdentity == lastTopic && message.partition == lastPartition { return lastTracker }
         let tp = TopicPartition(message.topic, message.partition)
@@ -397,7 +415,9 @@ public final class Pipeline: @unchecked Sendable {
             consumer.pause(paused)
             logger.warning("the consumer has waited \(keepAliveAfter) for room (a slow shard, or an output broker down: see the log): \(paused.count) partition(s) paused, polling each second to stay in the group")
         }
-        let n = consumer.poll(into: keepAliveBatch, timeout: .zero)
+        // Not zero: librdkafka stops its poll-interval clock only during a blocking poll, and a revocation served
+        // here may drain and commit for a while.
+        let n = consumer.poll(into: keepAliveBatch, timeout: .milliseconds(1))
         lastPoll = .now
         // Read after the poll: a partition assigned in it counts as assigned for what it returned.
         let generation = assignmentGeneration
@@ -468,16 +488,17 @@ public final class Pipeline: @unchecked Sendable {
 
     /// Waits for in-flight work of these trackers to finish, up to the drain timeout (or, stopping, up to
     /// the stop's deadline: the shutdown drain and the revocation that leaving the group causes share it).
-    /// The tracker at `heldIndex` has one message the consumer thread itself holds (see `held`): it is done
-    /// when all before that one have finished.
-    private func drain(_ indices: [Int], holding heldIndex: Int? = nil) {
+    /// `held` names a message the consumer thread itself holds (registered, not handed out): its tracker is
+    /// done when everything before that message has finished.
+    private func drain(_ indices: [Int], holding held: (tracker: Int, offset: Int64)? = nil) {
         let deadline = ContinuousClock.now + min(config.drainTimeout, stopTimeLeft ?? config.drainTimeout)
         var open = indices.compactMap { trackers[$0] }
-        // The held message is the last its tracker registered: done when it is all that is pending.
-        let heldTracker = heldIndex.flatMap { trackers[$0] }
+        let heldTracker = held.flatMap { trackers[$0.tracker] }
         repeat {
             for t in open { t.advance() }
-            open.removeAll { $0.pending == ($0 === heldTracker ? 1 : 0) }
+            open.removeAll { t in
+                t === heldTracker ? t.committable.load(ordering: .relaxed) >= (held?.offset ?? 0) : t.pending == 0
+            }
             if !open.isEmpty { usleep(2_000) }
         } while !open.isEmpty && ContinuousClock.now < deadline
         for t in open { logger.warning("\(t.partition): \(t.pending) message(s) still in flight after the drain timeout; they will be re-read") }
@@ -513,20 +534,21 @@ public final class Pipeline: @unchecked Sendable {
         lastTrackerObject = nil
         assignmentGeneration += 1
         metrics.partitionsRevoked.wrappingIncrement(by: partitions.count, ordering: .relaxed)
-        // librdkafka keeps a partition's pause through a revocation and a later assignment: resume it now.
+        let indices = partitions.compactMap { trackerByPartition[$0] }
+        // A message registered and waiting in `push` finishes only once handed out: drain up to it, and commit it
+        // as the next to read.
+        let heldHere = held.flatMap { indices.contains($0.tracker) ? $0 : nil }
+        drain(indices, holding: heldHere)
+        if heldHere != nil { heldRevoked = true }
+        commitFinished(synchronous: true)
+        // librdkafka keeps a partition's pause through a revocation and a later assignment: resume it, once its
+        // offsets are committed (resumed earlier, a partition still fetching would prefetch for the drain).
         let pausedHere = paused.filter { partitions.contains($0) }
         if !pausedHere.isEmpty {
             consumer.resume(pausedHere)
             paused.removeAll { partitions.contains($0) }
         }
         toPause.removeAll { partitions.contains($0) }
-        let indices = partitions.compactMap { trackerByPartition[$0] }
-        // A message registered and waiting in `push` finishes only once handed out: drain up to it, and commit it
-        // as the next to read.
-        let heldIndex = held.flatMap { h in indices.contains(h.tracker) ? h.tracker : nil }
-        drain(indices, holding: heldIndex)
-        if heldIndex != nil { heldRevoked = true }
-        commitFinished(synchronous: true)
         for tp in partitions {
             guard let index = trackerByPartition.removeValue(forKey: tp) else { continue }
             if tp.topic == config.topics.clickstream { env.ownership.set(tp.partition, owned: false) }

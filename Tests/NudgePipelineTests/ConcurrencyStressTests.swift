@@ -109,7 +109,7 @@ struct ConcurrencyStressTests {
         var registered: Int64 = 0
         var violations = 0
         while registered < total {
-            if tracker.register(offset: registered, arrivalNanos: 0) {
+            if tracker.register(offset: registered, arrivalNanos: 0) == .registered {
                 handOff.withLock { $0.append(registered) }
                 registered += 1
             } else {

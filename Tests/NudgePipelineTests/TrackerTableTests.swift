@@ -11,7 +11,7 @@ import Testing
         let table = TrackerTable()
         let busy = OffsetTracker(partition: TopicPartition("in", 0), window: 64)
         let index = try #require(table.add(busy))
-        for offset in 0..<Int64(10) { #expect(busy.register(offset: offset, arrivalNanos: 0)) }
+        for offset in 0..<Int64(10) { #expect(busy.register(offset: offset, arrivalNanos: 0) == .registered) }
         for offset in 0..<Int64(5) { busy.complete(offset: offset) }
 
         table.retire(index)
@@ -36,7 +36,7 @@ import Testing
         let table = TrackerTable()
         let idle = OffsetTracker(partition: TopicPartition("in", 0), window: 64)
         let index = try #require(table.add(idle))
-        #expect(idle.register(offset: 0, arrivalNanos: 0))
+        #expect(idle.register(offset: 0, arrivalNanos: 0) == .registered)
         idle.complete(offset: 0)
         idle.advance()
         table.retire(index)
@@ -64,7 +64,7 @@ import Testing
         let table = TrackerTable()
         let tracker = OffsetTracker(partition: TopicPartition("in", 0), window: 64)
         let index = try #require(table.add(tracker))
-        for offset in 0..<Int64(3) { #expect(tracker.register(offset: offset, arrivalNanos: 0)) }
+        for offset in 0..<Int64(3) { #expect(tracker.register(offset: offset, arrivalNanos: 0) == .registered) }
         tracker.complete(offset: 0)
         tracker.complete(offset: 2)
         return (table, index, tracker)
@@ -103,22 +103,42 @@ import Testing
 
 /// A partition's window of offsets in flight.
 @Suite struct OffsetTrackerTests {
+    /// librdkafka rewinds a partition still ours (a reset after a log truncation): an offset below those
+    /// registered is not tracked again. It used to count as registered, and its completion set the flag of the
+    /// ring slot a later offset owns (here offset 5's), letting the commit pass 5 unfinished.
+    @Test func aRewoundOffsetIsNotTrackedAgain() {
+        let tracker = OffsetTracker(partition: TopicPartition("in", 0), window: 4)
+        for offset in 0..<Int64(4) {
+            #expect(tracker.register(offset: offset, arrivalNanos: 0) == .registered)
+            tracker.complete(offset: offset)
+        }
+        tracker.advance()
+        #expect(tracker.committable.load(ordering: .relaxed) == 4)
+        #expect(tracker.register(offset: 1, arrivalNanos: 0) == .behind)
+        #expect(tracker.register(offset: 4, arrivalNanos: 0) == .registered)
+        #expect(tracker.register(offset: 5, arrivalNanos: 0) == .registered)
+        tracker.complete(offset: 4)
+        tracker.advance()
+        #expect(tracker.committable.load(ordering: .relaxed) == 5, "offset 5 is not finished")
+        #expect(tracker.register(offset: 3, arrivalNanos: 0) == .behind)
+    }
+
     /// Retention, compaction or an aborted transaction can skip more offsets than the window holds.
     @Test func aSkipWiderThanTheWindowRegistersOnceEverythingBeforeItFinished() {
         let tracker = OffsetTracker(partition: TopicPartition("in", 0), window: 1_024)
-        #expect(tracker.register(offset: 0, arrivalNanos: 0))
-        #expect(tracker.register(offset: 1, arrivalNanos: 0))
+        #expect(tracker.register(offset: 0, arrivalNanos: 0) == .registered)
+        #expect(tracker.register(offset: 1, arrivalNanos: 0) == .registered)
         tracker.complete(offset: 0)
         tracker.advance()
         // Offset 1 is still in flight: the skip waits for it.
-        #expect(!tracker.register(offset: 5_000, arrivalNanos: 0))
+        #expect(tracker.register(offset: 5_000, arrivalNanos: 0) == .full)
         tracker.complete(offset: 1)
         tracker.advance()
-        #expect(tracker.register(offset: 5_000, arrivalNanos: 7))
+        #expect(tracker.register(offset: 5_000, arrivalNanos: 7) == .registered)
         #expect(tracker.committable.load(ordering: .relaxed) == 5_000, "the skipped offsets count as finished")
         #expect(tracker.pending == 1)
         #expect(tracker.arrivalNanos(offset: 5_000) == 7)
-        #expect(tracker.register(offset: 5_001, arrivalNanos: 0))
+        #expect(tracker.register(offset: 5_001, arrivalNanos: 0) == .registered)
         tracker.complete(offset: 5_001)
         tracker.advance()
         #expect(tracker.committable.load(ordering: .relaxed) == 5_000, "5,000 itself is not finished")
@@ -129,10 +149,10 @@ import Testing
 
     @Test func aFullWindowStillWaits() {
         let tracker = OffsetTracker(partition: TopicPartition("in", 0), window: 4)
-        for offset in 0..<4 as Range<Int64> { #expect(tracker.register(offset: offset, arrivalNanos: 0)) }
-        #expect(!tracker.register(offset: 4, arrivalNanos: 0), "0 is not finished")
+        for offset in 0..<4 as Range<Int64> { #expect(tracker.register(offset: offset, arrivalNanos: 0) == .registered) }
+        #expect(tracker.register(offset: 4, arrivalNanos: 0) == .full, "0 is not finished")
         tracker.complete(offset: 0)
         tracker.advance()
-        #expect(tracker.register(offset: 4, arrivalNanos: 0))
+        #expect(tracker.register(offset: 4, arrivalNanos: 0) == .registered)
     }
 }
