@@ -264,7 +264,7 @@ public final class KafkaConsumer: @unchecked Sendable {
     public func committed(_ partitions: [TopicPartition], timeout: Duration = .seconds(10)) throws(KafkaError) -> [TopicPartition: Int64] {
         let list = makeList(partitions)
         defer { rd_kafka_topic_partition_list_destroy(list) }
-        let err = rd_kafka_committed(handle, list, Int32(timeout.components.seconds * 1000))
+        let err = rd_kafka_committed(handle, list, timeout.librdkafkaMillis)
         if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(err, while: "committed") }
         return readList(list)
     }
@@ -279,7 +279,7 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// Low and high watermarks, asking the broker.
     public func queryWatermarks(_ tp: TopicPartition, timeout: Duration = .seconds(10)) throws(KafkaError) -> (low: Int64, high: Int64) {
         var low: Int64 = -1, high: Int64 = -1
-        let err = rd_kafka_query_watermark_offsets(handle, tp.topic, tp.partition, &low, &high, Int32(timeout.components.seconds * 1000))
+        let err = rd_kafka_query_watermark_offsets(handle, tp.topic, tp.partition, &low, &high, timeout.librdkafkaMillis)
         if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(err, while: "watermarks \(tp)") }
         return (low, high)
     }
@@ -289,7 +289,7 @@ public final class KafkaConsumer: @unchecked Sendable {
         let rkt = rd_kafka_topic_new(handle, topic, nil)
         defer { rd_kafka_topic_destroy(rkt) }
         var metadata: UnsafePointer<rd_kafka_metadata>?
-        let err = rd_kafka_metadata(handle, 0, rkt, &metadata, Int32(timeout.components.seconds * 1000))
+        let err = rd_kafka_metadata(handle, 0, rkt, &metadata, timeout.librdkafkaMillis)
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else { throw KafkaError(err, while: "metadata for \(topic)") }
         defer { rd_kafka_metadata_destroy(metadata) }
         guard metadata.pointee.topic_cnt > 0 else { throw KafkaError("topic \(topic) not found") }
