@@ -98,13 +98,13 @@ extension Nudge {
 
             | measure | value |
             |---|---|
-            | Foundation JSONSerialization parse (for comparison) | \(Int(inProcess.foundationParsePerSecond)) events/s |
-            | decode only (NudgeEvents scanner) | \(Int(inProcess.decodePerSecond)) events/s |
-            | full path | \(Int(inProcess.fullPerSecond)) events/s |
+            | Foundation JSONSerialization parse (for comparison) | \(Int(inProcess.foundationParsePerSecond.rounded())) events/s |
+            | decode only (NudgeEvents scanner) | \(Int(inProcess.decodePerSecond.rounded())) events/s |
+            | full path | \(Int(inProcess.fullPerSecond.rounded())) events/s |
             | decisions made (of them by event-time timers) | \(inProcess.decisions) (\(inProcess.timerDecisions)) |
             | customers in store | \(inProcess.customers) |
-            | state per customer (all of a shard's state, as allocated, over the customers it holds) | \(Int(inProcess.bytesPerCustomer)) B |
-            | hot state per customer (the same without the cold tier) | \(Int(inProcess.hotBytesPerCustomer)) B |
+            | state per customer (all of a shard's state, as allocated, over the customers it holds) | \(Int(inProcess.bytesPerCustomer.rounded())) B |
+            | hot state per customer (the same without the cold tier) | \(Int(inProcess.hotBytesPerCustomer.rounded())) B |
             | full feature record (\(features.count) features), held by customers with two events or more | \(inProcess.recordBytes) B, \(inProcess.fullRecordCustomers) customers |
 
             State per customer by part (as allocated: capacities, not just what is filled):

@@ -204,8 +204,8 @@ public final class KafkaConsumer: @unchecked Sendable {
     }
 
     /// Stops fetching these partitions: a poll returns none of their messages, not even those already fetched,
-    /// until they are resumed. librdkafka keeps the pause through a revocation and a later assignment. Only
-    /// assigned partitions can be paused; the others are logged. Consumer thread.
+    /// until they are resumed. librdkafka keeps the pause through a revocation and a later assignment.
+    /// Partitions unknown to the client are logged. Consumer thread.
     public func pause(_ partitions: [TopicPartition]) {
         changeFetching(partitions, pause: true)
     }
@@ -326,13 +326,15 @@ public final class KafkaConsumer: @unchecked Sendable {
     public func close(waitingUpTo timeout: Duration) -> Bool {
         guard !closed else { return closing == nil }
         guard let events = rd_kafka_queue_new(handle) else { close(); return true }
-        closed = true
         if let error = rd_kafka_consumer_close_queue(handle, events) {
-            context.logger.warning("consumer close: \(String(cString: rd_kafka_error_string(error)))")
+            // Not expected: librdkafka's own close, unbounded, is the way left to leave the group.
+            context.logger.warning("consumer close: \(String(cString: rd_kafka_error_string(error))); closing without a bound")
             rd_kafka_error_destroy(error)
             rd_kafka_queue_destroy(events)
-            return false
+            close()
+            return true
         }
+        closed = true
         let deadline = ContinuousClock.now + timeout
         // The revocation comes as an event on this queue (the event API does not call the rebalance callback):
         // it is served here, on this thread, as `poll(into:timeout:)` serves one.

@@ -218,7 +218,7 @@ final class MetricsRecorder: @unchecked Sendable {
     private let counterNames: (actions: CounterNames, models: CounterNames)
     private let started = ContinuousClock.now
     private let deliveryFailures = ManagedAtomic<Int>(0)
-    /// Partitions taken from this instance by rebalances (and by its stop). Consumer thread writes.
+    /// Partitions taken from this instance by rebalances (not by its stop). Consumer thread writes.
     let partitionsRevoked = ManagedAtomic<Int>(0)
     private let faults: FaultRecorder
     var shards: [ShardWorker] = []

@@ -66,6 +66,8 @@ public final class Pipeline: @unchecked Sendable {
     /// Whether a long wait has paused the partitions; those it paused, and those assigned since, to pause.
     private var pausedForWait = false
     private var paused: [TopicPartition] = []
+    /// Assigned partitions the tracker table had no room for (more than its capacity on one instance).
+    private var untracked: [TopicPartition] = []
     private var toPause: [TopicPartition] = []
     /// The message registered and waiting for room in an inbox: a revocation of its partition during the wait
     /// drains up to it and commits it as the next to read, and the message is then released, not handed out.
@@ -411,7 +413,7 @@ public final class Pipeline: @unchecked Sendable {
         guard now - lastPoll >= (pausedForWait ? .seconds(1) : keepAliveAfter) else { return }
         if !pausedForWait {
             pausedForWait = true
-            paused = Array(trackerByPartition.keys)
+            paused = Array(trackerByPartition.keys) + untracked
             consumer.pause(paused)
             logger.warning("the consumer has waited \(keepAliveAfter) for room (a slow shard, or an output broker down: see the log): \(paused.count) partition(s) paused, polling each second to stay in the group")
         }
@@ -424,7 +426,7 @@ public final class Pipeline: @unchecked Sendable {
         for i in 0..<n { carried.append((keepAliveBatch[i], generation)) }
         // Partitions assigned in the poll are paused now that librdkafka has taken the assignment; a poll that
         // returned messages means some partition is not paused, so pause them all again.
-        if n > 0 { toPause = Array(trackerByPartition.keys) }
+        if n > 0 { toPause = Array(trackerByPartition.keys) + untracked }
         if !toPause.isEmpty {
             consumer.pause(toPause)
             for tp in toPause where !paused.contains(tp) { paused.append(tp) }
@@ -508,6 +510,8 @@ public final class Pipeline: @unchecked Sendable {
         for tp in partitions where trackerByPartition[tp] == nil {
             guard let index = trackers.add(OffsetTracker(partition: tp, window: config.offsetWindow)) else {
                 logger.error("more than \(TrackerTable.capacity) partitions on one instance; \(tp) is not tracked")
+                untracked.append(tp)  // its messages are released; a long wait pauses it with the rest
+                if pausedForWait { toPause.append(tp) }
                 continue
             }
             trackerByPartition[tp] = index
@@ -533,7 +537,11 @@ public final class Pipeline: @unchecked Sendable {
         lastPartition = -1
         lastTrackerObject = nil
         assignmentGeneration += 1
-        metrics.partitionsRevoked.wrappingIncrement(by: partitions.count, ordering: .relaxed)
+        untracked.removeAll { partitions.contains($0) }
+        // The stop's own revocation is not a rebalance.
+        if !stopping.load(ordering: .relaxed) {
+            metrics.partitionsRevoked.wrappingIncrement(by: partitions.count, ordering: .relaxed)
+        }
         let indices = partitions.compactMap { trackerByPartition[$0] }
         // A message registered and waiting in `push` finishes only once handed out: drain up to it, and commit it
         // as the next to read.
