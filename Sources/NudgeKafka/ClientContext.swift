@@ -33,10 +33,13 @@ final class ClientContext: @unchecked Sendable {
             guard let rk, let ctx = ClientContext.from(rk) else { return }
             let err = rd_kafka_resp_err_t(rawValue: code)
             let why = reason.map { String(cString: $0) } ?? ""
-            let fatal = err == RD_KAFKA_RESP_ERR__FATAL
-            ctx.logger.log(level: fatal ? .critical : .warning,
-                           "kafka \(String(cString: rd_kafka_err2name(err))): \(why)")
+            ctx.logError("kafka \(String(cString: rd_kafka_err2name(err))): \(why)", fatal: err == RD_KAFKA_RESP_ERR__FATAL)
         }
+    }
+
+    /// Logs a client error: critical when librdkafka calls it fatal (the client is no use any more).
+    func logError(_ text: String, fatal: Bool) {
+        logger.log(level: fatal ? .critical : .warning, "\(text)")
     }
 
     static func from(_ rk: OpaquePointer) -> ClientContext? {

@@ -350,8 +350,8 @@ public final class KafkaConsumer: @unchecked Sendable {
                 case RD_KAFKA_EVENT_REBALANCE:
                     rebalance(rk: handle, err: rd_kafka_event_error(event), list: rd_kafka_event_topic_partition_list(event))
                 case RD_KAFKA_EVENT_ERROR:
-                    let fatal = rd_kafka_event_error_is_fatal(event) != 0
-                    context.logger.log(level: fatal ? .critical : .warning, "consumer close: \(String(cString: rd_kafka_event_error_string(event)))")
+                    context.logError("consumer close: \(String(cString: rd_kafka_event_error_string(event)))",
+                                     fatal: rd_kafka_event_error_is_fatal(event) != 0)
                 default:
                     break
                 }

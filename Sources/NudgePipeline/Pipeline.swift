@@ -413,7 +413,7 @@ public final class Pipeline: @unchecked Sendable {
         guard now - lastPoll >= (pausedForWait ? .seconds(1) : keepAliveAfter) else { return }
         if !pausedForWait {
             pausedForWait = true
-            paused = Array(trackerByPartition.keys) + untracked
+            paused = assignedPartitions
             consumer.pause(paused)
             logger.warning("the consumer has waited \(keepAliveAfter) for room (a slow shard, or an output broker down: see the log): \(paused.count) partition(s) paused, polling each second to stay in the group")
         }
@@ -426,13 +426,16 @@ public final class Pipeline: @unchecked Sendable {
         for i in 0..<n { carried.append((keepAliveBatch[i], generation)) }
         // Partitions assigned in the poll are paused now that librdkafka has taken the assignment; a poll that
         // returned messages means some partition is not paused, so pause them all again.
-        if n > 0 { toPause = Array(trackerByPartition.keys) + untracked }
+        if n > 0 { toPause = assignedPartitions }
         if !toPause.isEmpty {
             consumer.pause(toPause)
             for tp in toPause where !paused.contains(tp) { paused.append(tp) }
             toPause = []
         }
     }
+
+    /// Every partition assigned to this instance, tracked or not.
+    private var assignedPartitions: [TopicPartition] { Array(trackerByPartition.keys) + untracked }
 
     /// A wait is over: resume what ``keepMembership()`` paused.
     private func endWait() {

@@ -100,6 +100,9 @@ struct OutputOutageTests {
         pipeline.stop()
     }
 
+    /// A poll interval short enough for a test to outlast it, and the session it must not be below.
+    static let shortPollInterval = ["max.poll.interval.ms": "7000", "session.timeout.ms": "6000"]
+
     /// An outage longer than `max.poll.interval.ms` (7 s here). The consumer waits for room in a full window;
     /// had it stopped polling, librdkafka would have left the group at 7 s and rejoined when the outage ended,
     /// revoking every partition. It pauses them and polls instead: nothing is revoked, and nothing is lost.
@@ -107,7 +110,7 @@ struct OutputOutageTests {
         var setup = try Setup(group: "outage-long")
         try setup.cluster.setBroker(2, up: false)
         try setup.produceEvents(from: 0)
-        let pipeline = try setup.pipeline(["max.poll.interval.ms": "7000", "session.timeout.ms": "6000"]) { $0.offsetWindow = 16 }
+        let pipeline = try setup.pipeline(Self.shortPollInterval) { $0.offsetWindow = 16 }
         try pipeline.start()
         try await Task.sleep(for: .seconds(12))
         #expect(pipeline.eventsHandled < 100, "the window did not fill: \(pipeline.eventsHandled) handled")
@@ -131,8 +134,9 @@ struct OutputOutageTests {
         var setup = try Setup(group: "outage-rebalance")
         try setup.cluster.setBroker(2, up: false)
         try setup.produceEvents(from: 0)
-        let pipeline = try setup.pipeline(["max.poll.interval.ms": "7000", "session.timeout.ms": "6000",
-                                           "queue.buffering.max.messages": "5"]) { $0.shardQueueCapacity = 8 }
+        let pipeline = try setup.pipeline(Self.shortPollInterval.merging(["queue.buffering.max.messages": "5"]) { $1 }) {
+            $0.shardQueueCapacity = 8
+        }
         try pipeline.start()
         try await Task.sleep(for: .seconds(4))
         #expect(pipeline.eventsHandled < 100, "the inboxes did not fill: \(pipeline.eventsHandled) handled")
@@ -140,9 +144,9 @@ struct OutputOutageTests {
         // Another member for 8 s: it reads what it is given and commits nothing.
         // Its session and poll interval as short as the pipeline's: should its leave be lost in a rebalance, the
         // coordinator expires it in seconds rather than 45 (CI once saw the group's next join wait about that long).
-        let member = try KafkaConsumer(config: KafkaConfig(["bootstrap.servers": setup.cluster.bootstrapServers, "group.id": setup.group,
-                                                            "partition.assignment.strategy": "range", "session.timeout.ms": "6000",
-                                                            "max.poll.interval.ms": "7000"]),
+        let member = try KafkaConsumer(config: KafkaConfig(Self.shortPollInterval.merging([
+                                           "bootstrap.servers": setup.cluster.bootstrapServers, "group.id": setup.group,
+                                           "partition.assignment.strategy": "range"]) { $1 }),
                                        logger: testLogger)
         try member.subscribe(setup.topics.subscribed)
         let buffer = UnsafeMutableBufferPointer<KafkaMessage>.allocate(capacity: 64)
