@@ -1,6 +1,7 @@
 import CLZ4
 
-/// Turns a customer record into the compact bytes the cold tier keeps, and back, exactly.
+/// Turns a customer record and its ``ColdAttachment`` into the compact bytes the cold tier keeps, and back,
+/// exactly: one byte of attachment length, the attachment, then the record's LZ4 block.
 ///
 /// A record is XORed with the table's fresh-record template before LZ4: every field still in its "never
 /// seen" state (empty buckets, and the ±∞ of empty min/max buckets) becomes zero, so an idle customer's
@@ -19,9 +20,12 @@ final class ColdRecordCodec {
     private let template: UnsafeMutableRawPointer
     /// The record XOR the template, the input of LZ4.
     private let delta: UnsafeMutableRawPointer
-    /// LZ4's output; big enough for any record (`LZ4_compressBound`), so compression cannot fail for space.
+    /// The payload: LZ4's output from `blockOffset`, with room for any record (`LZ4_compressBound`), so
+    /// compression cannot fail for space; the attachment and its length byte end right before it.
     private let compressed: UnsafeMutableRawPointer
     private let compressedCapacity: Int
+    /// Where LZ4's output starts in `compressed`: past the longest attachment and its length byte.
+    private static let blockOffset = 1 + ColdAttachment.capacity
     /// LZ4's compression state, made by the first eviction (a table that never evicts does not hold its
     /// 16 KiB); nil after that only if liblz4 could not allocate it, and then nothing is evicted.
     private var stream: UnsafeMutablePointer<LZ4_stream_t>?
@@ -33,7 +37,7 @@ final class ColdRecordCodec {
         if let source = template.baseAddress { self.template.copyMemory(from: source, byteCount: stride) }
         delta = .allocate(byteCount: max(stride, 8), alignment: 16)
         compressedCapacity = Int(LZ4_compressBound(Int32(clamping: stride)))
-        compressed = .allocate(byteCount: max(compressedCapacity, 1), alignment: 16)
+        compressed = .allocate(byteCount: Self.blockOffset + compressedCapacity, alignment: 16)
     }
 
     deinit {
@@ -44,11 +48,12 @@ final class ColdRecordCodec {
     }
 
     /// Bytes the codec holds (template, scratch and LZ4 state).
-    var bytesUsed: Int { 2 * stride + compressedCapacity + (stream == nil ? 0 : Int(LZ4_sizeofState())) }
+    var bytesUsed: Int { 2 * stride + Self.blockOffset + compressedCapacity + (stream == nil ? 0 : Int(LZ4_sizeofState())) }
 
-    /// The compressed form of `record`, valid until the next call; nil only if LZ4 has no state or reports
-    /// an error.
-    func encode(_ record: UnsafeRawPointer) -> UnsafeRawBufferPointer? {
+    /// The payload of `record` with the attachment `attach` gives, valid until the next call; nil only if LZ4
+    /// has no state or reports an error. `attach` is called only once the record is compressed, so an owner
+    /// that moves its state into the attachment never loses it to a failed eviction.
+    func encode(_ record: UnsafeRawPointer, attach: () -> ColdAttachment = { ColdAttachment() }) -> UnsafeRawBufferPointer? {
         if stream == nil { stream = LZ4_createStream() }
         guard let stream else { return nil }
         xor(record, into: delta)
@@ -56,21 +61,31 @@ final class ColdRecordCodec {
         delta.storeBytes(of: 0, toByteOffset: CustomerRecord.idLength, as: UInt32.self)
         LZ4_resetStream_fast(stream)
         let written = LZ4_compress_fast_continue(stream, delta.assumingMemoryBound(to: CChar.self),
-                                                 compressed.assumingMemoryBound(to: CChar.self),
+                                                 (compressed + Self.blockOffset).assumingMemoryBound(to: CChar.self),
                                                  Int32(clamping: stride), Int32(clamping: compressedCapacity), 1)
         guard written > 0 else { return nil }
-        return UnsafeRawBufferPointer(start: compressed, count: Int(written))
+        // The attachment and its length go right before the block, so the payload is one run.
+        let attachment = attach()
+        let start = Self.blockOffset - 1 - attachment.count
+        compressed.storeBytes(of: UInt8(attachment.count), toByteOffset: start, as: UInt8.self)
+        attachment.withUnsafeBytes { bytes in
+            if let source = bytes.baseAddress { (compressed + start + 1).copyMemory(from: source, byteCount: bytes.count) }
+        }
+        return UnsafeRawBufferPointer(start: compressed + start, count: Self.blockOffset - start + Int(written))
     }
 
-    /// Writes the record `payload` encodes into `record` (all `stride` bytes, identity fields zero); false if
-    /// the payload is not a whole record, and then `record` holds unspecified bytes.
-    func decode(_ payload: UnsafeRawBufferPointer, into record: UnsafeMutableRawPointer) -> Bool {
-        guard let source = payload.baseAddress, payload.count <= Int(Int32.max) else { return false }
-        let read = LZ4_decompress_safe(source.assumingMemoryBound(to: CChar.self), record.assumingMemoryBound(to: CChar.self),
-                                       Int32(payload.count), Int32(clamping: stride))
-        guard Int(read) == stride else { return false }
+    /// Writes the record `payload` encodes into `record` (all `stride` bytes, identity fields zero) and returns
+    /// its attachment; nil if the payload is not a whole record, and then `record` holds unspecified bytes.
+    func decode(_ payload: UnsafeRawBufferPointer, into record: UnsafeMutableRawPointer) -> ColdAttachment? {
+        guard let source = payload.baseAddress, payload.count <= Int(Int32.max) else { return nil }
+        let start = 1 + Int(source.load(as: UInt8.self))
+        guard start <= payload.count,
+              let attachment = ColdAttachment(bytes: UnsafeRawBufferPointer(rebasing: payload[1..<start])) else { return nil }
+        let read = LZ4_decompress_safe((source + start).assumingMemoryBound(to: CChar.self), record.assumingMemoryBound(to: CChar.self),
+                                       Int32(payload.count - start), Int32(clamping: stride))
+        guard Int(read) == stride else { return nil }
         xor(record, into: record)
-        return true
+        return attachment
     }
 
     /// `output = record XOR template`, a word at a time (`stride` is a multiple of 8; both are 8-aligned).

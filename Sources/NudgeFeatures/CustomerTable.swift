@@ -35,7 +35,8 @@ public struct CustomerSlot: Sendable, Hashable {
 ///
 /// The **cold tier** (``ColdCustomers``) holds customers idle past a TTL as LZ4-compressed records within a
 /// byte budget. ``evictIdle(olderThanMillis:limit:atMost:onEvict:spare:)`` moves them there in small steps and frees
-/// their slots; ``slot(for:)`` and ``existingSlot(for:)`` bring one back on an index miss, bit for bit.
+/// their slots; ``slot(for:)`` and ``existingSlot(for:)`` bring one back on an index miss, bit for bit, with
+/// the ``ColdAttachment`` the caller gave for them (its own per-slot state, through ``onRestore``).
 /// Hot memory is bounded by the peak number of hot customers: freed slots and records are reused before
 /// their buffers grow, an id written into a reused slot takes the old id's arena bytes when it fits, and the arena
 /// drops dead bytes whenever it would grow (see ``bytesUsed``). Deletion from the index is backward-shift,
@@ -84,6 +85,11 @@ public final class CustomerTable {
     @exclusivity(unchecked) private var sampler: UInt64 = 0x9E37_79B9_7F4A_7C15
     private let cold: ColdCustomers
     private let codec: ColdRecordCodec
+
+    /// Called with each customer the cold tier hands back (``slot(for:)`` and ``existingSlot(for:)``) whose
+    /// eviction left a non-empty attachment, once the slot is theirs: the caller restores what it keeps per
+    /// slot. Set it once, before the first event; it runs on the table's thread, inside the lookup.
+    public var onRestore: ((CustomerSlot, ColdAttachment) -> Void)?
 
     /// Hot customers holding a full record (the others have at most one event, kept in their entry).
     public var fullRecords: Int { pool.count }
@@ -250,18 +256,21 @@ public final class CustomerTable {
     /// call costs at most `limit` record reads (about 10 ns each) and `limit` evictions (about 0.6 µs each,
     /// standard features, release build): call it between events with a small limit, e.g. 64.
     ///
-    /// `onEvict` is called with each freed slot, for state the caller keeps per slot (clear it: the slot
-    /// will be reused for another customer). Slots held across this call may now belong to nobody or to
-    /// someone else; a freed slot reads as unknown and ignores events until it is reused.
+    /// `onEvict` is called with each customer's slot as they leave it, for state the caller keeps per slot:
+    /// move what should come back with the customer into the attachment (handed to ``onRestore``, or returned
+    /// by ``detach(_:)``), and clear the rest, since the slot will be reused for another customer. Slots held
+    /// across this call may now belong to nobody or to someone else; a freed slot reads as unknown and
+    /// ignores events until it is reused.
     /// At most `atMost` are evicted, none that `spare` names.
     @discardableResult
     public func evictIdle(olderThanMillis cutoff: Int64, limit: Int, atMost: Int = .max,
-                          onEvict: (CustomerSlot) -> Void = { _ in }, spare: (CustomerSlot) -> Bool = { _ in false }) -> Int {
+                          onEvict: (CustomerSlot, inout ColdAttachment) -> Void = { _, _ in },
+                          spare: (CustomerSlot) -> Bool = { _ in false }) -> Int {
         sweep(olderThanMillis: cutoff, limit: limit, atMost: atMost, onEvict: onEvict, spare: spare).evicted
     }
 
     /// ``evictIdle(olderThanMillis:limit:atMost:onEvict:spare:)``, also saying how many slots it examined.
-    private func sweep(olderThanMillis cutoff: Int64, limit: Int, atMost: Int, onEvict: (CustomerSlot) -> Void,
+    private func sweep(olderThanMillis cutoff: Int64, limit: Int, atMost: Int, onEvict: (CustomerSlot, inout ColdAttachment) -> Void,
                        spare: (CustomerSlot) -> Bool) -> (evicted: Int, examined: Int) {
         guard slotsUsed > 0, limit > 0 else { return (0, 0) }
         var evicted = 0
@@ -275,9 +284,8 @@ public final class CustomerTable {
             let record = entries + slot * entrySize
             guard !isFree(record),
                   record.load(fromByteOffset: CustomerRecord.newestMillis, as: Int64.self) < cutoff,
-                  !spare(CustomerSlot(index: Int32(slot))), evict(slot) else { continue }
+                  !spare(CustomerSlot(index: Int32(slot))), evict(slot, onEvict: onEvict) else { continue }
             evicted += 1
-            onEvict(CustomerSlot(index: Int32(slot)))
         }
         return (evicted, examined)
     }
@@ -286,8 +294,9 @@ public final class CustomerTable {
     /// past it, moves the customers idle longest to the cold tier, before their idle TTL, until 15/16 of
     /// `capacity` remain. A call examines at most `limit` slots (plus up to 1,024 sampled) and evicts at most
     /// `atMost`, so call it between batches of events with bounds that outpace a batch; it returns how many
-    /// it evicted (counted in ``forcedEvictions`` too). `spare` keeps a customer in this time, given the
-    /// episode's lap (0 on the first walk of the table since the tier went over, and so on): the caller can
+    /// it evicted (counted in ``forcedEvictions`` too). `onEvict` is as for
+    /// ``evictIdle(olderThanMillis:limit:atMost:onEvict:spare:)``. `spare` keeps a customer in this time, given
+    /// the episode's lap (0 on the first walk of the table since the tier went over, and so on): the caller can
     /// spare customers with state the cold tier does not keep, and stop sparing some if a lap was not enough.
     ///
     /// Who is idle longest is estimated: the newest event times of 256 customers picked at random give the
@@ -297,7 +306,7 @@ public final class CustomerTable {
     /// cost memory per customer.
     @discardableResult
     public func evictOverCapacity(_ capacity: Int, limit: Int, atMost: Int = .max,
-                                  onEvict: (CustomerSlot) -> Void = { _ in },
+                                  onEvict: (CustomerSlot, inout ColdAttachment) -> Void = { _, _ in },
                                   spare: (_ slot: CustomerSlot, _ lap: Int) -> Bool = { _, _ in false }) -> Int {
         let target = capacity - capacity / 16
         guard count > (pressure == nil ? capacity : target) else {
@@ -342,11 +351,18 @@ public final class CustomerTable {
 
     // MARK: Identity
 
+    /// Where a detached customer was.
+    public enum DetachedFrom: Sendable, Equatable {
+        /// The hot tier: the slot is freed. Take what the caller keeps per slot, as on eviction.
+        case hot(freedSlot: CustomerSlot)
+        /// The cold tier, with the attachment the caller gave on eviction.
+        case cold(ColdAttachment)
+    }
+
     /// Removes `customerId` from the table, hot or cold, and returns their whole state, to merge into
-    /// another customer (see ``merge(_:into:)``); nil when the table does not hold them. A hot customer's
-    /// slot is freed and returned: clear what the caller keeps per slot, as after
-    /// ``evictIdle(olderThanMillis:limit:atMost:onEvict:spare:)``. Cold path (allocates the copy).
-    public func detach(_ customerId: RawText) -> (customer: DetachedCustomer, freedSlot: CustomerSlot?)? {
+    /// another customer (see ``merge(_:into:)``), and where it was; nil when the table does not hold them.
+    /// Cold path (allocates the copy).
+    public func detach(_ customerId: RawText) -> (customer: DetachedCustomer, from: DetachedFrom)? {
         let hash = nudgeHash64(customerId.bytes)
         switch hotSlot(customerId, hash: hash) {
         case .some(let slot):
@@ -356,19 +372,19 @@ public final class CustomerTable {
             let id = idBytes(entry)
             index.remove(slot: slotIndex, hash: hash, hashOf: idHash)
             release(entry, slot: slotIndex, idBytes: id.count)
-            return (DetachedCustomer(record: copy), slot)
+            return (DetachedCustomer(record: copy), .hot(freedSlot: slot))
         case .none:
             guard let coldEntry = cold.find(customerId.bytes, hash: hash) else { return nil }
             var copy = [UInt8](repeating: 0, count: stride)
-            let decoded = copy.withUnsafeMutableBytes { bytes in
-                bytes.baseAddress.map { codec.decode(cold.payload(of: coldEntry), into: $0) } ?? false
+            let attachment = copy.withUnsafeMutableBytes { bytes in
+                bytes.baseAddress.flatMap { codec.decode(cold.payload(of: coldEntry), into: $0) }
             }
             cold.remove(coldEntry)
-            guard decoded else {
+            guard let attachment else {
                 restoreFailures += 1
                 return nil
             }
-            return (DetachedCustomer(record: copy), nil)
+            return (DetachedCustomer(record: copy), .cold(attachment))
         }
     }
 
@@ -648,10 +664,12 @@ public final class CustomerTable {
         entry.storeBytes(of: Int64.min, toByteOffset: CustomerRecord.newestMillis, as: Int64.self)
         entry.storeBytes(of: CustomerRecord.noChannel, toByteOffset: CustomerRecord.channel, as: UInt8.self)
         CustomerEntry.setForm(.fresh, of: entry)
+        var attachment: ColdAttachment?
         if let coldEntry {
             // A restored customer comes back with a full record: the cold tier keeps records, not events.
             let record = fullRecord(of: entry)
-            if codec.decode(cold.payload(of: coldEntry), into: record) {
+            attachment = codec.decode(cold.payload(of: coldEntry), into: record)
+            if attachment != nil {
                 restores += 1
             } else {
                 record.copyMemory(from: template, byteCount: stride)
@@ -663,7 +681,9 @@ public final class CustomerTable {
         place(id.bytes, in: slot, reusing: freedRegion)
         index.insert(slot: slot, hash: hash, hashOf: idHash)
         count += 1
-        return CustomerSlot(index: Int32(slot))
+        let restored = CustomerSlot(index: Int32(slot))
+        if let attachment, attachment.count > 0 { onRestore?(restored, attachment) }
+        return restored
     }
 
     /// The most recently freed slot, with its old id's arena bytes, or a new slot at the end of the entries.
@@ -698,12 +718,18 @@ public final class CustomerTable {
         record.storeBytes(of: UInt32(truncatingIfNeeded: length), toByteOffset: CustomerRecord.idLength, as: UInt32.self)
     }
 
-    /// Moves the hot customer at `slot` to the cold tier; false (nothing changes) only if LZ4 fails.
-    private func evict(_ slot: Int) -> Bool {
+    /// Moves the hot customer at `slot` to the cold tier, with the attachment `onEvict` fills; false (nothing
+    /// changes, `onEvict` is not called) only if LZ4 fails.
+    private func evict(_ slot: Int, onEvict: (CustomerSlot, inout ColdAttachment) -> Void) -> Bool {
         let entry = entries + slot * entrySize
         let id = idBytes(entry)
         let hash = nudgeHash64(id)
-        guard let payload = codec.encode(state(of: entry)) else { return false }
+        let payload = codec.encode(state(of: entry)) {
+            var attachment = ColdAttachment()
+            onEvict(CustomerSlot(index: Int32(slot)), &attachment)
+            return attachment
+        }
+        guard let payload else { return false }
         cold.insert(id: id, hash: hash, payload: payload)
         index.remove(slot: slot, hash: hash, hashOf: idHash)
         release(entry, slot: slot, idBytes: id.count)

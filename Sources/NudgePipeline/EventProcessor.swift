@@ -187,6 +187,8 @@ final class EventProcessor {
         links = IdentityLinks(capacity: config.identityLinksPerShard)
         resolvedId = .allocate(byteCount: 256, alignment: 8)
         refreshModels()
+        // Contacts within the policy's look-back follow a customer through the cold tier (see `leave`).
+        table.onRestore = { [weak self] slot, attachment in self?.contacts.restore(attachment, into: Int(slot.index)) }
     }
 
     /// Swaps in the store's models if they changed. Called between batches, never mid-event.
@@ -461,8 +463,14 @@ final class EventProcessor {
                                  forget: forget)
         if let replaced, replaced.routes { forget(replaced) }
         let detached = table.detach(RawText(anonymous))
-        let handedContacts = detached?.freedSlot.map { contacts.take(Int($0.index)) } ?? ContactHistory()
-        if let freed = detached?.freedSlot { silences.forget(slot: Int(freed.index)) }
+        let handedContacts: ContactHistory
+        switch detached?.from {
+        case .hot(let freed):
+            handedContacts = contacts.take(Int(freed.index))
+            silences.forget(slot: Int(freed.index))
+        case .cold(let attachment): handedContacts = ContactHistory(attachment: attachment)
+        case nil: handedContacts = ContactHistory()
+        }
         let cart = carts.detachCart(customer: anonymous)
         guard detached != nil || cart != nil || handedContacts.count > 0 else { return }
         let userOwner = destination(of: user, hash: nudgeHash64(user))
@@ -590,9 +598,8 @@ final class EventProcessor {
 
     /// Moves up to `limit` slots' worth of customers idle past the TTL (against the watermark) to the cold
     /// tier, forgets identity links unused as long, and keeps the hot tier within its cap (see
-    /// ``capHotTier()``). Between events only: a slot is valid until the next sweep. A freed slot's contact
-    /// history and silence are cleared so that whoever reuses it starts clean (a returning customer's
-    /// contacts are older than the policy's look-back, which the TTL exceeds).
+    /// ``capHotTier()``). Between events only: a slot is valid until the next sweep. What the shard keeps
+    /// by slot leaves with the customer (see `leave`).
     ///
     /// Waits while silences are due and not yet fired (``advance(wallMillis:limit:publish:)`` fires a
     /// bounded number per turn): evicting such a customer would drop their silence, which is kept by slot.
@@ -608,7 +615,7 @@ final class EventProcessor {
                 linkSweepCutoff = linkCutoff
                 links.expire(before: linkCutoff, limit: limit, forget: forget)
             }
-            idle = table.evictIdle(olderThanMillis: cutoff, limit: limit, onEvict: clearSlot)
+            idle = table.evictIdle(olderThanMillis: cutoff, limit: limit, onEvict: leave)
         }
         return idle + capHotTier()
     }
@@ -618,26 +625,27 @@ final class EventProcessor {
     /// early (``CustomerTable/evictOverCapacity(_:limit:atMost:onEvict:spare:)``), up to 1,024 a call. Call it
     /// between batches of events (up to ``ShardWorker/batchSize``): under the cap it costs a comparison.
     ///
-    /// On its first walk of the table it spares customers contacted within the contact policy's look-back
-    /// and customers whose silence is due (both are kept by slot, and the cold tier keeps neither); if that
-    /// walk leaves the tier over, they go too, losing them. So the tier exceeds the cap by at most a batch
-    /// for each 32,768 slots of one walk, and one more. A cap sized for the
-    /// customers really active within the look-back is only reached by a flood.
+    /// On its first walk of the table it spares customers whose silence is due (silences are kept by slot,
+    /// and the cold tier does not keep them); if that walk leaves the tier over, they go too, losing their
+    /// silence. So the tier exceeds the cap by at most a batch for each 32,768 slots of one walk, and one
+    /// more. A cap sized for the customers really active within the look-back is only reached by a flood.
     @discardableResult
     func capHotTier() -> Int {
         let watermark = clock.millis
-        let recent = watermark == .min ? Int64.min : watermark &- models.policy.lookBackMillis
-        return table.evictOverCapacity(maxHotCustomers, limit: 32 * 1_024, atMost: 1_024, onEvict: clearSlot) { slot, lap in
-            guard lap == 0 else { return false }
-            let index = Int(slot.index)
-            return contacts[index].contacts(after: recent) > 0
-                || watermark != .min && silences.isDue(slot: index, newest: table.newestEventMillis(of: slot), watermark: watermark)
+        return table.evictOverCapacity(maxHotCustomers, limit: 32 * 1_024, atMost: 1_024, onEvict: leave) { slot, lap in
+            lap == 0 && watermark != .min
+                && silences.isDue(slot: Int(slot.index), newest: table.newestEventMillis(of: slot), watermark: watermark)
         }
     }
 
-    /// Clears what the shard keeps by slot for a customer who left it.
-    private func clearSlot(_ slot: CustomerSlot) {
-        contacts.take(Int(slot.index))
+    /// What the shard keeps by slot, as a customer leaves it for the cold tier: contacts the policy can
+    /// still count go with them in `attachment` (``CustomerTable/onRestore`` brings them back, and identity
+    /// stitching hands them on), so that no cap or cooldown is broken by an early eviction; the silence is
+    /// dropped (counted in ``SilenceTimers/forgotten``).
+    private func leave(_ slot: CustomerSlot, attachment: inout ColdAttachment) {
+        let watermark = clock.millis
+        let cutoff = watermark == .min ? Int64.min : watermark &- models.policy.lookBackMillis
+        contacts.evict(Int(slot.index), after: cutoff, into: &attachment)
         silences.forget(slot: Int(slot.index))
     }
 

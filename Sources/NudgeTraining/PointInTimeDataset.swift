@@ -287,10 +287,10 @@ public final class PointInTimeDatasetBuilder {
         }
         links.set(anonymous: anonymous.bytes, hash: anonymous.hash64, user: user.bytes, routes: true, atMillis: atMillis,
                   generation: 0) { _ in }
-        guard let (detached, freed) = table.detach(anonymous) else { return }
+        guard let (detached, from) = table.detach(anonymous) else { return }
         let target = table.slot(for: user)
         table.merge(detached, into: target)
-        if let freed, freed.index != target.index {
+        if case .hot(let freed) = from, freed.index != target.index {
             // The freed slot will be someone else's: its orders are the customer's now, and rows already
             // taken for it (it may have been a known customer too) follow it there.
             let from = Int(freed.index)

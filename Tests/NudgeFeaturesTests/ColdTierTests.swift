@@ -93,7 +93,7 @@ import Testing
                 adds[number] += 1
             }
             let limit = Int.random(in: 1...3_000, using: &random)
-            let evicted = shop.table.evictIdle(olderThanMillis: clock - 2 * Time.hour, limit: limit) { freed.append($0.index) }
+            let evicted = shop.table.evictIdle(olderThanMillis: clock - 2 * Time.hour, limit: limit) { slot, _ in freed.append(slot.index) }
             #expect(evicted <= limit)
             guard round.isMultiple(of: 10) else { continue }
             var slots = Set<Int32>()
@@ -219,7 +219,7 @@ import Testing
         shop.send(.orderCompleted, at: Time.t0, for: "gone", channel: .store, amount: 5)
         let old = try #require(shop.slot("gone"))
         var reported: [CustomerSlot] = []
-        #expect(shop.table.evictIdle(olderThanMillis: Time.t0 + 1, limit: 8) { reported.append($0) } == 1)
+        #expect(shop.table.evictIdle(olderThanMillis: Time.t0 + 1, limit: 8) { slot, _ in reported.append(slot) } == 1)
         #expect(reported == [old])
         #expect(shop.table.customerId(of: old).isEmpty)
         #expect(shop.table.lastChannel(of: old) == nil)
@@ -260,5 +260,67 @@ import Testing
         let perCustomer = (shop.table.coldBytes - before) / max(shop.table.coldCount, 1)
         #expect(shop.table.coldCount == 1_000)
         #expect(perCustomer < FeatureSet.standard.bytesPerCustomer / 2)
+    }
+
+    /// What the owner attaches on eviction comes back with the customer: through `onRestore` when they
+    /// return (once, in the slot they get, and not for an empty attachment), and in `detach` from the cold
+    /// tier. A hot detach says which slot it freed.
+    @Test func anAttachmentComesBackWithItsCustomer() throws {
+        let shop = TestShop(Self.lifetime)
+        for (n, id) in ["kept", "plain", "stitched", "hot"].enumerated() {
+            shop.send(.productAdded, at: Time.t0 + Int64(n), for: id, amount: 2)
+        }
+        func attachment(_ id: String) -> ColdAttachment {
+            var attachment = ColdAttachment()
+            attachment.append(UInt8(id.utf8.count))
+            attachment.append(Int64(-7_000_000_000_000))
+            attachment.append(UInt32(0xDEAD_BEEF))
+            return attachment
+        }
+        var restored: [(CustomerSlot, ColdAttachment)] = []
+        shop.table.onRestore = { restored.append(($0, $1)) }
+        let evicted = shop.table.evictIdle(olderThanMillis: Time.t0 + 3, limit: 10) { slot, attached in
+            let id = shop.table.customerId(of: slot)
+            if id != "plain" { attached = attachment(id) }
+        }
+        #expect(evicted == 3 && shop.table.coldCount == 3)
+
+        let kept = shop.table.slot(for: shop.pool.text("kept"))
+        #expect(restored.count == 1)
+        #expect(restored.first?.0 == kept)
+        #expect(restored.first?.1 == attachment("kept"))
+        #expect(shop.value("adds", "kept", at: Time.t0) == 1, "the record came back too")
+        _ = shop.table.slot(for: shop.pool.text("plain"))
+        #expect(restored.count == 1, "nothing to hand back for an empty attachment")
+
+        let stitched = try #require(shop.table.detach(shop.pool.text("stitched")))
+        #expect(stitched.from == .cold(attachment("stitched")))
+        #expect(stitched.customer.newestEventMillis == Time.t0 + 2)
+        let hot = try #require(shop.slot("hot"))
+        #expect(try #require(shop.table.detach(shop.pool.text("hot"))).from == .hot(freedSlot: hot))
+        #expect(restored.count == 1)
+    }
+
+    /// Integers read back as written, in order; past the end there is nothing, and past the capacity
+    /// nothing is written.
+    @Test func attachmentsReadBackWhatWasWritten() {
+        var attachment = ColdAttachment()
+        let appended = attachment.append(UInt8(200)) && attachment.append(Int64.min) && attachment.append(Int16(-2))
+        #expect(appended)
+        var offset = 0
+        #expect(attachment.read(UInt8.self, at: &offset) == 200)
+        #expect(attachment.read(Int64.self, at: &offset) == .min)
+        #expect(attachment.read(Int16.self, at: &offset) == -2)
+        #expect(attachment.read(UInt8.self, at: &offset) == nil)
+        #expect(offset == 11)
+        while attachment.append(UInt8(1)) {}
+        #expect(attachment.count == ColdAttachment.capacity)
+        let full = attachment
+        let overflowed = attachment.append(UInt8(1))
+        #expect(!overflowed)
+        #expect(attachment == full)
+        var end = ColdAttachment.capacity - 4
+        #expect(attachment.read(UInt64.self, at: &end) == nil, "an integer that runs past the end is not read")
+        #expect(end == ColdAttachment.capacity - 4)
     }
 }

@@ -112,4 +112,59 @@ struct ColdTierPipelineTests {
         }
         #expect(largest <= 8_192 + 2 * ShardWorker.batchSize, "hot tier reached \(largest) customers")
     }
+
+    /// The recommendation `event` leads to, as JSON, or nil when it asks for no decision.
+    private func decision(_ processor: EventProcessor, _ event: String, _ customer: String?, anonymous: String? = nil,
+                          at: Int64, id: String) throws -> [String: Any]? {
+        let bytes = track(event, user: customer, anonymous: anonymous, id: id, at: ISO8601Time.format(millis: at),
+                          properties: #"{"revenue":80.0}"#)
+        let json: Data? = bytes.withUnsafeBytes {
+            guard case .decided(let json, _, _, _) = processor.process($0, route: .forwarded) else { return nil }
+            return Data(json)
+        }
+        return try json.map { try #require(JSONSerialization.jsonObject(with: $0) as? [String: Any]) }
+    }
+
+    /// A customer recommended something just before a flood pushes them out of the hot tier early keeps that
+    /// contact: back in the hot tier, the policy's cooldown and channel cap still see it, and it is in their
+    /// snapshot. An anonymous visitor's contact, moved out the same way, goes to the customer it is stitched
+    /// to. (Before the contacts went through the cold tier, such a customer was only spared for one walk of
+    /// the table, then lost them: the next trigger was answered as if they had never been contacted.)
+    @Test func aContactedCustomerMovedOutEarlyKeepsTheirContacts() throws {
+        var config = PipelineConfig.syntheticTime
+        config.expectedCustomersPerShard = 1_024
+        config.maxHotCustomersPerShard = 2_048
+        let processor = try shard(config)
+        let first = try #require(try decision(processor, "Order Completed", "c-contacted", at: Self.t0, id: "o-1"))
+        let action = try #require(first["action"] as? String)
+        try #require(action != "none", "the test needs a first recommendation to remember")
+        let contacted = try #require(processor.snapshot(of: Array("c-contacted".utf8), atMillis: nil)).contacts
+        #expect(contacted.count == 1)
+        let visitor = try #require(try decision(processor, "Order Completed", nil, anonymous: "anon-1", at: Self.t0 + 1, id: "o-a"))
+        try #require(visitor["action"] as? String != "none")
+        let visitorContacts = try #require(processor.snapshot(of: Array("anon-1".utf8), atMillis: nil)).contacts
+        #expect(visitorContacts.count == 1)
+
+        for i in 0..<6_000 {
+            send(processor, "Product Viewed", "flood-\(i)", at: Self.t0 + 60_000 + Int64(i), id: "f-\(i)")
+            if i % ShardWorker.batchSize == ShardWorker.batchSize - 1 { processor.capHotTier() }
+        }
+        #expect(processor.table.count <= 2_048 + ShardWorker.batchSize)
+        #expect(processor.table.restores == 0)
+
+        // Ten minutes later, inside the 30-minute cooldown: silence, because the contact came back.
+        let second = try #require(try decision(processor, "Order Completed", "c-contacted", at: Self.t0 + 600_000, id: "o-2"))
+        #expect(processor.table.restores == 1, "c-contacted, idle longest, had moved to the cold tier")
+        #expect(second["action"] as? String == "none", "\(second)")
+        let back = try #require(processor.snapshot(of: Array("c-contacted".utf8), atMillis: nil)).contacts
+        #expect(back == contacted)
+
+        // The visitor signs in as a customer Nudge has not seen: the cold visitor's contact is theirs now.
+        let identified = track("Product Viewed", user: "c-stitched", anonymous: "anon-1", id: "v-s",
+                               at: ISO8601Time.format(millis: Self.t0 + 600_001))
+        _ = identified.withUnsafeBytes { processor.process($0, route: .forwarded) }
+        #expect(processor.table.restores == 1, "the visitor's record was detached from the cold tier, not restored")
+        let stitched = try #require(processor.snapshot(of: Array("c-stitched".utf8), atMillis: nil)).contacts
+        #expect(stitched == visitorContacts)
+    }
 }
