@@ -242,16 +242,9 @@ final class MetricsRecorder: @unchecked Sendable {
                     // links, metrics) are counted only.
                     if error.isAbandonedAtClose { continue }
                     deliveryFailures.wrappingIncrement(ordering: .relaxed)
-                    // The offset stays unfinished, so it is never committed and is re-read after a restart. Once
-                    // the partition is revoked its next owner reads it again: no fault, and the offset is finished
-                    // here so that the retired tracker can be freed.
-                    guard report.token != DeliveryToken.none, let tracker = trackers[DeliveryToken.tracker(report.token)] else { continue }
-                    let offset = DeliveryToken.offset(report.token)
-                    if tracker.revoked.load(ordering: .relaxed) {
-                        tracker.complete(offset: offset)
-                        continue
+                    if let (partition, offset) = trackers.outputLost(token: report.token) {
+                        faults.record("the \(DeliveryToken.isRecommendation(report.token) ? "recommendation" : "dead letter or relayed event") caused by \(partition) offset \(offset) was refused for good: \(error)")
                     }
-                    faults.record("the \(DeliveryToken.isRecommendation(report.token) ? "recommendation" : "dead letter or relayed event") caused by \(tracker.partition) offset \(offset) was refused for good: \(error)")
                     continue
                 }
                 guard report.token != DeliveryToken.none, let tracker = trackers[DeliveryToken.tracker(report.token)] else { continue }

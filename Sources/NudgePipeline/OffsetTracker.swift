@@ -184,6 +184,21 @@ final class TrackerTable: @unchecked Sendable {
         if let tracker = slots[index], tracker.pending > 0 { retired.append(index) } else { remove(index) }
     }
 
+    /// An output the offset in `token` waits for is lost for good (the broker refused it, or the producer
+    /// would not take it). Returns that partition and offset while the partition is ours: record a fault,
+    /// since the offset stays unfinished, so it is never committed and is read again after a restart. Nil
+    /// for a token no offset waits for, and once the partition is revoked: its next owner reads it again,
+    /// so the offset is finished here, letting the retired tracker be freed. Any thread.
+    func outputLost(token: UInt64) -> (partition: TopicPartition, offset: Int64)? {
+        guard token != DeliveryToken.none, let tracker = self[DeliveryToken.tracker(token)] else { return nil }
+        let offset = DeliveryToken.offset(token)
+        guard !tracker.revoked.load(ordering: .relaxed) else {
+            tracker.complete(offset: offset)
+            return nil
+        }
+        return (tracker.partition, offset)
+    }
+
     /// Frees the retired indices whose messages have all finished. Consumer thread, at each commit.
     func sweepRetired() {
         guard !retired.isEmpty else { return }

@@ -467,13 +467,8 @@ final class ShardWorker: @unchecked Sendable {
         guard !error.isAbandonedAtClose else { return }
         counters.sendFailures.add()
         env.logger.error("\(output) not sent: \(error)")
-        guard token != DeliveryToken.none, let tracker = env.trackers[DeliveryToken.tracker(token)] else { return }
-        if tracker.revoked.load(ordering: .relaxed) {
-            // Its next owner reads it again; finished here so that the retired tracker can be freed.
-            tracker.complete(offset: DeliveryToken.offset(token))
-            return
-        }
-        env.faults.record("the \(output) caused by \(tracker.partition) offset \(DeliveryToken.offset(token)) could not be sent: \(error)")
+        guard let (partition, offset) = env.trackers.outputLost(token: token) else { return }
+        env.faults.record("the \(output) caused by \(partition) offset \(offset) could not be sent: \(error)")
     }
 }
 

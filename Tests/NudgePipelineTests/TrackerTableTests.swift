@@ -85,6 +85,23 @@ import Testing
         #expect(faults.current?.reason.contains("in[0] offset 1 was refused for good") == true)
     }
 
+    /// The rule a refused delivery and a send the producer would not take share: a fault while the
+    /// partition is ours (the offset stays unfinished), the offset finished once it is revoked, nothing for
+    /// an output no offset waits for.
+    @Test func aLostOutputIsAFaultOnlyWhileItsPartitionIsOurs() throws {
+        let (table, index, tracker) = try partitionWaitingOnOffset1()
+        let token = DeliveryToken.make(tracker: index, offset: 1, recommendation: false)
+        #expect(table.outputLost(token: DeliveryToken.none) == nil)
+        let lost = try #require(table.outputLost(token: token))
+        #expect(lost.partition == TopicPartition("in", 0) && lost.offset == 1)
+        tracker.advance()
+        #expect(tracker.pending == 2, "still ours: offset 1 stays unfinished")
+        tracker.revoked.store(true, ordering: .relaxed)
+        #expect(table.outputLost(token: token) == nil)
+        tracker.advance()
+        #expect(tracker.pending == 0, "revoked: offset 1 is finished, so the tracker can be freed")
+    }
+
     /// The retired tracker is freed once the refused offset finishes; before, it stayed in flight for good, and
     /// 4,096 such revocations would have left no index to track a partition with.
     @Test func onARevokedPartitionTheOffsetFinishesAndTheTrackerIsFreed() throws {
