@@ -79,7 +79,7 @@ struct EngineOptions: ParsableArguments {
     var cartAbandonedAfter = 30.0
     @Option(help: "Days without any event after which Customer Silent fires for a known customer (0 = never).")
     var customerSilentAfter = 14.0
-    @Option(help: "Days without an event (event time) after which a customer moves to the compressed cold tier; keep it above 7 (the contact policy's look-back).")
+    @Option(help: "Days without an event (event time) after which a customer moves to the compressed cold tier (their history, recent contacts and pending silence go with them).")
     var idleCustomerTtl = 30.0
     @Option(help: "MiB of cold tier per shard; beyond it the customers idle longest are dropped (counted in metrics).")
     var coldMemoryMb = 256
@@ -111,11 +111,6 @@ struct EngineOptions: ParsableArguments {
         }
         for (name, value, limit) in limits where !(value.isFinite && value >= 0 && value <= limit) {
             throw ValidationError("\(name) \(value): use a number from 0 up to ten years")
-        }
-        // A silence is kept with its customer in the hot tier: one evicted first never fires.
-        if customerSilentAfter > 0 && customerSilentAfter >= idleCustomerTtl {
-            throw ValidationError("--customer-silent-after \(customerSilentAfter) days never fires with --idle-customer-ttl \(idleCustomerTtl) days "
-                                  + "(customers move to the cold tier first, without their timers): use fewer days, or raise --idle-customer-ttl")
         }
     }
 

@@ -1,14 +1,15 @@
 /// A few bytes a ``CustomerTable``'s owner keeps for a customer outside the feature record (the pipeline's
-/// contact history), which follow the customer into the cold tier and back. The table does not read them.
+/// contact history and pending silence), which follow the customer into the cold tier and back. The table
+/// does not read them.
 ///
 /// A fixed-size value (no allocation): the owner appends integers as it evicts a customer, and reads them
 /// back in the same order when the customer returns (see ``CustomerTable/onRestore``) or is detached from
 /// the cold tier. Little-endian, so the bytes mean the same on every host.
 public struct ColdAttachment: Sendable, Equatable {
     /// The most bytes an attachment holds.
-    public static let capacity = 64
+    public static let capacity = 72
 
-    private var words: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+    private var words: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0, 0)
     /// Bytes written, at most ``capacity``.
     public private(set) var count = 0
 

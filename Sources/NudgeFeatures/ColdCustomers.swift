@@ -107,6 +107,25 @@ final class ColdCustomers {
         return Handle(entry: index[position])
     }
 
+    /// A customer whose id hashes to `hash`, if one is held (the first found, should two ids share it): for
+    /// a caller that kept only the hash, and checks the payload is the one it expects.
+    func find(hash: UInt64) -> Handle? {
+        guard count > 0 else { return nil }
+        var position = home(hash)
+        while true {
+            let number = index[position]
+            if number == Self.vacant { return nil }
+            if entries[Int(number)].hash == hash { return Handle(entry: number) }
+            position = (position + 1) & mask
+        }
+    }
+
+    /// The id bytes stored for `handle`.
+    func id(of handle: Handle) -> UnsafeRawBufferPointer {
+        let entry = entries[Int(handle.entry)]
+        return UnsafeRawBufferPointer(start: entry.blob, count: entry.blob == nil ? 0 : Int(entry.idLength))
+    }
+
     /// The payload stored for `handle`.
     func payload(of handle: Handle) -> UnsafeRawBufferPointer {
         let entry = entries[Int(handle.entry)]

@@ -77,15 +77,21 @@ final class ColdRecordCodec {
     /// Writes the record `payload` encodes into `record` (all `stride` bytes, identity fields zero) and returns
     /// its attachment; nil if the payload is not a whole record, and then `record` holds unspecified bytes.
     func decode(_ payload: UnsafeRawBufferPointer, into record: UnsafeMutableRawPointer) -> ColdAttachment? {
-        guard let source = payload.baseAddress, payload.count <= Int(Int32.max) else { return nil }
-        let start = 1 + Int(source.load(as: UInt8.self))
-        guard start <= payload.count,
-              let attachment = ColdAttachment(bytes: UnsafeRawBufferPointer(rebasing: payload[1..<start])) else { return nil }
+        guard let source = payload.baseAddress, payload.count <= Int(Int32.max),
+              let attachment = Self.attachment(of: payload) else { return nil }
+        let start = 1 + attachment.count
         let read = LZ4_decompress_safe((source + start).assumingMemoryBound(to: CChar.self), record.assumingMemoryBound(to: CChar.self),
                                        Int32(payload.count - start), Int32(clamping: stride))
         guard Int(read) == stride else { return nil }
         xor(record, into: record)
         return attachment
+    }
+
+    /// The attachment of `payload`, read without decompressing the record; nil if the payload is too short
+    /// to hold the attachment its length byte announces.
+    static func attachment(of payload: UnsafeRawBufferPointer) -> ColdAttachment? {
+        guard let length = payload.first, 1 + Int(length) <= payload.count else { return nil }
+        return ColdAttachment(bytes: UnsafeRawBufferPointer(rebasing: payload[1..<1 + Int(length)]))
     }
 
     /// `output = record XOR template`, a word at a time (`stride` is a multiple of 8; both are 8-aligned).

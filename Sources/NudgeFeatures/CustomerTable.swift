@@ -7,7 +7,7 @@ import CPrefetch
 import NudgeEvents
 
 /// A customer's place in one ``CustomerTable``: valid only for the table that handed it out, and only
-/// until its next ``CustomerTable/evictIdle(olderThanMillis:limit:atMost:onEvict:spare:)``, which may free it for
+/// until its next ``CustomerTable/evictIdle(olderThanMillis:limit:atMost:onEvict:)``, which may free it for
 /// another customer.
 public struct CustomerSlot: Sendable, Hashable {
     /// Position of the customer's entry in the table: dense, in order of first sight, until eviction frees
@@ -34,7 +34,7 @@ public struct CustomerSlot: Sendable, Hashable {
 ///   id's nudgeHash64 beside the slot, so a probe reads one word and compares id bytes only on a tag match.
 ///
 /// The **cold tier** (``ColdCustomers``) holds customers idle past a TTL as LZ4-compressed records within a
-/// byte budget. ``evictIdle(olderThanMillis:limit:atMost:onEvict:spare:)`` moves them there in small steps and frees
+/// byte budget. ``evictIdle(olderThanMillis:limit:atMost:onEvict:)`` moves them there in small steps and frees
 /// their slots; ``slot(for:)`` and ``existingSlot(for:)`` bring one back on an index miss, bit for bit, with
 /// the ``ColdAttachment`` the caller gave for them (its own per-slot state, through ``onRestore``).
 /// Hot memory is bounded by the peak number of hot customers: freed slots and records are reused before
@@ -75,13 +75,13 @@ public final class CustomerTable {
     /// The most recently freed slot, -1 for none. Free slots chain through their own entries (see
     /// ``FreeRecord``), so the free list costs no memory and never grows during a sweep.
     @exclusivity(unchecked) private var freeHead = -1
-    /// Where the next ``evictIdle(olderThanMillis:limit:atMost:onEvict:spare:)`` resumes its walk of the entries.
+    /// Where the next ``evictIdle(olderThanMillis:limit:atMost:onEvict:)`` resumes its walk of the entries.
     @exclusivity(unchecked) private var sweepCursor = 0
-    /// Over capacity: evict customers whose newest event is older than `cutoff`, in the episode's lap `lap`
-    /// (from 0), a walk of `length` slots (the table's when sampled) of which `examined` are done (see
-    /// ``evictOverCapacity(_:limit:atMost:onEvict:spare:)``); nil when not over capacity.
-    @exclusivity(unchecked) private var pressure: (cutoff: Int64, lap: Int, length: Int, examined: Int)?
-    /// Picks the slots ``evictOverCapacity(_:limit:atMost:onEvict:spare:)`` samples (xorshift64).
+    /// Over capacity: evict customers whose newest event is older than `cutoff`, in a walk of `length` slots
+    /// (the table's when sampled) of which `examined` are done (see
+    /// ``evictOverCapacity(_:limit:atMost:onEvict:)``); nil when not over capacity.
+    @exclusivity(unchecked) private var pressure: (cutoff: Int64, length: Int, examined: Int)?
+    /// Picks the slots ``evictOverCapacity(_:limit:atMost:onEvict:)`` samples (xorshift64).
     @exclusivity(unchecked) private var sampler: UInt64 = 0x9E37_79B9_7F4A_7C15
     private let cold: ColdCustomers
     private let codec: ColdRecordCodec
@@ -208,6 +208,19 @@ public final class CustomerTable {
         return admit(customerId, hash: hash, from: coldEntry)
     }
 
+    /// The attachment of the cold customer whose id hashes to `hash`, leaving them cold, with their id copied
+    /// into `id`; nil when the cold tier holds no such customer. For state the caller keeps by id hash while a
+    /// customer is cold (a silence timer): should two cold ids share the hash, the first is found, so check
+    /// the attachment is the one expected.
+    public func coldCustomer(hash: UInt64, id: inout [UInt8]) -> ColdAttachment? {
+        guard let handle = cold.find(hash: hash), let attachment = ColdRecordCodec.attachment(of: cold.payload(of: handle)) else {
+            return nil
+        }
+        id.removeAll(keepingCapacity: true)
+        id.append(contentsOf: cold.id(of: handle))
+        return attachment
+    }
+
     // MARK: Prefetching
 
     /// Starts loading the index entry a lookup of the id hashing to `hash` reads first. The first step of
@@ -260,18 +273,16 @@ public final class CustomerTable {
     /// move what should come back with the customer into the attachment (handed to ``onRestore``, or returned
     /// by ``detach(_:)``), and clear the rest, since the slot will be reused for another customer. Slots held
     /// across this call may now belong to nobody or to someone else; a freed slot reads as unknown and
-    /// ignores events until it is reused.
-    /// At most `atMost` are evicted, none that `spare` names.
+    /// ignores events until it is reused. At most `atMost` are evicted.
     @discardableResult
     public func evictIdle(olderThanMillis cutoff: Int64, limit: Int, atMost: Int = .max,
-                          onEvict: (CustomerSlot, inout ColdAttachment) -> Void = { _, _ in },
-                          spare: (CustomerSlot) -> Bool = { _ in false }) -> Int {
-        sweep(olderThanMillis: cutoff, limit: limit, atMost: atMost, onEvict: onEvict, spare: spare).evicted
+                          onEvict: (CustomerSlot, inout ColdAttachment) -> Void = { _, _ in }) -> Int {
+        sweep(olderThanMillis: cutoff, limit: limit, atMost: atMost, onEvict: onEvict).evicted
     }
 
-    /// ``evictIdle(olderThanMillis:limit:atMost:onEvict:spare:)``, also saying how many slots it examined.
-    private func sweep(olderThanMillis cutoff: Int64, limit: Int, atMost: Int, onEvict: (CustomerSlot, inout ColdAttachment) -> Void,
-                       spare: (CustomerSlot) -> Bool) -> (evicted: Int, examined: Int) {
+    /// ``evictIdle(olderThanMillis:limit:atMost:onEvict:)``, also saying how many slots it examined.
+    private func sweep(olderThanMillis cutoff: Int64, limit: Int, atMost: Int,
+                       onEvict: (CustomerSlot, inout ColdAttachment) -> Void) -> (evicted: Int, examined: Int) {
         guard slotsUsed > 0, limit > 0 else { return (0, 0) }
         var evicted = 0
         var examined = 0
@@ -284,7 +295,7 @@ public final class CustomerTable {
             let record = entries + slot * entrySize
             guard !isFree(record),
                   record.load(fromByteOffset: CustomerRecord.newestMillis, as: Int64.self) < cutoff,
-                  !spare(CustomerSlot(index: Int32(slot))), evict(slot, onEvict: onEvict) else { continue }
+                  evict(slot, onEvict: onEvict) else { continue }
             evicted += 1
         }
         return (evicted, examined)
@@ -295,9 +306,7 @@ public final class CustomerTable {
     /// `capacity` remain. A call examines at most `limit` slots (plus up to 1,024 sampled) and evicts at most
     /// `atMost`, so call it between batches of events with bounds that outpace a batch; it returns how many
     /// it evicted (counted in ``forcedEvictions`` too). `onEvict` is as for
-    /// ``evictIdle(olderThanMillis:limit:atMost:onEvict:spare:)``. `spare` keeps a customer in this time, given
-    /// the episode's lap (0 on the first walk of the table since the tier went over, and so on): the caller can
-    /// spare customers with state the cold tier does not keep, and stop sparing some if a lap was not enough.
+    /// ``evictIdle(olderThanMillis:limit:atMost:onEvict:)``.
     ///
     /// Who is idle longest is estimated: the newest event times of 256 customers picked at random give the
     /// cutoff below which the share to evict lies (plus a margin), and the sweep evicts customers older than
@@ -306,8 +315,7 @@ public final class CustomerTable {
     /// cost memory per customer.
     @discardableResult
     public func evictOverCapacity(_ capacity: Int, limit: Int, atMost: Int = .max,
-                                  onEvict: (CustomerSlot, inout ColdAttachment) -> Void = { _, _ in },
-                                  spare: (_ slot: CustomerSlot, _ lap: Int) -> Bool = { _, _ in false }) -> Int {
+                                  onEvict: (CustomerSlot, inout ColdAttachment) -> Void = { _, _ in }) -> Int {
         let target = capacity - capacity / 16
         guard count > (pressure == nil ? capacity : target) else {
             pressure = nil
@@ -315,18 +323,14 @@ public final class CustomerTable {
         }
         // A lap is a walk of as many slots as the table had when sampled, counted by this sweep alone (the TTL
         // sweep moves the same cursor, but checks its own cutoff).
-        if let current = pressure {
-            if current.examined >= current.length {
-                pressure = (cutoff: sampledCutoff(evicting: count - target), lap: current.lap + 1, length: slotsUsed, examined: 0)
-            }
-        } else {
-            pressure = (cutoff: sampledCutoff(evicting: count - target), lap: 0, length: slotsUsed, examined: 0)
+        if pressure.map({ $0.examined >= $0.length }) ?? true {
+            pressure = (cutoff: sampledCutoff(evicting: count - target), length: slotsUsed, examined: 0)
         }
-        guard let (cutoff, lap, length, examined) = pressure else { return 0 }
+        guard let (cutoff, length, examined) = pressure else { return 0 }
         let done = sweep(olderThanMillis: cutoff, limit: min(limit, length - examined), atMost: min(atMost, count - target),
-                         onEvict: onEvict, spare: { spare($0, lap) })
+                         onEvict: onEvict)
         forcedEvictions += done.evicted
-        pressure = count <= target ? nil : (cutoff, lap, length, examined + done.examined)
+        pressure = count <= target ? nil : (cutoff, length, examined + done.examined)
         return done.evicted
     }
 

@@ -1,6 +1,5 @@
 import NudgeDecisions
 import NudgeEvents
-import NudgeFeatures
 
 /// The contact histories of one shard's customers, by slot, paid for only by customers Nudge has contacted.
 ///
@@ -53,19 +52,6 @@ struct ContactBook: ~Copyable {
         return taken
     }
 
-    /// Takes `slot`'s history as its customer moves to the cold tier: the contacts after `cutoffMillis` (those
-    /// the contact policy can still count) go into `attachment`, to come back through ``restore(_:into:)``.
-    mutating func evict(_ slot: Int, after cutoffMillis: Int64, into attachment: inout ColdAttachment) {
-        let history = take(slot)
-        guard history.count > 0 else { return }
-        attachment = history.attachment(after: cutoffMillis)
-    }
-
-    /// Gives `slot`'s customer, back from the cold tier, the contacts their eviction kept.
-    mutating func restore(_ attachment: ColdAttachment, into slot: Int) {
-        absorb(ContactHistory(attachment: attachment), into: slot)
-    }
-
     /// Starts loading `slot`'s handle (the shard's lookahead).
     @inline(__always)
     func prefetch(slot: Int) { handles.prefetch(slot) }
@@ -89,36 +75,5 @@ struct ContactBook: ~Copyable {
             handles.set(slot, to: UInt32(pool.count))
         }
         return Int(handles[slot] - 1)
-    }
-}
-
-extension ContactHistory {
-    /// The contacts after `cutoffMillis` as a cold-tier attachment: a count byte, then each contact's
-    /// event time (8 bytes), channel and action (a byte each), at most 61 bytes.
-    func attachment(after cutoffMillis: Int64) -> ColdAttachment {
-        var attachment = ColdAttachment()
-        let kept = contacts(after: cutoffMillis)
-        guard kept > 0 else { return attachment }
-        attachment.append(UInt8(kept))
-        for i in 0..<count {
-            guard let contact = contact(at: i), contact.atMillis > cutoffMillis else { continue }
-            attachment.append(contact.atMillis)
-            attachment.append(contact.channel.rawValue)
-            attachment.append(contact.action)
-        }
-        return attachment
-    }
-
-    /// The contacts an attachment from ``attachment(after:)`` holds; empty for an empty one, and as many as
-    /// are whole in a damaged one.
-    init(attachment: ColdAttachment) {
-        self.init()
-        var offset = 0
-        guard let stored = attachment.read(UInt8.self, at: &offset) else { return }
-        for _ in 0..<min(Int(stored), Self.capacity) {
-            guard let time = attachment.read(Int64.self, at: &offset), let channel = attachment.read(UInt8.self, at: &offset),
-                  let action = attachment.read(UInt8.self, at: &offset) else { return }
-            record(atMillis: time, channel: Channel(rawValue: channel) ?? .other, action: action)
-        }
     }
 }

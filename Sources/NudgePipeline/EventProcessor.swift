@@ -187,8 +187,13 @@ final class EventProcessor {
         links = IdentityLinks(capacity: config.identityLinksPerShard)
         resolvedId = .allocate(byteCount: 256, alignment: 8)
         refreshModels()
-        // Contacts within the policy's look-back follow a customer through the cold tier (see `leave`).
-        table.onRestore = { [weak self] slot, attachment in self?.contacts.restore(attachment, into: Int(slot.index)) }
+        // Contacts follow a customer through the cold tier (see `leave`); a silence carried there is fired
+        // from the cold queue, or is stale once the customer is back.
+        table.onRestore = { [weak self] slot, attachment in
+            let carried = ColdSlotState(attachment)
+            self?.contacts.absorb(carried.contacts, into: Int(slot.index))
+            if let deadline = carried.silenceDeadline { self?.silences.restore(slot: Int(slot.index), deadline: deadline) }
+        }
     }
 
     /// Swaps in the store's models if they changed. Called between batches, never mid-event.
@@ -468,7 +473,7 @@ final class EventProcessor {
         case .hot(let freed):
             handedContacts = contacts.take(Int(freed.index))
             silences.forget(slot: Int(freed.index))
-        case .cold(let attachment): handedContacts = ContactHistory(attachment: attachment)
+        case .cold(let attachment): handedContacts = ColdSlotState(attachment).contacts
         case nil: handedContacts = ContactHistory()
         }
         let cart = carts.detachCart(customer: anonymous)
@@ -551,13 +556,24 @@ final class EventProcessor {
                 fire(.cartAbandoned, slot: slot, deadline: deadline, publish: publish)
             } else {
                 // Strictly before the cart's head: a silence due at the same time goes after the cart.
-                guard let due = silences.nextDue(watermark: watermark, through: cartHead &- 1,
-                                                 newestEventMillis: { table.newestEventMillis(of: CustomerSlot(index: Int32($0))) })
-                else { continue }
-                let slot = CustomerSlot(index: Int32(due.slot))
-                timerCustomer.removeAll(keepingCapacity: true)
-                timerCustomer.append(contentsOf: table.customerIdBytes(of: slot))
-                fire(.customerSilent, slot: slot, deadline: due.deadline, publish: publish)
+                let due = silences.nextDue(watermark: watermark, through: cartHead &- 1,
+                                           newestEventMillis: { table.newestEventMillis(of: CustomerSlot(index: Int32($0))) })
+                switch due {
+                case .hot(let slot, let deadline):
+                    let slot = CustomerSlot(index: Int32(slot))
+                    timerCustomer.removeAll(keepingCapacity: true)
+                    timerCustomer.append(contentsOf: table.customerIdBytes(of: slot))
+                    fire(.customerSilent, slot: slot, deadline: deadline, publish: publish)
+                case .cold(let hash, let deadline):
+                    // Still cold and silent since: back to the hot tier, with their features, where the restore
+                    // queues the silence again; it fires on a later pass of this loop. Else stale: came back, or
+                    // dropped by the cold tier.
+                    if isColdSilence(hash: hash, deadline: deadline, id: &timerCustomer) {
+                        _ = timerCustomer.withUnsafeBytes { table.existingSlot(for: RawText($0)) }
+                    }
+                    continue
+                case nil: continue
+                }
             }
             fired += 1
         }
@@ -622,31 +638,41 @@ final class EventProcessor {
 
     /// Keeps the hot tier within ``PipelineConfig/maxHotCustomersPerShard`` customers, whatever the input
     /// (a flood of new ids cannot grow it without bound): past it, those idle longest move to the cold tier
-    /// early (``CustomerTable/evictOverCapacity(_:limit:atMost:onEvict:spare:)``), up to 1,024 a call. Call it
-    /// between batches of events (up to ``ShardWorker/batchSize``): under the cap it costs a comparison.
-    ///
-    /// On its first walk of the table it spares customers whose silence is due (silences are kept by slot,
-    /// and the cold tier does not keep them); if that walk leaves the tier over, they go too, losing their
-    /// silence. So the tier exceeds the cap by at most a batch for each 32,768 slots of one walk, and one
-    /// more. A cap sized for the customers really active within the look-back is only reached by a flood.
+    /// early (``CustomerTable/evictOverCapacity(_:limit:atMost:onEvict:)``), up to 1,024 a call, with what
+    /// the shard keeps for them (see `leave`). Call it between batches of events (up to
+    /// ``ShardWorker/batchSize``): under the cap it costs a comparison. The tier exceeds the cap by at most a
+    /// batch. A cap sized for the customers really active within the look-back is only reached by a flood.
     @discardableResult
     func capHotTier() -> Int {
-        let watermark = clock.millis
-        return table.evictOverCapacity(maxHotCustomers, limit: 32 * 1_024, atMost: 1_024, onEvict: leave) { slot, lap in
-            lap == 0 && watermark != .min
-                && silences.isDue(slot: Int(slot.index), newest: table.newestEventMillis(of: slot), watermark: watermark)
+        table.evictOverCapacity(maxHotCustomers, limit: 32 * 1_024, atMost: 1_024, onEvict: leave)
+    }
+
+    /// What the shard keeps by slot, as a customer leaves it for the cold tier, goes with them in
+    /// `attachment` (a ``ColdSlotState``): the contacts the policy can still count, so that no cap or
+    /// cooldown is broken by an early eviction (``CustomerTable/onRestore`` brings them back, and identity
+    /// stitching hands them on), and a queued silence, which moves to the cold queue.
+    ///
+    /// Contacts are kept from the look-back before the customer's newest event or the watermark, whichever
+    /// is earlier: every later decision for them is at their newest event or after (a timer due earlier
+    /// decides at that newest time).
+    private func leave(_ slot: CustomerSlot, attachment: inout ColdAttachment) {
+        let index = Int(slot.index)
+        let newest = table.newestEventMillis(of: slot)
+        let since = min(clock.millis, newest)
+        let cutoff = since == .min ? Int64.min : since &- models.policy.lookBackMillis
+        let silence = silences.leave(slot: index, hash: nudgeHash64(table.customerIdBytes(of: slot)), newest: newest)
+        attachment = ColdSlotState(contacts: contacts.take(index).kept(after: cutoff), silenceDeadline: silence).attachment
+        // The cold queue holds at most one live entry per cold customer: past twice that, drop the stale.
+        if silences.coldScheduled > 2 * table.coldCount + 4_096 {
+            var id: [UInt8] = []
+            silences.compactCold { hash, deadline in isColdSilence(hash: hash, deadline: deadline, id: &id) }
         }
     }
 
-    /// What the shard keeps by slot, as a customer leaves it for the cold tier: contacts the policy can
-    /// still count go with them in `attachment` (``CustomerTable/onRestore`` brings them back, and identity
-    /// stitching hands them on), so that no cap or cooldown is broken by an early eviction; the silence is
-    /// dropped (counted in ``SilenceTimers/forgotten``).
-    private func leave(_ slot: CustomerSlot, attachment: inout ColdAttachment) {
-        let watermark = clock.millis
-        let cutoff = watermark == .min ? Int64.min : watermark &- models.policy.lookBackMillis
-        contacts.evict(Int(slot.index), after: cutoff, into: &attachment)
-        silences.forget(slot: Int(slot.index))
+    /// Whether the cold customer whose id hashes to `hash` still carries a silence due at `deadline` (their
+    /// id is then in `id`).
+    private func isColdSilence(hash: UInt64, deadline: Int64, id: inout [UInt8]) -> Bool {
+        table.coldCustomer(hash: hash, id: &id).map { ColdSlotState($0).silenceDeadline == deadline } ?? false
     }
 
     /// Whether the challenger models decide for the customer with this id hash (a stable split).

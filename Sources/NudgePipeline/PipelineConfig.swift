@@ -61,8 +61,8 @@ public struct PipelineConfig: Sendable {
     /// Expected customers per shard (pre-sizing the store; it grows past this).
     public var expectedCustomersPerShard = 1 << 16
     /// A customer with no event for this long (event time, measured against the shard's watermark) moves
-    /// from the hot tier to the LZ4 cold tier and comes back, history intact, on their next event. Keep it
-    /// above the contact policy's look-back (7 days): contact history stays in the hot tier. Default 30 days.
+    /// from the hot tier to the LZ4 cold tier and comes back, history intact, on their next event; the
+    /// contacts the policy can still count and a pending silence go with them. Default 30 days.
     public var idleCustomerTTL: Duration = .seconds(30 * 86_400)
     /// Customers each shard keeps in its hot tier at most, whatever the input: past it those idle longest move
     /// to the cold tier before their TTL (counted in `cold.forced`), until 15/16 of it remain. With the default

@@ -10,35 +10,54 @@
 /// again there; else it fires. Once per silence.
 ///
 /// **Slots.** Each slot has a word: a generation (bits 1…31) and a "queued" bit (bit 0). A slot the store
-/// frees (eviction to the cold tier, identity detach) is ``forget(slot:)``-ed: its generation moves on, so
-/// the queued entry, left in the heap (lazy cancellation), is dropped when it comes due, and the slot's next
-/// customer starts with none. So a customer evicted before their silence comes due loses it (counted in
-/// ``forgotten``). With the idle TTL longer than the silence delay (30 and 14 days by default) a silence
-/// comes due first, and the shard does not evict while silences are due and unfired. Customers moved out
-/// early (the hot tier's cap) leave entries that would wait for their deadlines: once stale entries
-/// outnumber live ones (and 4,096), the queue drops them, so it holds at most about two per hot customer.
+/// frees is ``forget(slot:)``-ed (identity detach) or ``leave(slot:hash:newest:)``-ed (eviction to the cold
+/// tier): its generation moves on, so the queued entry, left in the heap (lazy cancellation), is dropped
+/// when it comes due, and the slot's next customer starts with none. Once stale entries outnumber live
+/// ones (and 4,096), the queue drops them, so it holds at most about two per hot customer.
+///
+/// **Cold customers.** A customer who leaves for the cold tier with a silence queued keeps it: the deadline
+/// goes into a second queue under the id's 64-bit hash (16 bytes, no id), and into the customer's cold
+/// attachment. When it comes due, the caller looks the hash up in the cold tier and fires only if the
+/// customer there still carries that deadline: one who came back (and was maybe evicted again, with a new
+/// deadline) or whom the cold tier dropped is skipped. With the idle TTL longer than the delay (30 and 14
+/// days by default) a TTL eviction never carries one (the shard does not evict while silences are due and
+/// unfired); customers the hot tier's cap moves out early do.
 struct SilenceTimers: ~Copyable {
     private let delay: Int64?
     private var words = SlotWords()
     private var queue = TimerQueue()
+    /// Silences of cold customers, by id hash (``QueuedTimer/record`` its low half, `generation` its high).
+    private var coldQueue = TimerQueue()
 
     /// Silences fired.
     private(set) var fired = 0
-    /// Queued silences whose customer left the hot tier before they came due.
+    /// Queued silences dropped before they came due: their customer was detached by identity stitching.
     private(set) var forgotten = 0
     /// Entries in the queue whose customer left their slot (dropped when they come due, or compacted).
     private var stale = 0
+
+    /// A silence that came due.
+    enum Due: Equatable {
+        /// Of the hot customer in `slot`: fire it.
+        case hot(slot: Int, deadline: Int64)
+        /// Of a cold customer whose id hashes to `hash`, if they still carry this deadline: bring them back
+        /// to the hot tier, where ``restore(slot:deadline:)`` queues it again, to fire in turn.
+        case cold(hash: UInt64, deadline: Int64)
+    }
 
     /// Silences after `delayMillis` (nil turns them off).
     init(delayMillis: Int64?) {
         delay = delayMillis.map { max(0, $0) }
     }
 
-    /// Entries queued (live or stale).
-    var scheduled: Int { queue.count }
+    /// Entries queued (live or stale), hot and cold.
+    var scheduled: Int { queue.count + coldQueue.count }
 
-    /// Bytes allocated: the slot words and the queue, by capacity.
-    var bytesUsed: Int { words.bytesUsed + queue.bytesUsed }
+    /// Entries queued for cold customers (live or stale).
+    var coldScheduled: Int { coldQueue.count }
+
+    /// Bytes allocated: the slot words and the queues, by capacity.
+    var bytesUsed: Int { words.bytesUsed + queue.bytesUsed + coldQueue.bytesUsed }
 
     /// Starts loading `slot`'s word (the shard's lookahead).
     @inline(__always)
@@ -57,14 +76,44 @@ struct SilenceTimers: ~Copyable {
         queue.push(QueuedTimer(deadline: deadline, record: Int32(truncatingIfNeeded: slot), generation: word >> 1))
     }
 
-    /// The slot's customer left it (evicted or detached): its queued silence, if any, is dropped.
+    /// The slot's customer was detached (identity stitching): their queued silence, if any, is dropped.
     mutating func forget(slot: Int) {
-        guard slot >= 0, slot < words.capacity else { return }  // past it: never queued, word still 0
+        if release(slot: slot) { forgotten += 1 }
+    }
+
+    /// The slot's customer, whose id hashes to `hash` and whose newest event time is `newest`, leaves for the
+    /// cold tier: returns the deadline of their queued silence, which moves to the cold queue (keep it in
+    /// their attachment, to check when ``nextDue(watermark:through:newestEventMillis:)`` hands it back), or nil.
+    mutating func leave(slot: Int, hash: UInt64, newest: Int64) -> Int64? {
+        guard release(slot: slot), let delay else { return nil }
+        let deadline = newest.addingSaturating(delay)
+        coldQueue.push(QueuedTimer(deadline: deadline, record: Int32(truncatingIfNeeded: hash),
+                                   generation: UInt32(truncatingIfNeeded: hash >> 32)))
+        return deadline
+    }
+
+    /// The slot's customer came back from the cold tier carrying a silence due at `deadline`: it is queued
+    /// here again (and fires at the next turn if already due), and its cold entry goes stale.
+    mutating func restore(slot: Int, deadline: Int64) {
+        guard delay != nil, slot >= 0 else { return }
         let word = words[slot]
-        if word & 1 != 0 {
-            forgotten += 1
-            stale += 1
-        }
+        guard word & 1 == 0 else { return }
+        words.set(slot, to: word | 1)
+        queue.push(QueuedTimer(deadline: deadline, record: Int32(truncatingIfNeeded: slot), generation: word >> 1))
+    }
+
+    /// Drops the cold entries `stillDue` refuses (given the hash and deadline): customers who came back or
+    /// whom the cold tier dropped. Call it when the cold queue outgrows what the cold tier could hold.
+    mutating func compactCold(keeping stillDue: (UInt64, Int64) -> Bool) {
+        coldQueue.removeAll { stillDue(Self.hash(of: $0), $0.deadline) }
+    }
+
+    /// Moves the slot's generation on; true if a silence was queued (its entry is stale from now on).
+    private mutating func release(slot: Int) -> Bool {
+        guard slot >= 0, slot < words.capacity else { return false }  // past it: never queued, word still 0
+        let word = words[slot]
+        let queued = word & 1 != 0
+        if queued { stale += 1 }
         words.set(slot, to: (word >> 1 &+ 1) << 1)
         if stale > 4_096 && stale > queue.count - stale {
             var live = TimerQueue()
@@ -73,26 +122,31 @@ struct SilenceTimers: ~Copyable {
             queue = live
             stale = 0
         }
+        return queued
     }
 
-    /// Whether `slot`'s customer, whose newest event time is `newest`, has a silence queued and due at
-    /// `watermark` (it fires at the shard's next turns: not a customer to evict before).
-    func isDue(slot: Int, newest: Int64, watermark: Int64) -> Bool {
-        guard let delay, slot >= 0 else { return false }
-        return words[slot] & 1 != 0 && newest.addingSaturating(delay) <= watermark
+    /// The id hash a cold entry carries.
+    private static func hash(of entry: QueuedTimer) -> UInt64 {
+        UInt64(UInt32(bitPattern: entry.record)) | UInt64(entry.generation) << 32
     }
 
-    /// The earliest queued deadline (live or stale), `Int64.max` when none.
-    var earliestDeadline: Int64 { queue.earliest?.deadline ?? .max }
+    /// The earliest queued deadline (live or stale, hot or cold), `Int64.max` when none.
+    var earliestDeadline: Int64 { min(queue.earliest?.deadline ?? .max, coldQueue.earliest?.deadline ?? .max) }
 
     /// Pops the next silence due at `watermark` with a deadline at most `bound` (another queue's head, so
-    /// that timers of all kinds fire in deadline order) and returns its slot and deadline, skipping stale
-    /// entries and customers who came back; nil when none is. `newestEventMillis` gives the newest event
-    /// time of the customer in a slot.
-    mutating func nextDue(watermark: Int64, through bound: Int64 = .max,
-                          newestEventMillis: (Int) -> Int64) -> (slot: Int, deadline: Int64)? {
+    /// that timers of all kinds fire in deadline order), hot or cold in deadline order, skipping stale hot
+    /// entries and hot customers who came back; nil when none is. `newestEventMillis` gives the newest event
+    /// time of the customer in a slot. A hot silence returned counts as fired.
+    mutating func nextDue(watermark: Int64, through bound: Int64 = .max, newestEventMillis: (Int) -> Int64) -> Due? {
         guard let delay else { return nil }
-        while let top = queue.earliest, top.deadline <= min(watermark, bound) {
+        let limit = min(watermark, bound)
+        while true {
+            let hotHead = queue.earliest?.deadline ?? .max
+            if let cold = coldQueue.earliest, cold.deadline <= limit, cold.deadline < hotHead {
+                _ = coldQueue.popEarliest()
+                return .cold(hash: Self.hash(of: cold), deadline: cold.deadline)
+            }
+            guard let top = queue.earliest, top.deadline <= limit else { return nil }
             _ = queue.popEarliest()
             let slot = Int(top.record)
             guard words[slot] == top.generation << 1 | 1 else {  // forgotten
@@ -107,8 +161,7 @@ struct SilenceTimers: ~Copyable {
             }
             words.set(slot, to: words[slot] & ~1)
             fired += 1
-            return (slot, top.deadline)
+            return .hot(slot: slot, deadline: top.deadline)
         }
-        return nil
     }
 }

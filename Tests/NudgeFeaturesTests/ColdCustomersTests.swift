@@ -92,4 +92,62 @@ import Testing
         #expect(cold.budgetBytes == ColdCustomers.minimumBudget)
         #expect(cold.bytesUsed > 0 && cold.bytesUsed <= cold.budgetBytes / 2)
     }
+
+    /// `find(hash:)` finds a customer by hash alone, the first of the run when ids share it, and hands its id.
+    @Test func aHashAloneFindsACustomerAndItsId() {
+        let cold = ColdCustomers(budgetBytes: 1 << 20)
+        Self.insert(cold, id: "first", hash: 42, payload: [1])
+        Self.insert(cold, id: "second", hash: 42, payload: [2])
+        Self.insert(cold, id: "other", hash: 43, payload: [3])
+        let found = cold.find(hash: 42)
+        #expect(found.map { Array(cold.id(of: $0)) } == Array("first".utf8))
+        #expect(found.map { Array(cold.payload(of: $0)) } == [1])
+        #expect(cold.find(hash: 43).map { Array(cold.id(of: $0)) } == Array("other".utf8))
+        #expect(cold.find(hash: 44) == nil)
+        #expect(Self.remove(cold, id: "first", hash: 42))
+        #expect(cold.find(hash: 42).map { Array(cold.id(of: $0)) } == Array("second".utf8))
+    }
+}
+
+/// The cold payload: the attachment, uncompressed, before the record's LZ4 block.
+@Suite struct ColdRecordCodecTests {
+    @Test func aRecordAndAFullAttachmentComeBackExactly() throws {
+        let layout = FeatureSet.standard.layout
+        let codec = layout.template.withUnsafeBytes { ColdRecordCodec(template: $0) }
+        var record = layout.template
+        for i in stride(from: CustomerRecord.headerSize, to: record.count, by: 7) { record[i] = UInt8(truncatingIfNeeded: i) }
+        record.withUnsafeMutableBytes { $0.storeBytes(of: 0, toByteOffset: CustomerRecord.idOffset, as: Int64.self) }
+        record.withUnsafeMutableBytes { $0.storeBytes(of: 0, toByteOffset: CustomerRecord.idLength, as: UInt32.self) }
+        for size in [0, 1, ColdAttachment.capacity] {
+            var attachment = ColdAttachment()
+            for i in 0..<size { attachment.append(UInt8(255 - i)) }
+            let payload = try #require(record.withUnsafeBytes { codec.encode($0.baseAddress!) { attachment } }.map(Array.init))
+            #expect(payload.first == UInt8(size))
+            var back = [UInt8](repeating: 0xAA, count: record.count)
+            let read = payload.withUnsafeBytes { bytes in back.withUnsafeMutableBytes { codec.decode(bytes, into: $0.baseAddress!) } }
+            #expect(read == attachment, "attachment of \(size) bytes")
+            #expect(back == record, "record with an attachment of \(size) bytes")
+            // Damaged: cut short of the attachment its length byte announces, or of the block.
+            let short = Array(payload.prefix(size))
+            #expect(short.withUnsafeBytes { bytes in back.withUnsafeMutableBytes { codec.decode(bytes, into: $0.baseAddress!) } } == nil)
+            let cut = Array(payload.dropLast())
+            #expect(cut.withUnsafeBytes { bytes in back.withUnsafeMutableBytes { codec.decode(bytes, into: $0.baseAddress!) } } == nil)
+        }
+        var tooLong = [UInt8(ColdAttachment.capacity + 1)] + [UInt8](repeating: 0, count: 200)
+        #expect(tooLong.withUnsafeMutableBytes { ColdRecordCodec.attachment(of: UnsafeRawBufferPointer($0)) } == nil)
+        #expect([UInt8]().withUnsafeBytes { ColdRecordCodec.attachment(of: $0) } == nil)
+    }
+
+    @Test func attachmentsWithOtherBytesDiffer() {
+        var one = ColdAttachment()
+        var other = ColdAttachment()
+        one.append(UInt32(1))
+        other.append(UInt32(2))
+        #expect(one != other)
+        other = ColdAttachment()
+        other.append(UInt16(1))
+        #expect(one != other)
+        other.append(UInt16(0))
+        #expect(one == other)
+    }
 }

@@ -80,31 +80,4 @@ import Testing
         #expect(shop.table.evictOverCapacity(Self.capacity, limit: 10_000) == 0)
         #expect(shop.table.count == Self.capacity && shop.table.evictions == 0)
     }
-
-    /// `spare` keeps a customer in place for as many laps of the table as it says: always, or only the first.
-    @Test("spared customers stay for the laps the caller says")
-    func sparedCustomersStay() {
-        for sparedLaps in [Int.max, 1] {
-            let shop = TestShop(ColdTierTests.lifetime)
-            shop.send(.page, at: Time.t0 - Time.day, for: "kept")  // idle longest
-            var laps = 0
-            for i in 0..<5_000 {
-                shop.send(.page, at: Time.t0 + Int64(i) * 1_000, for: "flood-\(i)")
-                guard i % 64 == 63 else { continue }
-                shop.table.evictOverCapacity(Self.capacity, limit: 32 * 1_024, atMost: 1_024, spare: { slot, lap in
-                    laps = max(laps, lap)
-                    return lap < sparedLaps && shop.table.customerIdBytes(of: slot).elementsEqual("kept".utf8)
-                })
-            }
-            #expect(shop.table.count <= Self.capacity + 64)
-            let restores = shop.table.restores
-            _ = shop.slot("kept")
-            if sparedLaps == .max {
-                #expect(shop.table.restores == restores, "a customer spared always was evicted")
-            } else {
-                #expect(laps >= 1, "the episode never walked the table twice: the test proves nothing")
-                #expect(shop.table.restores == restores + 1, "a customer spared on the first lap only stayed")
-            }
-        }
-    }
 }

@@ -407,22 +407,28 @@ struct EventTimeTests {
         #expect(shard.processor.timersDropped == 1)
     }
 
-    /// Silences are kept per hot customer, so they need no cap of their own; a customer evicted to the cold
-    /// tier before their silence comes due loses it, and it is counted.
-    @Test func anEvictedCustomersSilenceIsDroppedAndCounted() throws {
+    /// A customer evicted to the cold tier before their silence comes due keeps it: it fires at its deadline,
+    /// once, from the cold tier (which hands the customer back to decide with their features). A customer who
+    /// came back in between is silent from their newest event instead, once. (Before, an evicted customer's
+    /// silence was dropped.)
+    @Test func anEvictedCustomersSilenceFiresFromTheColdTier() throws {
         let shard = try ShardUnderTest(idleTTL: .seconds(7 * 86_400)) { $0.cartAbandonedAfter = nil }
         _ = shard.advance(wall: 0)
         shard.send("Product Viewed", user: "c-1", at: t0)
-        shard.send("Product Viewed", user: "c-2", at: t0 + 8 * day)   // moves the watermark past c-1's TTL
-        #expect(shard.processor.timersScheduled == 2)
+        shard.send("Product Viewed", user: "c-back", at: t0)
+        shard.send("Product Viewed", user: "c-2", at: t0 + 8 * day)   // moves the watermark past their TTL
         #expect(shard.advance(wall: 500).isEmpty)
-        #expect(shard.processor.sweepIdle(limit: 64) == 1)
-        #expect(shard.processor.timersDropped == 1)
-        // c-1's entry comes due and is dropped; c-2's fires.
+        #expect(shard.processor.sweepIdle(limit: 64) == 2)
+        #expect(shard.processor.table.coldCount == 2)
+        shard.send("Product Viewed", user: "c-back", at: t0 + 9 * day)  // back: silent from here on
         shard.send("Product Viewed", user: "c-3", at: t0 + 30 * day)
-        let fired = shard.advance(wall: 1_000)
-        #expect(fired.count == 1)
-        #expect(shard.processor.timersFired(.customerSilent) == 1)
+        let fired = shard.advance(wall: 1_000).map { "\($0["_key"] as? String ?? "?") \($0["event_time"] as? String ?? "?")" }
+        #expect(fired == ["c-1 \(ISO8601Time.format(millis: t0 + 14 * day))", "c-2 \(ISO8601Time.format(millis: t0 + 22 * day))",
+                          "c-back \(ISO8601Time.format(millis: t0 + 23 * day))"])
+        #expect(shard.processor.timersDropped == 0)
+        #expect(shard.processor.table.restores == 2, "c-back by their event, c-1 to fire")
+        shard.send("Product Viewed", user: "c-4", at: t0 + 60 * day)
+        #expect(shard.advance(wall: 2_000).map { $0["_key"] as? String } == ["c-3"], "each silence fired once")
     }
 }
 
@@ -458,9 +464,10 @@ struct CustomerTimersTests {
                 if let deadline = carts.nextDue(watermark: mark, through: silences.earliestDeadline, customerId: &id) {
                     #expect(deadline <= mark)
                     fired.append("\(String(decoding: id, as: UTF8.self))/cart/\(deadline)")
-                } else if let due = silences.nextDue(watermark: mark, through: carts.earliestDeadline, newestEventMillis: { newest[$0] }) {
-                    #expect(due.deadline <= mark)
-                    fired.append("\(names[due.slot])/silent/\(due.deadline)")
+                } else if case .hot(let slot, let deadline)? = silences.nextDue(watermark: mark, through: carts.earliestDeadline,
+                                                                                  newestEventMillis: { newest[$0] }) {
+                    #expect(deadline <= mark)
+                    fired.append("\(names[slot])/silent/\(deadline)")
                 }
             }
         }
@@ -511,16 +518,46 @@ struct CustomerTimersTests {
         var newest: [Int64] = [t0, t0]
         silences.observe(slot: 0, known: true, newest: t0, watermark: t0 - minute)
         silences.observe(slot: 1, known: true, newest: t0, watermark: t0 - minute)
-        silences.forget(slot: 0)                   // evicted
+        silences.forget(slot: 0)                   // detached by identity stitching
         #expect(silences.forgotten == 1)
         newest[0] = t0 + day                       // a new customer in the slot
         silences.observe(slot: 0, known: true, newest: t0 + day, watermark: t0)
         var due: [String] = []
-        while let next = silences.nextDue(watermark: .max, newestEventMillis: { newest[$0] }) {
-            due.append("\(next.slot)@\(next.deadline)")
+        while case .hot(let slot, let deadline)? = silences.nextDue(watermark: .max, newestEventMillis: { newest[$0] }) {
+            due.append("\(slot)@\(deadline)")
         }
         #expect(due == ["1@\(t0 + 14 * day)", "0@\(t0 + 15 * day)"])
         #expect(silences.scheduled == 0)
+    }
+
+    /// A slot's customer leaving for the cold tier takes the silence's deadline (their newest event + the
+    /// delay) to the cold queue, which hands it back by id hash in deadline order with the hot ones; brought
+    /// back, the customer's silence is queued in the hot tier again. Compaction keeps what the caller says.
+    @Test func aSilenceLeavesWithItsCustomerAndComesBack() {
+        var silences = SilenceTimers(delayMillis: 14 * day)
+        var newest: [Int64] = [t0, t0, t0 + day]
+        for slot in 0..<3 { silences.observe(slot: slot, known: true, newest: newest[slot], watermark: t0 - minute) }
+        #expect(silences.leave(slot: 0, hash: 0xAAAA_0000_0000_BBBB, newest: t0 + 2 * day) == t0 + 16 * day)
+        #expect(silences.leave(slot: 2, hash: 7, newest: newest[2]) == t0 + 15 * day)
+        #expect(silences.leave(slot: 2, hash: 7, newest: newest[2]) == nil, "nothing queued any more")
+        #expect(silences.coldScheduled == 2 && silences.forgotten == 0)
+        newest[0] = .min                           // the slot is free
+        var due: [SilenceTimers.Due] = []
+        while let next = silences.nextDue(watermark: .max, newestEventMillis: { newest[$0] }) { due.append(next) }
+        #expect(due == [.hot(slot: 1, deadline: t0 + 14 * day), .cold(hash: 7, deadline: t0 + 15 * day),
+                        .cold(hash: 0xAAAA_0000_0000_BBBB, deadline: t0 + 16 * day)])
+        // Back in slot 0 with the carried deadline: queued there, fired once.
+        newest[0] = t0 + day
+        silences.restore(slot: 0, deadline: t0 + 15 * day)
+        silences.restore(slot: 0, deadline: t0 + 15 * day)
+        #expect(silences.nextDue(watermark: .max, newestEventMillis: { newest[$0] }) == .hot(slot: 0, deadline: t0 + 15 * day))
+        #expect(silences.nextDue(watermark: .max, newestEventMillis: { newest[$0] }) == nil)
+
+        for slot in 0..<3 { silences.observe(slot: slot, known: true, newest: t0 + 2 * day, watermark: t0) }
+        for slot in 0..<3 { _ = silences.leave(slot: slot, hash: UInt64(slot), newest: t0 + 2 * day) }
+        silences.compactCold { hash, deadline in hash == 1 && deadline == t0 + 16 * day }
+        #expect(silences.coldScheduled == 1)
+        #expect(silences.nextDue(watermark: .max, newestEventMillis: { newest[$0] }) == .cold(hash: 1, deadline: t0 + 16 * day))
     }
 
     @Test func manyCustomersChurningThroughTheIndexFireExactlyAsAModelSays() {
