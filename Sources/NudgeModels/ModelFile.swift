@@ -8,8 +8,9 @@ import NudgeJSON
 /// Both kinds share the header (`format`, `name`, `version`, `task`), `features` and
 /// `standardize` {`mean`, `scale`}. A churn file (`"task":"binary"`) has `intercept` and
 /// `weights`; an NBA file (`"task":"actions"`) has `actions`, each
-/// `{id, intercept, weights, value, channels, eligibility}`. `trained` is optional in both.
-/// Unknown keys are ignored so that trainers can add metadata.
+/// `{id, intercept, weights, value, channels, eligibility}`. `trained` is optional in both, and an action
+/// may carry `fitted` and `trained`: those hold whatever metadata a trainer adds. Any other unknown key
+/// is refused by name, as a misspelt one would silently drop what it meant.
 public enum ModelFile {
     /// The only format this service reads.
     public static let format = "nba-logistic/1"
@@ -24,6 +25,8 @@ public enum ModelFile {
     public static func loadChurn(_ data: Data, file: String, schema: FeatureSchema) throws(ModelFileError) -> ChurnModel {
         let root = try document(data, file: file)
         let identity = try header(root, task: "binary", other: "actions", otherName: "an NBA model")
+        try root.refuseUnknownKeys(["format", "name", "version", "task", "features", "standardize", "intercept", "weights", "trained"],
+                                   metadata: Self.metadataHint)
         let features = try SharedFeatures(root, schema: schema)
         let scorer = try features.scorer(root)
         return ChurnModel(identity: identity, scorer: scorer, trained: try trainingSummary(root))
@@ -33,6 +36,8 @@ public enum ModelFile {
     public static func loadNBA(_ data: Data, file: String, schema: FeatureSchema) throws(ModelFileError) -> NBAModel {
         let root = try document(data, file: file)
         let identity = try header(root, task: "actions", other: "binary", otherName: "a churn (binary) model")
+        try root.refuseUnknownKeys(["format", "name", "version", "task", "features", "standardize", "actions", "trained"],
+                                   metadata: Self.metadataHint)
         let features = try SharedFeatures(root, schema: schema)
         let actionsNode = try root.required("actions", "list the actions, each {id, intercept, weights, value, channels, eligibility}")
         let nodes = try actionsNode.array()
@@ -55,6 +60,9 @@ public enum ModelFile {
     }
 
     // MARK: - Parts
+
+    /// Where a trainer's own keys go.
+    private static let metadataHint = "a trainer's own metadata goes under \"trained\""
 
     /// The document's root object. The parser keeps repeated keys and non-finite numbers so that the
     /// validation below refuses them by path; only syntax is refused here, by line and column.
@@ -125,6 +133,7 @@ public enum ModelFile {
             guard !names.isEmpty else { throw featuresNode.refuse("is empty; list at least one feature") }
 
             let standardize = try root.required("standardize", "add {\"mean\":[...],\"scale\":[...]}, one entry per feature").object()
+            try standardize.refuseUnknownKeys(["mean", "scale"], metadata: ModelFile.metadataHint)
             let meanNode = try standardize.required("mean", "give one mean per feature")
             let scaleNode = try standardize.required("scale", "give one scale per feature")
             mean = try ModelFile.vector(meanNode, count: names.count, of: "mean")
@@ -162,6 +171,8 @@ public enum ModelFile {
 
     private static func action(_ node: JSONNode, features: SharedFeatures, schema: FeatureSchema) throws(ModelFileError) -> ActionModel {
         let object = try node.object()
+        try object.refuseUnknownKeys(["id", "intercept", "weights", "value", "channels", "eligibility", "fitted", "trained"],
+                                     metadata: "an action's metadata goes under \"trained\" or \"fitted\"")
         let idNode = try object.required("id", "give the action a stable id, e.g. \"retention_offer\"")
         let id = try idNode.string()
         guard !id.isEmpty else { throw idNode.refuse("is empty; give the action a stable id, e.g. \"retention_offer\"") }
@@ -184,7 +195,7 @@ public enum ModelFile {
         guard !channels.isEmpty else { throw channelsNode.refuse("is empty; list at least one channel") }
 
         var rules: [EligibilityRule] = []
-        if let eligibilityNode = object.optional("eligibility") {
+        if let eligibilityNode = try object.optionalNonNull("eligibility", "list the rules that must all hold, or [] for none") {
             for ruleNode in try eligibilityNode.array() {
                 rules.append(try rule(ruleNode, schema: schema))
             }
@@ -194,9 +205,11 @@ public enum ModelFile {
 
     private static func rule(_ node: JSONNode, schema: FeatureSchema) throws(ModelFileError) -> EligibilityRule {
         let object = try node.object()
-        guard let anyNode = object.optional("any") else {
+        guard let anyNode = try object.optionalNonNull("any", "list the conditions of which one must hold") else {
             return EligibilityRule(anyOf: [try condition(object, schema: schema)])
         }
+        // A condition beside "any" would be dropped: say which the rule means.
+        try object.refuseUnknownKeys(["any"], metadata: "a rule is {\"any\":[...]} or one condition {feature, op, value}, not both")
         var conditions: [EligibilityCondition] = []
         for conditionNode in try anyNode.array() {
             conditions.append(try condition(conditionNode.object(), schema: schema))
@@ -206,6 +219,7 @@ public enum ModelFile {
     }
 
     private static func condition(_ object: JSONObjectNode, schema: FeatureSchema) throws(ModelFileError) -> EligibilityCondition {
+        try object.refuseUnknownKeys(["feature", "op", "value"], metadata: "a condition is {feature, op, value}")
         let featureNode = try object.required("feature", "name the feature the rule reads (or \"churn_probability\")")
         let feature = try featureNode.string()
         let subject: EligibilityCondition.Subject

@@ -87,6 +87,23 @@ struct JSONObjectNode {
         return JSONNode(value: member.value, path: Self.childPath(path, key), file: file)
     }
 
+    /// Refuses a member not in `known`, naming it: a misspelt key ignored would drop what it meant (an
+    /// `eligibilty` list would leave an action without its rules). `metadata` says where free-form
+    /// additions belong.
+    func refuseUnknownKeys(_ known: Set<String>, metadata: String) throws(ModelFileError) {
+        guard let unknown = members.first(where: { !known.contains($0.key) }) else { return }
+        throw Self.childError(path, unknown.key, file,
+                              "is not a key here; use \(known.sorted().joined(separator: ", ")) (\(metadata))")
+    }
+
+    /// The member named `key`, or nil when it is absent; refused when it is present but null (null would
+    /// read as absent, so `"eligibility":null` would drop an action's rules unnoticed).
+    func optionalNonNull(_ key: String, _ hint: String) throws(ModelFileError) -> JSONNode? {
+        guard let member = members.first(where: { $0.key == key }) else { return nil }
+        if case .null = member.value.content { throw Self.childError(path, key, file, "is null; \(hint)") }
+        return JSONNode(value: member.value, path: Self.childPath(path, key), file: file)
+    }
+
     /// The member named `key`; when absent or null, an error naming it that ends with `hint`.
     func required(_ key: String, _ hint: String) throws(ModelFileError) -> JSONNode {
         guard let node = optional(key) else {

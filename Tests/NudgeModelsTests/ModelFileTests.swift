@@ -33,11 +33,18 @@ struct ModelFileLoadingTests {
         #expect(model.index(ofAction: "nope") == nil)
     }
 
-    @Test func unknownTopLevelKeysAreIgnored() throws {
-        var document = Fixture.churn()
-        document["notes"] = "hand-set"
-        document["extra"] = ["anything": [1, 2, 3]]
-        #expect(try Fixture.loadChurn(document).identity.name == "churn")
+    /// A trainer's own metadata has its places: anything under `trained`, and an action's `fitted` and
+    /// `trained`. (Other unknown keys are refused: see the refusal cases.)
+    @Test func metadataGoesUnderTrainedAndFitted() throws {
+        var churn = Fixture.churn()
+        churn["trained"] = ["at": "2026-11-20T04:00:00Z", "notes": "hand-set", "calibration": [["lower": 0, "upper": 0.1]]]
+        #expect(try Fixture.loadChurn(churn).identity.name == "churn")
+        var nba = Fixture.nba()
+        Fixture.editAction(&nba, 0) {
+            $0["fitted"] = true
+            $0["trained"] = ["rows": 12, "anything": [1, 2, 3]]
+        }
+        #expect(try Fixture.loadNBA(nba).actions[0].id == "retention_offer")
     }
 
     @Test func trainedIsOptional() throws {
@@ -103,6 +110,11 @@ struct ModelFileRefusalTests {
         Refusal(name: "intercept null", field: "intercept", says: "is missing") { $0["intercept"] = NSNull() },
         Refusal(name: "trained.rows fractional", field: "trained.rows", says: "expected a whole number") { $0["trained"] = ["rows": 1.5] },
         Refusal(name: "trained.auc infinite", field: "trained.auc", says: "is 1e400") { $0["trained"] = ["auc": "RAW:1e400"] },
+        Refusal(name: "unknown key", field: "notes", says: "is not a key here; use features, format, intercept, name, standardize, task, trained, version, weights (a trainer's own metadata goes under \"trained\")") {
+            $0["notes"] = "hand-set"
+        },
+        Refusal(name: "misspelt key", field: "weigths", says: "is not a key here") { $0["weigths"] = [0.0, 0.0] },
+        Refusal(name: "unknown key in standardize", field: "standardize.center", says: "use mean, scale") { Fixture.editStandardize(&$0) { $0["center"] = [0.0, 0.0] } },
     ]
 
     @Test(arguments: churnCases)
@@ -166,6 +178,28 @@ struct ModelFileRefusalTests {
             }
         },
         Refusal(name: "shared feature not in schema", field: "features[0]", says: "feature 'revenue_90d' is not defined") { $0["features"] = ["revenue_90d", "orders_90d"] },
+        // A misspelt or null eligibility would leave the action without its rules: a promotion to a customer
+        // with an open ticket.
+        Refusal(name: "eligibility misspelt", field: "actions[1].eligibilty", says: "is not a key here; use channels, eligibility, fitted, id") {
+            Fixture.editAction(&$0, 1) {
+                $0["eligibilty"] = $0["eligibility"]
+                $0["eligibility"] = nil
+            }
+        },
+        Refusal(name: "eligibility null", field: "actions[1].eligibility", says: "is null; list the rules that must all hold, or [] for none") {
+            Fixture.editAction(&$0, 1) { $0["eligibility"] = NSNull() }
+        },
+        Refusal(name: "eligibility condition beside any", field: "actions[2].eligibility[0].feature", says: "not both") {
+            Fixture.editAction(&$0, 2) {
+                $0["eligibility"] = [["any": [["feature": "tickets_open", "op": ">=", "value": 1]], "feature": "cart_items"]]
+            }
+        },
+        Refusal(name: "eligibility any null", field: "actions[2].eligibility[0].any", says: "is null") {
+            Fixture.editAction(&$0, 2) { $0["eligibility"] = [["any": NSNull(), "feature": "cart_items", "op": ">=", "value": 1]] }
+        },
+        Refusal(name: "eligibility condition with an unknown key", field: "actions[1].eligibility[0].unless", says: "a condition is {feature, op, value}") {
+            Fixture.editAction(&$0, 1) { $0["eligibility"] = [["feature": "tickets_open", "op": "==", "value": 0, "unless": "vip"]] }
+        },
     ]
 
     @Test(arguments: nbaCases)
