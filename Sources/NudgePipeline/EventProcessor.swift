@@ -118,8 +118,11 @@ final class EventProcessor {
     /// Events stamped beyond the allowed clock skew so far (applied at the shard's newest event time, or
     /// dead-lettered, per the policy).
     private(set) var futureEvents = 0
-    /// Cart timers that came due for a customer the store no longer holds (dropped by the cold tier): not fired.
+    /// Timers that came due for a customer this shard no longer serves: the store no longer holds them
+    /// (dropped by the cold tier), or their input partition moved to another instance. Not fired.
     private(set) var timersWithoutCustomer = 0
+    /// Timers fired (decisions made), by kind: cart and silence.
+    private var timersFired = (carts: 0, silences: 0)
     private let store: ModelStore
     private let counterNames: (actions: CounterNames, models: CounterNames)
     private var generation = -1
@@ -239,14 +242,14 @@ final class EventProcessor {
     var newestEventMillis: Int64 { clock.newestEventMillis }
     /// Timers queued (armed, or holding a settled cart until the watermark passes it).
     var timersScheduled: Int { carts.scheduled + silences.scheduled }
-    /// Cart timers refused at the capacity or due for a customer the store no longer holds, and silences
-    /// whose customer left the hot tier (evicted or detached) before they came due.
+    /// Cart timers refused at the capacity, silences whose customer was detached (identity stitching) before
+    /// they came due, and timers due for a customer this shard no longer serves.
     var timersDropped: Int { carts.dropped + silences.forgotten + timersWithoutCustomer }
     /// Timers fired, by kind.
     func timersFired(_ kind: TimerKind) -> Int {
         switch kind {
-        case .cartAbandoned: carts.fired
-        case .customerSilent: silences.fired
+        case .cartAbandoned: timersFired.carts
+        case .customerSilent: timersFired.silences
         }
     }
 
@@ -549,7 +552,7 @@ final class EventProcessor {
             if carts.scheduled > 0 && cartHead <= silenceHead {
                 guard let deadline = carts.nextDue(watermark: watermark, through: silenceHead, customerId: &timerCustomer) else { continue }
                 // Restores the customer from the cold tier when they are there: a cart outlives eviction.
-                guard let slot = timerCustomer.withUnsafeBytes({ table.existingSlot(for: RawText($0)) }) else {
+                guard servesTimerCustomer(), let slot = timerCustomer.withUnsafeBytes({ table.existingSlot(for: RawText($0)) }) else {
                     timersWithoutCustomer += 1
                     continue
                 }
@@ -563,14 +566,21 @@ final class EventProcessor {
                     let slot = CustomerSlot(index: Int32(slot))
                     timerCustomer.removeAll(keepingCapacity: true)
                     timerCustomer.append(contentsOf: table.customerIdBytes(of: slot))
+                    guard servesTimerCustomer() else {
+                        timersWithoutCustomer += 1
+                        continue
+                    }
                     fire(.customerSilent, slot: slot, deadline: deadline, publish: publish)
                 case .cold(let hash, let deadline):
                     // Still cold and silent since: back to the hot tier, with their features, where the restore
                     // queues the silence again; it fires on a later pass of this loop. Else stale: came back, or
                     // dropped by the cold tier.
-                    if isColdSilence(hash: hash, deadline: deadline, id: &timerCustomer) {
-                        _ = timerCustomer.withUnsafeBytes { table.existingSlot(for: RawText($0)) }
+                    guard isColdSilence(hash: hash, deadline: deadline, id: &timerCustomer) else { continue }
+                    guard servesTimerCustomer() else {
+                        timersWithoutCustomer += 1
+                        continue
                     }
+                    _ = timerCustomer.withUnsafeBytes { table.existingSlot(for: RawText($0)) }
                     continue
                 case nil: continue
                 }
@@ -680,8 +690,19 @@ final class EventProcessor {
         challenger != nil && models.usesChallenger(customerHash: customerHash)
     }
 
+    /// Whether the customer whose timer is due (their id in `timerCustomer`) is still this instance's: after
+    /// a rebalance moved their input partition away, the new owner decides for them (from the events it
+    /// reads), and this instance must not fire their carts and silences on stale state.
+    private func servesTimerCustomer() -> Bool {
+        timerCustomer.withUnsafeBytes { owns($0) }
+    }
+
     /// Decides for a due timer of the customer in `slot` (whose id is in `timerCustomer`) at its deadline.
     private func fire(_ kind: TimerKind, slot: CustomerSlot, deadline: Int64, publish: (TimerDecision) -> Void) {
+        switch kind {
+        case .cartAbandoned: timersFired.carts += 1
+        case .customerSilent: timersFired.silences += 1
+        }
         timerCustomer.withUnsafeBytes { id in
             let decided = decide(slot, customer: id, customerHash: nudgeHash64(id), at: deadline,
                                  trigger: .timer(kind.wireName, customerId: id, deadlineMillis: deadline))

@@ -21,7 +21,7 @@ private final class ShardUnderTest {
     let processor: EventProcessor
     private var ids = 0
 
-    init(idleTTL: Duration? = nil, _ configure: (inout EventTimeConfig) -> Void = { _ in }) throws {
+    init(idleTTL: Duration? = nil, ownership: InstanceOwnership? = nil, _ configure: (inout EventTimeConfig) -> Void = { _ in }) throws {
         var config = PipelineConfig.syntheticTime
         config.expectedCustomersPerShard = 1_024
         if let idleTTL { config.idleCustomerTTL = idleTTL }
@@ -29,7 +29,7 @@ private final class ShardUnderTest {
         let models = try ModelSet.load(directory: repoModels, features: repoFeatures)
         processor = EventProcessor(shardIndex: 0, shardCount: 1, config: config, models: ModelStore(models), features: repoFeatures,
                                    counterNames: (CounterNames(capacity: 64, reserved: ["none"]), CounterNames(capacity: 16)),
-                                   wallClock: { 1_800_000_000_000 })
+                                   ownership: ownership, wallClock: { 1_800_000_000_000 })
     }
 
     /// Sends a track event (user and/or anonymous id) at event time `at` from `partition`.
@@ -405,6 +405,29 @@ struct EventTimeTests {
         for c in ["c-1", "c-2", "c-3"] { shard.send("Product Added", user: c, at: t0) }
         #expect(shard.processor.timersScheduled == 2)
         #expect(shard.processor.timersDropped == 1)
+    }
+
+    /// Once a rebalance moves a customer's input partition to another instance, this one fires none of their
+    /// timers (the new owner decides for them); the customers it still owns fire as before. Before, the old
+    /// owner kept firing carts checked out elsewhere, and silences of customers active elsewhere.
+    @Test func timersOfCustomersWhosePartitionMovedAwayDoNotFire() throws {
+        let ownership = InstanceOwnership(partitioner: .consistent)
+        ownership.setPartitionCount(2)
+        ownership.set(0, owned: true)
+        ownership.set(1, owned: true)
+        func partition(_ id: String) -> Int32 { Array(id.utf8).withUnsafeBytes { ownership.partitioner.partition(of: $0, count: 2) } }
+        let ids = (0..<40).map { "c-\($0)" }
+        let stays = try #require(ids.first { partition($0) == 0 })
+        let moves = try #require(ids.first { partition($0) == 1 })
+        let shard = try ShardUnderTest(ownership: ownership) { $0.customerSilentAfter = .seconds(3_600) }
+        _ = shard.advance(wall: 0)
+        for id in [stays, moves] { shard.send("Product Added", user: id, at: t0) }
+        ownership.set(1, owned: false)                       // revoked: partition 1 is another instance's now
+        shard.tick(to: t0 + 3 * 3_600_000)
+        let fired = shard.advance(wall: 100).map { "\($0["_key"] as? String ?? "?") \(trigger($0)["event"] as? String ?? "?")" }
+        #expect(fired == ["\(stays) Cart Abandoned", "\(stays) Customer Silent"])
+        #expect(shard.processor.timersDropped == 2)
+        #expect(shard.processor.timersFired(.cartAbandoned) == 1 && shard.processor.timersFired(.customerSilent) == 1)
     }
 
     /// A customer evicted to the cold tier before their silence comes due keeps it: it fires at its deadline,
