@@ -138,11 +138,13 @@ final class CartTimers {
     /// Folds an applied event of customer `id` (`hash` its nudgeHash64) at event time `t` into their cart;
     /// `watermark` is the shard's. A `late` add (older than the watermark, applied at it) changes nothing:
     /// at the watermark it would look newer than a checkout or order already seen (and re-arm a bought cart),
-    /// and its own time, from before anything the timer could still fire for, is not known here.
+    /// and its own time, from before anything the timer could still fire for, is not known here. Nor does a
+    /// late remove: it would take an item the timer never counted (an offline till flushing an add and its
+    /// remove would empty a cart holding a later item, whose timer then never fired).
     @inline(__always)
     func observe(customer id: UnsafeRawBufferPointer, hash: UInt64, kind: EventKind, at t: Int64, late: Bool = false, watermark: Int64) {
         let cart = cartDelay == nil ? .none : CartEffect(kind)
-        guard cart != .none, !(late && cart == .add) else { return }
+        guard cart != .none, !(late && (cart == .add || cart == .remove)) else { return }
         // A settle at or behind the watermark needs no memory: no in-lateness add can be older than it.
         let create = cart == .add || ((cart == .checkout || cart == .order) && t > watermark)
         guard let r = record(of: id, hash: hash, create: create) else { return }

@@ -177,6 +177,22 @@ struct EventTimeTests {
         #expect(shard.advance(wall: 300).map { $0["_key"] as? String } == ["c-1"])
     }
 
+    /// A late add is not counted, so neither is a late remove: a flushed pair leaves the in-time item's timer
+    /// armed. (Before, the late remove took that item, and the cart never fired.)
+    @Test func aLateAddAndRemoveLeaveTheCartArmed() throws {
+        let shard = try ShardUnderTest { $0.allowedLateness = .seconds(600) }
+        _ = shard.advance(wall: 0)
+        shard.tick(to: t0 + 2 * hour + 10 * minute)
+        _ = shard.advance(wall: 50)                                        // watermark t0 + 2 h
+        shard.send("Product Added", user: "c-1", at: t0 + 2 * hour + 30 * minute)
+        shard.send("Product Added", user: "c-1", at: t0 + hour)            // late
+        shard.send("Product Removed", user: "c-1", at: t0 + hour + 5 * minute)  // late
+        #expect(shard.processor.lateEvents == 2)
+        shard.tick(to: t0 + 4 * hour)
+        let fired = shard.advance(wall: 100).map { "\($0["_key"] as? String ?? "?") \($0["event_time"] as? String ?? "?")" }
+        #expect(fired == ["c-1 \(ISO8601Time.format(millis: t0 + 3 * hour))"])
+    }
+
     @Test func aLaterAddRearmsTheCart() throws {
         let shard = try ShardUnderTest { $0.allowedLateness = .seconds(600) }
         _ = shard.advance(wall: 0)
