@@ -23,8 +23,9 @@ public struct Contact: Sendable, Equatable {
 ///
 /// When full, a new contact replaces the oldest by event time (a contact older than all
 /// kept ones is dropped). That never changes a policy answer as long as caps are at most
-/// `capacity`: if the dropped contact were inside a window, all kept (newer) ones would be
-/// too, and the cap would already be reached.
+/// `capacity` and the channel window is no longer than the customer window (``ContactPolicy``
+/// refuses others): if the dropped contact were inside a window, all kept (newer) ones would be
+/// inside the customer window, and the customer cap would already be reached.
 public struct ContactHistory: Sendable, Equatable {
     /// How many contacts are kept.
     public static let capacity = 6

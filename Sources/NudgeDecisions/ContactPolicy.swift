@@ -57,6 +57,17 @@ public struct ContactPolicy: Sendable, Equatable, Codable {
         try Self.checkSpan(channelWindowMillis, field: "channel_window_hours", allowZero: false)
         try Self.checkSpan(customerWindowMillis, field: "customer_window_days", allowZero: false)
         try Self.checkSpan(cooldownMillis, field: "cooldown_minutes", allowZero: true)
+        // A full history drops its oldest contact. Inside the customer window that is safe: the kept, newer
+        // ones then fill the customer cap. A contact older than that but inside a longer channel window
+        // could be dropped while it still counts, letting a channel cap through (one email a month, two
+        // contacts a day: a second email once six other contacts came since).
+        guard channelWindowMillis <= customerWindowMillis else {
+            throw ContactPolicyError(field: "channel_window_hours",
+                                     problem: "is \(Double(channelWindowMillis) / Double(Self.hour)) h, longer than customer_window_days "
+                                        + "(\(Double(customerWindowMillis) / Double(Self.day)) d): the \(ContactHistory.capacity) contacts kept "
+                                        + "per customer enforce a channel cap only within the customer window; use at most "
+                                        + "\(Double(customerWindowMillis) / Double(Self.hour)) h, or lengthen customer_window_days")
+        }
         self.init(unchecked: channelCap, channelWindowMillis, customerCap, customerWindowMillis, cooldownMillis)
     }
 

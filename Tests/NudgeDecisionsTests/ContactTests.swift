@@ -46,6 +46,52 @@ struct ContactHistoryTests {
         #expect(history.contacts(after: 0, on: .sms) == 0)
     }
 
+    /// Random contacts (out of order too) on four channels under random valid policies (any caps, a channel
+    /// window no longer than the customer window): at every later time the six kept contacts give every
+    /// channel the answer the whole list gives, so dropping the oldest never lets a recommendation through.
+    @Test func theKeptContactsAnswerAsTheWholeListDoes() throws {
+        var random = SystemRandomNumberGenerator()
+        let hour: Int64 = 3_600_000
+        let channels: [Channel] = [.email, .sms, .push, .web]
+        for _ in 0..<200 {
+            let customerWindow = Int64.random(in: 1...96, using: &random) * hour
+            let policy = try ContactPolicy(channelCap: Int.random(in: 1...ContactHistory.capacity, using: &random),
+                                           channelWindowMillis: Int64.random(in: 1...customerWindow / hour, using: &random) * hour,
+                                           customerCap: Int.random(in: 1...ContactHistory.capacity, using: &random),
+                                           customerWindowMillis: customerWindow,
+                                           cooldownMillis: Int64.random(in: 0...3, using: &random) * hour)
+            var history = ContactHistory()
+            var all: [Contact] = []
+            var now: Int64 = 0
+            for _ in 0..<25 {
+                now += Int64.random(in: 0...(8 * hour), using: &random)
+                let at = now - Int64.random(in: 0...(4 * hour), using: &random)
+                let channel = channels[Int.random(in: 0..<channels.count, using: &random)]
+                history.record(atMillis: at, channel: channel, action: 0)
+                all.append(Contact(atMillis: at, channel: channel, action: 0))
+                for hours in 0...100 {
+                    let probe = now + Int64(hours) * hour
+                    for asked in channels {
+                        let expected = Self.reference(policy, all, channel: asked, at: probe)
+                        let got = policy.blockedReason(channel: asked, atMillis: probe, history: history)
+                        #expect(got == expected, "\(policy) \(all) \(asked) at \(probe)")
+                        if got != expected { return }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The policy's answer from the whole list of contacts.
+    static func reference(_ policy: ContactPolicy, _ all: [Contact], channel: Channel, at: Int64) -> SuppressionReason? {
+        if policy.cooldownMillis > 0 && all.contains(where: { $0.atMillis > at - policy.cooldownMillis }) { return .cooldown }
+        if all.count(where: { $0.atMillis > at - policy.customerWindowMillis }) >= policy.customerCap { return .weeklyCap }
+        if all.count(where: { $0.channel == channel && $0.atMillis > at - policy.channelWindowMillis }) >= policy.channelCap {
+            return .channelCap
+        }
+        return nil
+    }
+
     @Test func recordsDecisionsButNotSilence() {
         var history = ContactHistory()
         history.record(Decision(), atMillis: 1)
@@ -167,6 +213,8 @@ struct ContactPolicyTests {
         (#"{"customer_cap":1.5}"#, "customer_cap", "is 1.5; use a whole number"),
         (#"{"customer_cap":"3"}"#, "customer_cap", "must be a number"),
         (#"{"channel_window_hours":0}"#, "channel_window_hours", "is out of range"),
+        (#"{"channel_window_hours":720,"customer_window_days":1}"#, "channel_window_hours",
+         "is 720.0 h, longer than customer_window_days (1.0 d): the 6 contacts kept per customer enforce a channel cap only within the customer window; use at most 24.0 h"),
         (#"{"customer_window_days":-1}"#, "customer_window_days", "is out of range"),
         (#"{"customer_window_days":1e300}"#, "customer_window_days", "is out of range"),
         (#"{"cooldown_minutes":-5}"#, "cooldown_minutes", "is out of range"),
