@@ -118,8 +118,9 @@ final class EventProcessor {
     /// Events stamped beyond the allowed clock skew so far (applied at the shard's newest event time, or
     /// dead-lettered, per the policy).
     private(set) var futureEvents = 0
-    /// Timers that came due for a customer this shard no longer serves: the store no longer holds them
-    /// (dropped by the cold tier), or their input partition moved to another instance. Not fired.
+    /// Timers that came due for a customer this shard no longer serves: carts of customers the cold tier
+    /// dropped, and timers of customers whose input partition moved to another instance. Not fired. (A
+    /// silence carried by a customer the cold tier drops goes with them, counted in its `dropped`.)
     private(set) var timersWithoutCustomer = 0
     /// Timers fired (decisions made), by kind: cart and silence.
     private var timersFired = (carts: 0, silences: 0)
@@ -543,6 +544,8 @@ final class EventProcessor {
         let watermark = clock.millis
         let table = self.table
         var fired = 0
+        // Mid-rebalance nobody is known to be ours: timers wait for the assignment rather than being dropped.
+        if ownership?.isBetweenAssignments == true { return 0 }
         // The two kinds in deadline order (a cart first on a tie): each queue runs up to the other's head.
         while fired < limit {
             let cartHead = carts.earliestDeadline

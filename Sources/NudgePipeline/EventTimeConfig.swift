@@ -43,8 +43,8 @@ public struct EventTimeConfig: Sendable, Equatable {
     /// nil: never.
     public var customerSilentAfter: Duration? = .seconds(14 * 86_400)
     /// Customers with a cart timer one shard keeps at most (each costs about 100 bytes). Past it, new carts
-    /// get no timer and `timers_dropped` counts them. Silences need no cap: they are kept per customer in
-    /// the hot tier, whose size bounds them.
+    /// get no timer and `timers_dropped` counts them. Silences need no cap: they are kept per hot customer,
+    /// or by id hash for a customer in the cold tier, whose sizes bound them.
     public var maxTimerCustomersPerShard = 1 << 21
 
     /// Defaults: 1 h lateness applied to the current time, 10 s idle timeout, 5 minutes of clock skew,

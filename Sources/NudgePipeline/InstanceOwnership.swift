@@ -46,6 +46,13 @@ final class InstanceOwnership: @unchecked Sendable {
         if !isOwned && before & bit != 0 { ownedCount.wrappingDecrement(ordering: .releasing) }
     }
 
+    /// Whether the partition count is known and no input partition is assigned here: between the revocation
+    /// and the assignment of an eager rebalance, which revokes everything first. Who owns a customer is not
+    /// known then, so nothing should be decided for good on ``owns(_:)``.
+    var isBetweenAssignments: Bool {
+        knownPartitionCount.load(ordering: .acquiring) > 0 && ownedCount.load(ordering: .acquiring) == 0
+    }
+
     /// Whether the customer with this id lives on this instance.
     func owns(_ id: UnsafeRawBufferPointer) -> Bool {
         let count = knownPartitionCount.load(ordering: .acquiring)

@@ -181,7 +181,7 @@ public struct MetricsSnapshot: Sendable, Equatable {
         metric("timers_scheduled", "gauge", "Event-time timers queued.", [("{\(inst)}", "\(timersScheduled)")])
         metric("timers_fired_total", "counter", "Event-time timers fired, by timer.",
                timersFired.sorted { $0.key < $1.key }.map { ("{\(inst),timer=\"\($0.key)\"}", "\($0.value)") })
-        metric("timers_dropped_total", "counter", "Cart timers refused at capacity or due for a customer no longer stored, and silences of customers who left the hot tier first.",
+        metric("timers_dropped_total", "counter", "Cart timers refused at capacity, silences of anonymous ids merged into a customer, and timers due for a customer no longer stored or whose partition moved to another instance.",
                [("{\(inst)}", "\(timersDropped)")])
         metric("identity_links", "gauge", "Identity links (anonymousId to userId) held by the shards.", [("{\(inst)}", "\(identity.links)")])
         metric("identity_merges_total", "counter", "Anonymous histories merged into known customers.", [("{\(inst)}", "\(identity.merges)")])
