@@ -99,6 +99,7 @@ public struct ActionCatalog: Sendable, Equatable, Codable {
         } catch {
             throw .catalog(path: path, field: "", problem: "is not a catalog ({\"actions\":[{id, value, channels, eligibility}]}): \(error)")
         }
+        try refuseUnknownKeys(data, path: path)
         guard !catalog.actions.isEmpty else { throw .catalog(path: path, field: "actions", problem: "is empty; list at least one action") }
         var seen: Set<String> = []
         let operators = Set(ComparisonOperator.allCases.map(\.rawValue))
@@ -135,5 +136,33 @@ public struct ActionCatalog: Sendable, Equatable, Codable {
             }
         }
         return catalog
+    }
+
+    /// Refuses a key the catalog format does not name, by path: decoding would drop it, and a misspelt one
+    /// with it what it meant (a condition written beside `any`, its rule's check).
+    private static func refuseUnknownKeys(_ data: Data, path: String) throws(TrainingError) {
+        func check(_ value: Any?, _ keys: Set<String>, _ field: String, _ shape: String) throws(TrainingError) {
+            guard let object = value as? [String: Any] else { return }  // a wrong type fails decoding already
+            for key in object.keys.sorted() where !keys.contains(key) {
+                throw .catalog(path: path, field: field.isEmpty ? key : "\(field).\(key)", problem: "is not a key here; \(shape)")
+            }
+        }
+        let root = try? JSONSerialization.jsonObject(with: data)
+        try check(root, ["actions", "notes"], "", "a catalog is {\"actions\":[...]} (and \"notes\")")
+        let actions = ((root as? [String: Any])?["actions"] as? [Any]) ?? []
+        for (i, action) in actions.enumerated() {
+            try check(action, ["id", "value", "channels", "eligibility"], "actions[\(i)]", "an action is {id, value, channels, eligibility}")
+            let rules = ((action as? [String: Any])?["eligibility"] as? [Any]) ?? []
+            for (r, rule) in rules.enumerated() {
+                let field = "actions[\(i)].eligibility[\(r)]"
+                let condition = "a condition is {feature, op, value}"
+                guard let any = (rule as? [String: Any])?["any"] else {
+                    try check(rule, ["feature", "op", "value"], field, condition)
+                    continue
+                }
+                try check(rule, ["any"], field, "a rule is {\"any\":[...]} or one condition {feature, op, value}, not both")
+                for (c, inner) in ((any as? [Any]) ?? []).enumerated() { try check(inner, ["feature", "op", "value"], "\(field).any[\(c)]", condition) }
+            }
+        }
     }
 }

@@ -132,6 +132,23 @@ struct WrittenModelTests {
                                               problem: "operator '=~' is not one of < <= > >= == !=")) {
             try parse(op)
         }
+        // Keys the format does not name: decoding would drop them, and what they meant with them.
+        let beside = #"{"actions":[{"id":"a","value":1,"channels":["web"],"eligibility":[{"any":[{"feature":"x","op":">","value":1}],"feature":"y"}]}]}"#
+        #expect(throws: TrainingError.catalog(path: "actions.json", field: "actions[0].eligibility[0].feature",
+                                              problem: "is not a key here; a rule is {\"any\":[...]} or one condition {feature, op, value}, not both")) {
+            try parse(beside)
+        }
+        let extra = #"{"actions":[{"id":"a","value":1,"channels":["web"],"eligibility":[{"feature":"x","op":">","value":1,"unless":"vip"}]}]}"#
+        #expect(throws: TrainingError.catalog(path: "actions.json", field: "actions[0].eligibility[0].unless",
+                                              problem: "is not a key here; a condition is {feature, op, value}")) {
+            try parse(extra)
+        }
+        let action = #"{"actions":[{"id":"a","value":1,"channels":["web"],"eligibility":[],"prority":2}]}"#
+        #expect(throws: TrainingError.catalog(path: "actions.json", field: "actions[0].prority",
+                                              problem: "is not a key here; an action is {id, value, channels, eligibility}")) {
+            try parse(action)
+        }
+        #expect(throws: Never.self) { try parse(#"{"notes":"why","actions":[{"id":"a","value":1,"channels":["web"],"eligibility":[]}]}"#) }
     }
 
     @Test func theShippedStarterModelsLoad() throws {

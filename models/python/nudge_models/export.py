@@ -62,6 +62,10 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{datetime.now(timezone.utc).microsecond // 1000:03d}Z"
 
 
+# The keys a catalog action may hold (models/actions.json).
+CATALOG_KEYS = ("id", "value", "channels", "eligibility")
+
+
 def _write(document: Dict[str, Any], path: Optional[str], schema: Optional[Sequence[str]]) -> Dict[str, Any]:
     text = json.dumps(document, indent=2, allow_nan=False) + "\n"
     parse_model(text, file=str(path or "model.json"), schema=schema)  # refuse what the service would refuse
@@ -110,7 +114,11 @@ def export_sklearn_actions(scaler: Optional[Any], models: Mapping[str, Any], cat
     width = len(features)
     mean, scale = _standardize(scaler, width)
     actions = []
-    for entry in catalog["actions"]:
+    for i, entry in enumerate(catalog["actions"]):
+        # A misspelt key ignored would drop what it meant: an "eligibilty" list, and the action's rules with it.
+        for key in entry:
+            if key not in CATALOG_KEYS:
+                raise ValueError(f"catalog actions[{i}].{key} is not a key here; use {', '.join(CATALOG_KEYS)}")
         action_id = entry["id"]
         if action_id not in models:
             raise ValueError(f"no fitted model for catalog action {action_id!r}")

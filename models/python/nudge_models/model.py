@@ -33,6 +33,8 @@ def feature_schema(path: str) -> List[str]:
 CHANNELS = ["web", "app", "store", "call_center", "email", "sms", "push", "social", "partner"]
 
 OPERATORS = ["<", "<=", ">", ">=", "==", "!="]
+# The keys an action may hold; "fitted" and "trained" carry a trainer's metadata.
+ACTION_KEYS = ("id", "intercept", "weights", "value", "channels", "eligibility", "fitted", "trained")
 
 
 class ModelFileError(ValueError):
@@ -100,6 +102,12 @@ def parse_model(data: bytes | str, file: str = "model.json",
     if not isinstance(root, dict):
         raise ModelFileError(file, "", "must be a JSON object")
 
+    def known(obj: Mapping[str, Any], keys: Sequence[str], path: str, metadata: str) -> None:
+        # As the service: a misspelt key ignored would drop what it meant (an "eligibilty" list, its rules).
+        for key in obj:
+            if key not in keys:
+                raise ModelFileError(file, path + key, f"is not a key here; use {', '.join(sorted(keys))} ({metadata})")
+
     def required(obj: Mapping[str, Any], key: str, path: str) -> Any:
         if key not in obj:
             raise ModelFileError(file, path + key, "is missing")
@@ -145,30 +153,49 @@ def parse_model(data: bytes | str, file: str = "model.json",
             raise ModelFileError(file, f"features[{i}]", f"{f!r} is listed twice")
         if schema is not None and f not in schema:
             raise ModelFileError(file, f"features[{i}]", f"feature {f!r} is not defined in the feature schema")
+    metadata = 'a trainer\'s own metadata goes under "trained"'
+    top = ["format", "name", "version", "task", "features", "standardize", "trained"]
     standardize = required(root, "standardize", "")
     if not isinstance(standardize, dict):
         raise ModelFileError(file, "standardize", "must be an object {mean, scale}")
+    known(standardize, ["mean", "scale"], "standardize.", metadata)
     mean = vector(required(standardize, "mean", "standardize."), "standardize.mean", len(features))
     scale = vector(required(standardize, "scale", "standardize."), "standardize.scale", len(features))
     for i, s in enumerate(scale):
         if s <= 0:
             raise ModelFileError(file, f"standardize.scale[{i}]", f"is {s}; a scale must be positive")
     trained = root.get("trained")
+    def check_rule(rule: Any, where: str) -> None:
+        if isinstance(rule, dict) and "any" in rule:
+            known(rule, ["any"], where + ".", 'a rule is {"any":[...]} or one condition {feature, op, value}, not both')
+            conditions = rule["any"]
+            if not isinstance(conditions, list) or not conditions:
+                raise ModelFileError(file, where + ".any", "must be a non-empty list of conditions")
+        else:
+            conditions = [rule]
+        for c in conditions:
+            if not isinstance(c, dict) or c.get("op") not in OPERATORS:
+                raise ModelFileError(file, where, "needs feature, op (< <= > >= == !=), value")
+            known(c, ["feature", "op", "value"], where + ".", "a condition is {feature, op, value}")
+
     model = NudgeModel(name=name, version=version, task=task, features=list(features), mean=mean, scale=scale,
                        trained=trained if isinstance(trained, dict) else None)
     if task == "binary":
         model.intercept = number(required(root, "intercept", ""), "intercept")
         model.weights = vector(required(root, "weights", ""), "weights", len(features))
+        known(root, top + ["intercept", "weights"], "", metadata)
         return model
 
     actions = required(root, "actions", "")
     if not isinstance(actions, list) or not actions:
         raise ModelFileError(file, "actions", "must be a non-empty array")
+    known(root, top + ["actions"], "", metadata)
     seen = set()
     for i, a in enumerate(actions):
         path = f"actions[{i}]."
         if not isinstance(a, dict):
             raise ModelFileError(file, f"actions[{i}]", "must be an object")
+        known(a, ACTION_KEYS, path, 'an action\'s metadata goes under "trained" or "fitted"')
         action_id = string(a, "id", path)
         if not action_id or action_id == "none":
             raise ModelFileError(file, path + "id", f"{action_id!r} is not allowed")
@@ -185,17 +212,16 @@ def parse_model(data: bytes | str, file: str = "model.json",
             if c not in CHANNELS:
                 raise ModelFileError(file, path + "channels", f"{c!r} is not a channel; use one of {CHANNELS}")
         eligibility = a.get("eligibility", [])
+        if not isinstance(eligibility, list):
+            raise ModelFileError(file, path + "eligibility", "must be a list of rules that must all hold, or [] for none")
         for r, rule in enumerate(eligibility):
-            conditions = rule.get("any", [rule]) if isinstance(rule, dict) else [None]
-            for c in conditions:
-                if not isinstance(c, dict) or c.get("op") not in OPERATORS:
-                    raise ModelFileError(file, f"{path}eligibility[{r}]", "needs feature, op (< <= > >= == !=), value")
+            check_rule(rule, f"{path}eligibility[{r}]")
         model.actions.append(Action(
             id=action_id,
             intercept=number(required(a, "intercept", path), path + "intercept"),
             weights=vector(required(a, "weights", path), path + "weights", len(features)),
             value=value, channels=list(channels), eligibility=list(eligibility),
-            extra={k: v for k, v in a.items() if k not in ("id", "intercept", "weights", "value", "channels", "eligibility")}))
+            extra={k: v for k, v in a.items() if k in ("fitted", "trained")}))
     return model
 
 

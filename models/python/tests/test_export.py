@@ -1,3 +1,4 @@
+import json
 import os
 
 import numpy as np
@@ -51,6 +52,17 @@ def test_refuses_what_the_format_cannot_express():
         export_sklearn(make_pipeline(MinMaxScaler(), LogisticRegression()).fit(X, y), STANDARD_FEATURES, "churn", "1")
     with pytest.raises(ValueError, match="coefficients"):
         export_sklearn(make_pipeline(StandardScaler(), LogisticRegression()).fit(X[:, :3], y), STANDARD_FEATURES, "churn", "1")
+
+
+def test_a_catalog_with_a_misspelt_key_is_refused():
+    X, y = synthetic(seed=5)
+    scaler = StandardScaler().fit(X)
+    with open(CATALOG, encoding="utf-8") as f:
+        catalog = json.load(f)
+    catalog["actions"][1]["eligibilty"] = catalog["actions"][1].pop("eligibility")
+    models = {a["id"]: (-3.0, np.zeros(len(STANDARD_FEATURES))) for a in catalog["actions"]}
+    with pytest.raises(ValueError, match=r"actions\[1\]\.eligibilty is not a key here"):
+        export_sklearn_actions(scaler, models, catalog, STANDARD_FEATURES, "nba", "1")
 
 
 def test_actions_export_keeps_the_catalog(tmp_path):

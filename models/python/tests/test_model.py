@@ -96,6 +96,29 @@ def test_refuses_bad_actions():
         parse_model(json.dumps(bad))
 
 
+def test_refuses_unknown_keys_as_the_service_does():
+    with pytest.raises(ModelFileError) as refused:
+        parse_model(text(CHURN, notes="hand-set"))
+    assert refused.value.field == "notes"
+    for edit, field in [
+        (lambda a: a.update(eligibilty=a.pop("eligibility")), "actions[0].eligibilty"),
+        (lambda a: a.update(eligibility=None), "actions[0].eligibility"),
+        (lambda a: a.update(eligibility=[{"any": [{"feature": "cart_items", "op": ">=", "value": 1}], "feature": "x"}]),
+         "actions[0].eligibility[0].feature"),
+        (lambda a: a.update(eligibility=[{"feature": "cart_items", "op": ">=", "value": 1, "unless": "vip"}]),
+         "actions[0].eligibility[0].unless"),
+    ]:
+        bad = json.loads(json.dumps(NBA))
+        edit(bad["actions"][0])
+        with pytest.raises(ModelFileError) as refused:
+            parse_model(json.dumps(bad))
+        assert refused.value.field == field
+    fine = json.loads(json.dumps(NBA))
+    fine["trained"] = {"anything": [1, 2]}
+    fine["actions"][0].update(fitted=True, trained={"rows": 3})
+    assert parse_model(json.dumps(fine)).actions[0].extra == {"fitted": True, "trained": {"rows": 3}}
+
+
 def test_the_repository_models_load():
     import os
     from nudge_models import feature_schema, load_model
