@@ -295,6 +295,8 @@ final class EventProcessor {
                 guard recent.insert(hash: messageHash) else { return .duplicate }
             }
         }
+        // `event_time` stays the event's own, even when a late or future event is applied at another time.
+        let stampedMillis = event.timestampMillis
         // Before anything reads the event's time (link expiry included).
         var future = false
         if event.timestampMillis > futureLimitMillis {
@@ -364,7 +366,7 @@ final class EventProcessor {
         }
         guard DecisionTriggers.asksForDecision(event.kind) else { return .updated }
         let decided = decide(slot, customer: customer.bytes, customerHash: customerHash, at: event.timestampMillis,
-                             trigger: .event(event.kind, messageId: event.messageId.bytes))
+                             stampedAt: stampedMillis, trigger: .event(event.kind, messageId: event.messageId.bytes))
         return .decided(json: decided.json, customer: customer.bytes, actionSlot: decided.actionSlot, modelSlot: decided.modelSlot)
     }
 
@@ -605,8 +607,9 @@ final class EventProcessor {
 
     /// Evaluates, decides and encodes for a customer at trigger time `at`. Windows and the contact policy
     /// run at max(`at`, the customer's newest event): earlier, the rings have dropped buckets, and a
-    /// contact already made after `at` must count. `event_time` is `at`.
-    private func decide(_ slot: CustomerSlot, customer: UnsafeRawBufferPointer, customerHash: UInt64, at: Int64,
+    /// contact already made after `at` must count. `event_time` is `stampedAt`: the triggering event's own
+    /// timestamp (a late or future one is applied at another `at`), or the timer's deadline.
+    private func decide(_ slot: CustomerSlot, customer: UnsafeRawBufferPointer, customerHash: UInt64, at: Int64, stampedAt: Int64,
                         trigger: Trigger) -> (json: UnsafeRawBufferPointer, actionSlot: Int, modelSlot: Int) {
         let slotIndex = Int(slot.index)
         let decideAt = max(at, table.newestEventMillis(of: slot))
@@ -620,7 +623,7 @@ final class EventProcessor {
             contacts.record(slot: slotIndex, atMillis: decideAt, channel: channel, action: UInt8(truncatingIfNeeded: action))
         }
         let json = writer.write(decision: decision, customerId: customer, decider: decider,
-                                trigger: trigger, eventTimeMillis: at, decidedAtMillis: wallClock())
+                                trigger: trigger, eventTimeMillis: stampedAt, decidedAtMillis: wallClock())
         let actionSlot = decision.actionIndex.map { $0 < slots.actions.count ? slots.actions[$0] : 0 } ?? 0
         return (json, actionSlot, slots.model)
     }
@@ -707,7 +710,7 @@ final class EventProcessor {
         case .customerSilent: timersFired.silences += 1
         }
         timerCustomer.withUnsafeBytes { id in
-            let decided = decide(slot, customer: id, customerHash: nudgeHash64(id), at: deadline,
+            let decided = decide(slot, customer: id, customerHash: nudgeHash64(id), at: deadline, stampedAt: deadline,
                                  trigger: .timer(kind.wireName, customerId: id, deadlineMillis: deadline))
             publish(TimerDecision(json: decided.json, customer: id, actionSlot: decided.actionSlot, modelSlot: decided.modelSlot,
                                   kind: kind))
