@@ -288,6 +288,19 @@ struct RecommendationIDTests {
         let json = try RecommendationWriterTests.parse(text)
         let id = RecommendationID.string(customerId: "c-77", timer: "Cart Abandoned", deadlineMillis: deadline)
         #expect(json["recommendation_id"] as? String == id)
+        // Pinned, as the event form is: a replay must fire the timer under the same id. And the documented
+        // layout: customer ‖ 0 ‖ kind ‖ timer name ‖ 0 ‖ deadline (8 bytes, little-endian), MurmurHash3 x64.
+        #expect(id == "r-26edef642705ee89b52f75f527ddca8c")
+        var layout: [UInt8] = Array("c-77".utf8)
+        layout += [0, TriggerKind.timer.rawValue]
+        layout += Array("Cart Abandoned".utf8)
+        layout += [0]
+        for byte in 0..<8 { layout.append(UInt8(truncatingIfNeeded: UInt64(bitPattern: deadline) >> (8 * UInt64(byte)))) }
+        var hasher = Murmur3x64_128(seed: 0)
+        for byte in layout { hasher.add(byte) }
+        let (h1, h2) = hasher.finish()
+        let hex: [String] = [h1, h2].map { h in (0..<8).map { String(format: "%02x", (h >> (8 * UInt64($0))) & 0xFF) }.joined() }
+        #expect(id == "r-" + hex.joined())
         #expect(json["event_time"] as? String == "2026-09-21T14:43:20.000Z")
         // Another deadline, customer or timer is another firing, with another id.
         #expect(id != RecommendationID.string(customerId: "c-77", timer: "Cart Abandoned", deadlineMillis: deadline + 1))
