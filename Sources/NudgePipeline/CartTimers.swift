@@ -18,11 +18,13 @@ struct CartState: Sendable {
 ///
 /// **Rules** (event time throughout): the timer is armed while the cart holds items and the latest
 /// `Product Added` is newer than the cart's settle time; its deadline is that add + the configured delay.
-/// Items are adds minus removes, floored at 0 and emptied by an `Order Completed` newer than the latest add
-/// (an older one, arriving after that add, leaves the one item the add is known to hold), counted here so
-/// that timers do not depend on the feature file. It is the standard `cart_items` feature except there:
-/// the feature folds in arrival order, so such an order empties it. The settle
-/// time is the latest `Checkout Started` or `Order Completed`, or the add that a firing used up. Adds and
+/// The settle time is the latest `Checkout Started` or `Order Completed`, or the add that a firing used up:
+/// each closes the cart. Items are those added since the cart was last closed, minus removes, floored at
+/// 0: a settle newer than the latest add empties the cart (an older one, arriving after that add, leaves
+/// the one item the add is known to hold), and so does a firing. So a cart holds items only while armed,
+/// and a record freed once nothing of it is queued forgets nothing that counts. They are counted here so
+/// that timers do not depend on the feature file (the standard `cart_items` feature folds in arrival
+/// order, and a checkout does not empty it). Adds and
 /// settles compare by event time, not by arrival, so out-of-order input cannot fire a wrong cart: a late
 /// checkout newer than the latest add cancels the timer (if it arrives before the watermark passes the
 /// deadline, i.e. within the allowed lateness), a late add older than a checkout already seen does not arm
@@ -58,14 +60,13 @@ final class CartTimers {
 
     /// What an event does to a cart.
     private enum CartEffect {
-        case none, add, remove, checkout, order
+        case none, add, remove, settle
 
         init(_ kind: EventKind) {
             switch kind {
             case .productAdded: self = .add
             case .productRemoved: self = .remove
-            case .checkoutStarted: self = .checkout
-            case .orderCompleted: self = .order
+            case .checkoutStarted, .orderCompleted: self = .settle
             default: self = .none
             }
         }
@@ -146,7 +147,7 @@ final class CartTimers {
         let cart = cartDelay == nil ? .none : CartEffect(kind)
         guard cart != .none, !(late && (cart == .add || cart == .remove)) else { return }
         // A settle at or behind the watermark needs no memory: no in-lateness add can be older than it.
-        let create = cart == .add || ((cart == .checkout || cart == .order) && t > watermark)
+        let create = cart == .add || (cart == .settle && t > watermark)
         guard let r = record(of: id, hash: hash, create: create) else { return }
         switch cart {
         case .none: return
@@ -155,14 +156,13 @@ final class CartTimers {
             records[r].lastAdd = max(records[r].lastAdd, t)
         case .remove:
             records[r].cartItems = max(0, records[r].cartItems - 1)
-        case .checkout:
-            records[r].cartSettled = max(records[r].cartSettled, t)
-        case .order:
-            // An order empties the cart as of its time: adds after it (arrived first) stay. Which of the
-            // items came after it is not kept; the latest add is one.
+        case .settle:
+            // Closes the cart as of its time: adds after it (arrived first) stay. Which of the items came
+            // after it is not kept; the latest add is one.
             records[r].cartItems = t >= records[r].lastAdd ? 0 : min(records[r].cartItems, 1)
             records[r].cartSettled = max(records[r].cartSettled, t)
         }
+        closeIfSettled(r)
         scheduleCart(r, watermark: watermark)
         freeIfIdle(r)
     }
@@ -188,6 +188,7 @@ final class CartTimers {
         records[r].cartItems = Int32(clamping: Int64(records[r].cartItems) + Int64(cart.items))
         records[r].lastAdd = max(records[r].lastAdd, cart.lastAdd)
         records[r].cartSettled = max(records[r].cartSettled, cart.settled)
+        closeIfSettled(r)
         scheduleCart(r, watermark: watermark)
         freeIfIdle(r)
     }
@@ -209,6 +210,7 @@ final class CartTimers {
             if let deadline = cartDeadline(records[r]) {
                 if deadline <= top.deadline {
                     records[r].cartSettled = records[r].lastAdd
+                    records[r].cartItems = 0  // the firing closes the cart
                     fired += 1
                     due = deadline
                     customerId.removeAll(keepingCapacity: true)
@@ -226,6 +228,12 @@ final class CartTimers {
     }
 
     // MARK: Rules
+
+    /// A cart whose latest add is no newer than its settle time is closed: it holds nothing the timer counts
+    /// (an add older than a settle or firing already seen belonged to the closed cart).
+    private func closeIfSettled(_ r: Int) {
+        if records[r].lastAdd <= records[r].cartSettled { records[r].cartItems = 0 }
+    }
 
     private func cartDeadline(_ record: Record) -> Int64? {
         guard let cartDelay, record.cartItems > 0, record.lastAdd > record.cartSettled else { return nil }

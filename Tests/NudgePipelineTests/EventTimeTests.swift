@@ -652,6 +652,71 @@ struct CustomerTimersTests {
         #expect(timers.scheduled == 0)
     }
 
+    /// Random carts out of order, with late events, removes, checkouts and orders, against a plain model of
+    /// the rule over each customer's state, checked as the watermark moves: the same carts fire, at the same
+    /// deadlines, once. The model keeps every customer forever; the timers free and reuse records, queue
+    /// lazily and move deadlines in place. A few busy customers (many events per cart) and many quiet ones.
+    @Test(arguments: [40, 1_500])
+    func outOfOrderCartsFireExactlyAsAModelSays(customers: Int) {
+        struct Cart { var items = 0; var lastAdd = Int64.min; var settled = Int64.min }
+        let delay = 30 * minute
+        let lateness = 10 * minute
+        let timers = CartTimers(cartAbandonedAfterMillis: delay, capacity: 100_000, expectedCarts: 16)
+        var random = SplitMix(state: 23)
+        let kinds: [EventKind] = [.productAdded, .productAdded, .productAdded, .productAdded, .productRemoved, .productRemoved,
+                                  .checkoutStarted, .orderCompleted, .productViewed, .productViewed]
+        var model: [Int: Cart] = [:]
+        var id: [UInt8] = []
+        var now = t0
+        var watermark = Int64.min
+        var fired = 0
+        var lateSeen = 0
+        for step in 1...40_000 {
+            now += step % 4_000 == 0 ? 2 * hour : Int64(random.next(20_000))
+            watermark = max(watermark, now - lateness)
+            let at = now - Int64(random.next(Int(15 * minute)))
+            let late = at < watermark
+            if late { lateSeen += 1 }
+            let c = random.next(customers)
+            let kind = kinds[random.next(kinds.count)]
+            var cart = model[c] ?? Cart()
+            switch kind {
+            case .productAdded where !late:
+                cart.items += 1
+                cart.lastAdd = max(cart.lastAdd, at)
+            case .productRemoved where !late:
+                cart.items = max(0, cart.items - 1)
+            case .checkoutStarted, .orderCompleted:
+                cart.items = at >= cart.lastAdd ? 0 : min(cart.items, 1)
+                cart.settled = max(cart.settled, at)
+            default: break
+            }
+            if cart.lastAdd <= cart.settled { cart.items = 0 }
+            model[c] = cart
+            Array("c-\(c)".utf8).withUnsafeBytes {
+                timers.observe(customer: $0, hash: nudgeHash64($0), kind: kind, at: at, late: late, watermark: watermark)
+            }
+            guard step % 25 == 0 else { continue }
+            var expected: [String] = []
+            for (customer, cart) in model where cart.items > 0 && cart.lastAdd > cart.settled && cart.lastAdd + delay <= watermark {
+                expected.append("c-\(customer)@\(cart.lastAdd + delay)")
+                model[customer]?.settled = cart.lastAdd
+                model[customer]?.items = 0
+            }
+            var got: [String] = []
+            while let deadline = timers.nextDue(watermark: watermark, customerId: &id) {
+                got.append("\(String(decoding: id, as: UTF8.self))@\(deadline)")
+            }
+            #expect(got.sorted() == expected.sorted(), "step \(step)")
+            if got.sorted() != expected.sorted() { return }
+            fired += got.count
+        }
+        #expect(fired > 500 && lateSeen > 1_000, "\(fired) fired, \(lateSeen) late")
+        while timers.nextDue(watermark: .max, customerId: &id) != nil {}
+        #expect(timers.customers == 0)
+        #expect(timers.scheduled == 0)
+    }
+
     @Test func aSettleAtTheWatermarkIsNotRememberedAndNothingSpins() {
         let timers = CartTimers(cartAbandonedAfterMillis: 30 * minute, capacity: 100, expectedCarts: 16)
         var id: [UInt8] = []
