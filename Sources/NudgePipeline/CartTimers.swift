@@ -4,7 +4,7 @@ import NudgeFeatures
 
 /// A customer's cart as the timers see it: what an identity merge carries from one customer to another.
 struct CartState: Sendable {
-    /// Items in the cart (adds minus removes, emptied by an order).
+    /// Items in the cart the timer counts (added since it was last closed, minus removes).
     var items: Int32
     /// Event time of the latest `Product Added`; `Int64.min` for none.
     var lastAdd: Int64

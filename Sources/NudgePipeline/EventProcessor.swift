@@ -352,8 +352,10 @@ final class EventProcessor {
         table.apply(event, to: slot)
         // The store's newest time after the event: the larger of the two (its ±2^53 ms clamp lies beyond any
         // four-digit ISO-8601 year).
-        carts.observe(customer: customer.bytes, hash: customerHash, kind: event.kind, at: event.timestampMillis, late: late,
-                      watermark: clock.millis)
+        // A late event at its own time: the carts ignore late adds and removes, and a late checkout or order
+        // settles as of when it happened (at the watermark it would close a cart holding a newer add).
+        carts.observe(customer: customer.bytes, hash: customerHash, kind: event.kind, at: late ? stampedMillis : event.timestampMillis,
+                      late: late, watermark: clock.millis)
         silences.observe(slot: Int(slot.index), known: known, newest: max(newestBefore, event.timestampMillis), watermark: clock.millis)
         if !event.userId.isEmpty && !event.anonymousId.isEmpty && !event.anonymousId.bytes.elementsEqual(event.userId.bytes) {
             link(anonymous: event.anonymousId, to: event.userId, atMillis: event.timestampMillis)

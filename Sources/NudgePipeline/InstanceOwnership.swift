@@ -15,10 +15,18 @@ final class InstanceOwnership: @unchecked Sendable {
     let partitioner: KeyPartitioner
     private let knownPartitionCount = ManagedAtomic<Int>(0)
     private let ownedCount = ManagedAtomic<Int>(0)
+    /// Monotonic time at which the last owned partition was revoked; 0 before any was.
+    private let emptiedAtNanos = ManagedAtomic<UInt64>(0)
+    /// How long after losing its last partition the instance counts as between assignments.
+    private let rebalanceGraceNanos: UInt64
     private let owned: UnsafeMutablePointer<UnsafeAtomic<UInt64>.Storage>
 
-    init(partitioner: KeyPartitioner) {
+    /// Ownership by `partitioner`; `rebalanceGrace` is how long after losing its last partition the instance
+    /// counts as between assignments: by default well past a rebalance, and well short of leaving due timers
+    /// waiting for good when the assignment stays empty.
+    init(partitioner: KeyPartitioner, rebalanceGrace: Duration = .seconds(60)) {
         self.partitioner = partitioner
+        rebalanceGraceNanos = UInt64(max(0, rebalanceGrace.wholeMilliseconds)) * 1_000_000
         owned = .allocate(capacity: Self.capacity / 64)
         owned.initialize(repeating: .init(0), count: Self.capacity / 64)
     }
@@ -43,14 +51,19 @@ final class InstanceOwnership: @unchecked Sendable {
         let before = isOwned ? word.loadThenBitwiseOr(with: bit, ordering: .acquiringAndReleasing)
             : word.loadThenBitwiseAnd(with: ~bit, ordering: .acquiringAndReleasing)
         if isOwned && before & bit == 0 { ownedCount.wrappingIncrement(ordering: .releasing) }
-        if !isOwned && before & bit != 0 { ownedCount.wrappingDecrement(ordering: .releasing) }
+        if !isOwned && before & bit != 0, ownedCount.wrappingDecrementThenLoad(ordering: .acquiringAndReleasing) == 0 {
+            emptiedAtNanos.store(max(1, monotonicNanos()), ordering: .releasing)
+        }
     }
 
-    /// Whether the partition count is known and no input partition is assigned here: between the revocation
-    /// and the assignment of an eager rebalance, which revokes everything first. Who owns a customer is not
-    /// known then, so nothing should be decided for good on ``owns(_:)``.
+    /// Whether the instance lost its last input partition less than its rebalance grace ago and has none
+    /// yet: between the revocation and the assignment of an eager rebalance, which revokes everything first.
+    /// Who owns a customer is not known then, so nothing should be decided for good on ``owns(_:)``. An
+    /// assignment that stays empty (more instances than partitions) is taken as such after the grace.
     var isBetweenAssignments: Bool {
-        knownPartitionCount.load(ordering: .acquiring) > 0 && ownedCount.load(ordering: .acquiring) == 0
+        guard knownPartitionCount.load(ordering: .acquiring) > 0, ownedCount.load(ordering: .acquiring) == 0 else { return false }
+        let emptied = emptiedAtNanos.load(ordering: .acquiring)
+        return emptied != 0 && monotonicNanos() &- emptied < rebalanceGraceNanos
     }
 
     /// Whether the customer with this id lives on this instance.

@@ -193,6 +193,21 @@ struct EventTimeTests {
         #expect(fired == ["c-1 \(ISO8601Time.format(millis: t0 + 3 * hour))"])
     }
 
+    /// A late order settles the cart as of its own time: older than the latest add, it leaves the cart armed,
+    /// as an order that is only out of order does. (Applied at the watermark, it closed the newer add's cart.)
+    @Test func aLateOrderOlderThanTheLatestAddLeavesTheCartArmed() throws {
+        let shard = try ShardUnderTest { $0.allowedLateness = .seconds(600) }
+        _ = shard.advance(wall: 0)
+        shard.send("Product Added", user: "c-1", at: t0 + 2 * hour)
+        shard.tick(to: t0 + 2 * hour + 20 * minute)
+        _ = shard.advance(wall: 50)                                       // watermark t0 + 2 h 10 min
+        shard.send("Order Completed", user: "c-1", at: t0 + hour)         // late: an offline till's flush
+        #expect(shard.processor.lateEvents == 1)
+        shard.tick(to: t0 + 4 * hour)
+        let fired = shard.advance(wall: 100).map { "\($0["_key"] as? String ?? "?") \($0["event_time"] as? String ?? "?")" }
+        #expect(fired == ["c-1 \(ISO8601Time.format(millis: t0 + 2 * hour + 30 * minute))"])
+    }
+
     @Test func aLaterAddRearmsTheCart() throws {
         let shard = try ShardUnderTest { $0.allowedLateness = .seconds(600) }
         _ = shard.advance(wall: 0)
@@ -450,6 +465,23 @@ struct EventTimeTests {
         #expect(fired == ["\(stays) Cart Abandoned", "\(stays) Customer Silent"])
         #expect(shard.processor.timersDropped == 2)
         #expect(shard.processor.timersFired(.cartAbandoned) == 1 && shard.processor.timersFired(.customerSilent) == 1)
+    }
+
+    /// An assignment that stays empty (more instances than partitions) is not a rebalance for good: past the
+    /// grace, the due timers of customers no longer ours are dropped rather than kept waiting (a due silence
+    /// kept waiting also holds the TTL sweep back).
+    @Test func anEmptyAssignmentDropsTimersAfterTheGrace() throws {
+        let ownership = InstanceOwnership(partitioner: .consistent, rebalanceGrace: .zero)
+        ownership.setPartitionCount(1)
+        ownership.set(0, owned: true)
+        let shard = try ShardUnderTest(ownership: ownership)
+        _ = shard.advance(wall: 0)
+        shard.send("Product Added", user: "c-1", at: t0)
+        ownership.set(0, owned: false)
+        #expect(!ownership.isBetweenAssignments)
+        shard.tick(to: t0 + 3 * 3_600_000)
+        #expect(shard.advance(wall: 100).isEmpty)
+        #expect(shard.processor.timersDropped == 1)
     }
 
     /// A customer evicted to the cold tier before their silence comes due keeps it: it fires at its deadline,

@@ -113,6 +113,9 @@ def export_sklearn_actions(scaler: Optional[Any], models: Mapping[str, Any], cat
             catalog = json.load(f)
     width = len(features)
     mean, scale = _standardize(scaler, width)
+    for key in catalog:
+        if key not in ("actions", "notes"):
+            raise ValueError(f"catalog {key} is not a key here; a catalog is {{\"actions\": [...]}} (and \"notes\")")
     actions = []
     for i, entry in enumerate(catalog["actions"]):
         # A misspelt key ignored would drop what it meant: an "eligibilty" list, and the action's rules with it.
