@@ -559,7 +559,8 @@ final class EventProcessor {
             if carts.scheduled > 0 && cartHead <= silenceHead {
                 guard let deadline = carts.nextDue(watermark: watermark, through: silenceHead, customerId: &timerCustomer) else { continue }
                 // Restores the customer from the cold tier when they are there: a cart outlives eviction.
-                guard servesTimerCustomer(), let slot = timerCustomer.withUnsafeBytes({ table.existingSlot(for: RawText($0)) }) else {
+                guard servesTimerCustomer() else { continue }
+                guard let slot = timerCustomer.withUnsafeBytes({ table.existingSlot(for: RawText($0)) }) else {
                     timersWithoutCustomer += 1
                     continue
                 }
@@ -573,20 +574,13 @@ final class EventProcessor {
                     let slot = CustomerSlot(index: Int32(slot))
                     timerCustomer.removeAll(keepingCapacity: true)
                     timerCustomer.append(contentsOf: table.customerIdBytes(of: slot))
-                    guard servesTimerCustomer() else {
-                        timersWithoutCustomer += 1
-                        continue
-                    }
+                    guard servesTimerCustomer() else { continue }
                     fire(.customerSilent, slot: slot, deadline: deadline, publish: publish)
                 case .cold(let hash, let deadline):
                     // Still cold and silent since: back to the hot tier, with their features, where the restore
                     // queues the silence again; it fires on a later pass of this loop. Else stale: came back, or
                     // dropped by the cold tier.
-                    guard isColdSilence(hash: hash, deadline: deadline, id: &timerCustomer) else { continue }
-                    guard servesTimerCustomer() else {
-                        timersWithoutCustomer += 1
-                        continue
-                    }
+                    guard isColdSilence(hash: hash, deadline: deadline, id: &timerCustomer), servesTimerCustomer() else { continue }
                     _ = timerCustomer.withUnsafeBytes { table.existingSlot(for: RawText($0)) }
                     continue
                 case nil: continue
@@ -698,11 +692,16 @@ final class EventProcessor {
         challenger != nil && models.usesChallenger(customerHash: customerHash)
     }
 
-    /// Whether the customer whose timer is due (their id in `timerCustomer`) is still this instance's: after
-    /// a rebalance moved their input partition away, the new owner decides for them (from the events it
-    /// reads), and this instance must not fire their carts and silences on stale state.
+    /// Whether the customer whose timer is due (their id in `timerCustomer`) is still this instance's; if
+    /// not, the timer is counted as dropped. After a rebalance moved their input partition away, the new
+    /// owner decides for them (from the events it reads), and this instance must not fire their carts and
+    /// silences on stale state.
     private func servesTimerCustomer() -> Bool {
-        timerCustomer.withUnsafeBytes { owns($0) }
+        guard timerCustomer.withUnsafeBytes({ owns($0) }) else {
+            timersWithoutCustomer += 1
+            return false
+        }
+        return true
     }
 
     /// Decides for a due timer of the customer in `slot` (whose id is in `timerCustomer`) at its deadline.

@@ -17,10 +17,11 @@
 ///
 /// **Cold customers.** A customer who leaves for the cold tier with a silence queued keeps it: the deadline
 /// goes into a second queue under the id's 64-bit hash (16 bytes, no id), and into the customer's cold
-/// attachment. When it comes due, the caller looks the hash up in the cold tier and fires only if the
-/// customer there still carries that deadline: one who came back (and was maybe evicted again, with a new
-/// deadline) or whom the cold tier dropped is skipped. With the idle TTL longer than the delay (30 and 14
-/// days by default) a TTL eviction never carries one (the shard does not evict while silences are due and
+/// attachment. When it comes due, the caller looks the hash up in the cold tier and, only if the customer
+/// there still carries that deadline, brings them back, which queues the silence here again
+/// (``restore(slot:deadline:)``) to fire in turn: one who came back (and was maybe evicted again, with a
+/// new deadline) or whom the cold tier dropped is skipped. With the idle TTL longer than the delay (30 and
+/// 14 days by default) a TTL eviction never carries one (the TTL sweep waits while silences are due and
 /// unfired); customers the hot tier's cap moves out early do.
 struct SilenceTimers: ~Copyable {
     private let delay: Int64?
