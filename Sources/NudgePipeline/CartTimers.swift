@@ -146,8 +146,9 @@ final class CartTimers {
     func observe(customer id: UnsafeRawBufferPointer, hash: UInt64, kind: EventKind, at t: Int64, late: Bool = false, watermark: Int64) {
         let cart = cartDelay == nil ? .none : CartEffect(kind)
         guard cart != .none, !(late && (cart == .add || cart == .remove)) else { return }
-        // A settle at or behind the watermark needs no memory: no in-lateness add can be older than it.
-        let create = cart == .add || (cart == .settle && t > watermark)
+        // A settle behind the watermark needs no memory: no in-lateness add can be as old. One at the watermark
+        // does: an add in the same millisecond is not late, and the settle closes its cart.
+        let create = cart == .add || (cart == .settle && t >= watermark)
         guard let r = record(of: id, hash: hash, create: create) else { return }
         switch cart {
         case .none: return
@@ -240,13 +241,14 @@ final class CartTimers {
         return record.lastAdd.addingSaturating(cartDelay)
     }
 
-    /// Queues the cart's deadline, or, with none armed, a marker at the settle time while the watermark has
-    /// not reached it (strictly: a marker already due would be popped and queued again forever).
+    /// Queues the cart's deadline, or, with none armed, a marker just past the settle time while the watermark
+    /// has not passed it: it comes due once no add in lateness can be as old as the settle (a marker already
+    /// due would be popped and queued again forever).
     private func scheduleCart(_ r: Int, watermark: Int64) {
         if let deadline = cartDeadline(records[r]) {
             schedule(r, at: deadline)
-        } else if records[r].cartQueued == .max, records[r].cartSettled > watermark {
-            schedule(r, at: records[r].cartSettled)
+        } else if records[r].cartQueued == .max, records[r].cartSettled >= watermark {
+            schedule(r, at: records[r].cartSettled &+ 1)
         }
     }
 

@@ -749,21 +749,28 @@ struct CustomerTimersTests {
         #expect(timers.scheduled == 0)
     }
 
-    @Test func aSettleAtTheWatermarkIsNotRememberedAndNothingSpins() {
+    /// A settle behind the watermark is not remembered (no add in lateness can be as old); one at the
+    /// watermark or ahead of it is, until the watermark passes it, so that an add in the same millisecond
+    /// finds the cart closed. (A settle at the watermark was forgotten, and such an add armed the cart.)
+    @Test func aSettleIsRememberedUntilTheWatermarkPassesItAndNothingSpins() {
         let timers = CartTimers(cartAbandonedAfterMillis: 30 * minute, capacity: 100, expectedCarts: 16)
         var id: [UInt8] = []
         let watermark = t0
-        Array("c-1".utf8).withUnsafeBytes {
-            timers.observe(customer: $0, hash: nudgeHash64($0), kind: .checkoutStarted, at: watermark, watermark: watermark)
+        func send(_ customer: String, _ kind: EventKind, at: Int64, watermark: Int64) {
+            Array(customer.utf8).withUnsafeBytes {
+                timers.observe(customer: $0, hash: nudgeHash64($0), kind: kind, at: at, watermark: watermark)
+            }
         }
+        send("c-0", .checkoutStarted, at: watermark - 1, watermark: watermark)
         #expect(timers.customers == 0)
-        Array("c-2".utf8).withUnsafeBytes {
-            timers.observe(customer: $0, hash: nudgeHash64($0), kind: .orderCompleted, at: watermark + 1, watermark: watermark)
-        }
-        #expect(timers.scheduled == 1)  // remembered until the watermark passes it
-        // The same watermark again and again, as a shard's idle turns pass it: the marker comes due once.
-        for _ in 0..<3 { #expect(timers.nextDue(watermark: watermark + 1, customerId: &id) == nil) }
+        send("c-1", .checkoutStarted, at: watermark, watermark: watermark)
+        send("c-1", .productAdded, at: watermark, watermark: watermark)
+        send("c-2", .orderCompleted, at: watermark + 1, watermark: watermark)
+        #expect(timers.customers == 2 && timers.scheduled == 2)  // remembered until the watermark passes them
+        // The same watermark again and again, as a shard's idle turns pass it: each marker comes due once.
+        for _ in 0..<3 { #expect(timers.nextDue(watermark: watermark + 2, customerId: &id) == nil) }
         #expect(timers.scheduled == 0)
         #expect(timers.customers == 0)
+        #expect(timers.nextDue(watermark: watermark + 2 * hour, customerId: &id) == nil, "c-1's add was in a closed cart")
     }
 }
