@@ -6,7 +6,7 @@ import NudgeFeatures
 /// share, so that a model is trained on exactly the features it is served.
 struct FeatureFileOption: ParsableArguments {
     @Option(help: """
-        Feature definitions (JSON, see models/README.md). Default: features.json in the models directory, \
+        Feature definitions (JSON, see "Features" in README.md). Default: features.json in the models directory, \
         or the built-in standard set when that file does not exist.
         """)
     var featureFile: String?

@@ -128,7 +128,7 @@ private struct FeatureFileReader {
         var origins: [Origin] = []
         var names: [String: Int] = [:]
         for object in objects {
-            let (definition, origin) = try self.definition(object)
+            let (definition, origin) = try self.definition(object, position: definitions.count)
             if names[definition.name] != nil {
                 throw failure(origin.fields["name"] ?? origin.offset, .invalid(.duplicateName(definition.name)))
             }
@@ -169,7 +169,7 @@ private struct FeatureFileReader {
 
     // MARK: One feature
 
-    func definition(_ value: JSONValue) throws(FeatureFileError) -> (FeatureDefinition, Origin) {
+    func definition(_ value: JSONValue, position: Int) throws(FeatureFileError) -> (FeatureDefinition, Origin) {
         guard case .object(let members) = value.content else {
             throw failure(value.offset, .wrongType(feature: nil, field: "features[]", expected: "an object", found: value.kindName))
         }
@@ -181,7 +181,7 @@ private struct FeatureFileReader {
         }
         guard let nameValue = fields["name"] else { throw failure(value.offset, .missingField(feature: nil, field: "name")) }
         let name = try string(nameValue, feature: nil, field: "name")
-        guard !name.isEmpty else { throw failure(nameValue.offset, .invalid(.emptyName(position: 0))) }
+        guard !name.isEmpty else { throw failure(nameValue.offset, .invalid(.emptyName(position: position))) }
         let derived = fields["expression"] != nil
         let allowed = derived ? Self.derivedFeatureFields : Self.eventFeatureFields
         for member in members where !allowed.contains(member.key) {
@@ -211,6 +211,10 @@ private struct FeatureFileReader {
         let channels = try fields["channels"].map { (v: JSONValue) throws(FeatureFileError) in try self.channels(v, feature: name) }
         let conditions = try fields["where"].map { (v: JSONValue) throws(FeatureFileError) in try self.conditions(v, feature: name) } ?? []
         let aggregation = try self.aggregation(aggregationValue, fields: fields, feature: name)
+        // Time since an event that never happened has no natural value, and 0 would read as "just now".
+        if aggregation == .timeSinceLast && fields["missing"] == nil {
+            throw failure(aggregationValue.offset, .missingField(feature: name, field: "missing"))
+        }
         let window = try self.window(fields, feature: name)
         let filter = EventFilter(kinds: kinds, channels: channels, conditions: conditions)
         return (FeatureDefinition(name: name, filter: filter, aggregation: aggregation, window: window, missingValue: missing, cap: cap),
@@ -285,7 +289,8 @@ private struct FeatureFileReader {
 
     /// "90d" → milliseconds; nil unless a positive whole number and one of s, m, h, d, w, within ~285 years.
     static func millis(_ text: String) -> Int64? {
-        guard let unit = text.last, let count = Int64(text.dropLast()), count > 0 else { return nil }
+        guard let unit = text.last, text.first?.isASCII == true, text.first?.isNumber == true,
+              let count = Int64(text.dropLast()), count > 0 else { return nil }
         let size: Int64
         switch unit {
         case "s": size = 1_000

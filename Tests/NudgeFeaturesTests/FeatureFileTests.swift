@@ -59,6 +59,7 @@ import Testing
     }
 
     static let ok = #"{"name": "ok", "events": ["page"], "aggregation": "count", "window": "24h"}"#
+    static let ok2 = #"{"name": "ok2", "events": ["page"], "aggregation": "count"}"#
 
     static func refused(_ text: String) -> FeatureFileError? {
         do {
@@ -114,6 +115,10 @@ import Testing
             "more than 256 numbers, names and parentheses in one expression: split it into features"))),
         (file([ok, #"{"name": "ok", "events": ["page"], "aggregation": "count"}"#]), 5, .invalid(.duplicateName("ok"))),
         (file([#"{"name": "", "events": ["page"], "aggregation": "count"}"#]), 4, .invalid(.emptyName(position: 0))),
+        (file([ok, ok2, #"{"name": "", "events": ["page"], "aggregation": "count"}"#]), 6, .invalid(.emptyName(position: 2))),
+        (file([#"{"name": "a", "events": ["page"], "aggregation": "time_since_last"}"#]), 4, .missingField(feature: "a", field: "missing")),
+        (file([#"{"name": "a", "events": ["page"], "aggregation": "count", "window": "+5m"}"#]), 4,
+         .badDuration(feature: "a", field: "window", text: "+5m")),
         (file([ok, #"{"name": "a", "events": [], "aggregation": "count"}"#]), 5, .invalid(.noKinds(feature: "a"))),
         (file([ok, #"{"name": "a", "events": ["page"], "aggregation": "count", "window": "90d", "resolution": "1h"}"#]), 5,
          .invalid(.tooManyBuckets(feature: "a", window: .days(90, resolutionMillis: Time.hour), buckets: 2160, limit: 512))),
@@ -196,7 +201,7 @@ import Testing
             #"{"name": "c", "events": ["Survey Answered"], "where": {"score": 10}, "aggregation": "min", "of": "score", "window": "lifetime"}"#,
             #"{"name": "d", "expression": "log1p(a) - sqrt(abs(c))", "missing": 0, "cap": 3}"#,
             #"{"name": "e", "events": ["Product Viewed"], "aggregation": "distinct_count", "of": "product_id", "window": "5m"}"#,
-            #"{"name": "f\u00e9\ud83d\ude00", "events": ["identify", "other"], "aggregation": "time_since_last", "window": "90s", "resolution": "30s"}"#,
+            #"{"name": "f\u00e9\ud83d\ude00", "events": ["identify", "other"], "aggregation": "time_since_last", "window": "90s", "resolution": "30s", "missing": 9}"#,
             #"{"name": "g", "events": "*", "aggregation": "count", "window": "5m"}"#,
         ]))
         let a = set.definitions[0]
