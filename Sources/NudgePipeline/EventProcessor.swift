@@ -443,9 +443,10 @@ final class EventProcessor {
         // Only anonymous events keep a link alive (the anonymous id's shard sees those, not these).
         if let known = links.link(of: anonymous.bytes, hash: hash), links.isUser(at: known, user.bytes),
            !expire(known, atMillis: atMillis) {
-            // Another instance routes the id; it may have restarted without the link since (state is in memory):
-            // say it again now and then (the same link again is no change there).
-            if !links.routes(at: known) && !owns(anonymous.bytes) && atMillis > links.lastUsedMillis(at: known) &+ Self.relinkEveryMillis {
+            // Another instance holds the id: it may have restarted without the link since (state is in memory),
+            // or a rebalance may have moved the id's partition there since the link was made here as a routing
+            // link. Say it again now and then (the same link again is no change there).
+            if !owns(anonymous.bytes) && atMillis > links.lastUsedMillis(at: known) &+ Self.relinkEveryMillis {
                 links.touch(known, atMillis: atMillis)
                 outbox.append((Self.otherInstance, IdentityChange(.link, anonymous: Array(anonymous.bytes), user: Array(user.bytes),
                                                                   atMillis: atMillis, generation: links.generation(at: known))))

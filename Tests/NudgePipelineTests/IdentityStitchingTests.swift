@@ -300,4 +300,40 @@ struct IdentityStream {
         let holders = cluster.processors.filter { $0.identityLinks > 0 }.count
         #expect(holders == Set([cluster.owner("shared-tablet"), cluster.owner("u-2")]).count)
     }
+
+    /// A link this shard routes (the visitor's partition was this instance's), after a rebalance moved the
+    /// visitor's partition to another instance: the next event with both ids, an hour on, says the link to
+    /// the identity topic so that the new owner routes the visitor's events to the customer. (Only resolving
+    /// links were said again, so the new owner never learnt it and kept the visitor apart for up to the TTL.)
+    @Test("A link is said again to the instance a rebalance moved the visitor to")
+    func aRoutedLinkIsSaidAgainAfterItsPartitionMoves() throws {
+        let ownership = InstanceOwnership(partitioner: .consistent)
+        ownership.setPartitionCount(2)
+        ownership.set(0, owned: true)
+        ownership.set(1, owned: true)
+        func partition(_ id: String) -> Int32 { Array(id.utf8).withUnsafeBytes { ownership.partitioner.partition(of: $0, count: 2) } }
+        let user = try #require((0..<50).map { "u-\($0)" }.first { partition($0) == 0 })
+        let visitor = try #require((0..<50).map { "a-\($0)" }.first { partition($0) == 1 })
+        var config = PipelineConfig.syntheticTime
+        config.expectedCustomersPerShard = 256
+        let processor = EventProcessor(shardIndex: 0, shardCount: 1, config: config,
+                                       models: ModelStore(try ModelSet.load(directory: repoModels, features: repoFeatures)),
+                                       features: repoFeatures,
+                                       counterNames: (CounterNames(capacity: 64, reserved: ["none"]), CounterNames(capacity: 16)),
+                                       ownership: ownership, wallClock: { 1_800_000_000_000 })
+        func send(at: Int64, id: String) {
+            let bytes = track("Product Viewed", user: user, anonymous: visitor, id: id, at: ISO8601Time.format(millis: at))
+            _ = bytes.withUnsafeBytes { processor.process($0, route: .consumed) }
+        }
+        send(at: t0, id: "m-1")
+        #expect(processor.outbox.isEmpty, "both ids were this instance's: the link routes here")
+        ownership.set(1, owned: false)                     // the visitor's partition went to another instance
+        send(at: t0 + 10 * minute, id: "m-2")
+        #expect(processor.outbox.isEmpty, "said again at most hourly")
+        send(at: t0 + 2 * hour, id: "m-3")
+        let said = processor.outbox.map { ($0.shard, $0.change.kind, String(decoding: $0.change.anonymous, as: UTF8.self)) }
+        #expect(said.count == 1)
+        #expect(said.first?.0 == EventProcessor.otherInstance && said.first?.2 == visitor)
+        if case .link? = said.first?.1 {} else { Issue.record("not a link: \(said)") }
+    }
 }
