@@ -20,9 +20,9 @@ public enum Aggregation: Sendable, Equatable {
     /// Sum of `event.amount` over matching events; a non-finite amount adds 0. Windowed sums keep Float32
     /// buckets (24-bit significand: about 7 significant digits per bucket). Missing when none ever matched.
     case sum
-    /// `event.score` of the newest matching event by event time (ties: the later arrival); events whose
-    /// score is not finite are ignored.
-    case last
+    /// The field (`score` in a feature file that names none) of the newest matching event by event time
+    /// (ties: the later arrival); events whose field is not finite are ignored.
+    case last(NumberField)
     /// Days (fractional) from the newest matching event to the evaluation time; never negative.
     case timeSinceLast
     /// A gauge: +1 on a filter match, -1 (never below 0) on an event of `closes`, e.g. open tickets.

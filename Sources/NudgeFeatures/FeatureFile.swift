@@ -23,7 +23,8 @@ extension FeatureSet {
     ///   `in`, `not_in`), `{"amount": {">=": 100}}`, `{"score": {"<=": 6}}` (operators `==`, `!=`, `<`, `<=`,
     ///   `>`, `>=`; several in one object all apply). Properties: category, product_id, amount, score.
     /// - `aggregation` (required): `count`, `sum` (of amount), `min` / `max` / `avg` (`of`: `"amount"`, the
-    ///   default, or `"score"`), `last` (score), `time_since_last` (days), `distinct_count` (`of`:
+    ///   default, or `"score"`), `last` (`of`: `"score"`, the default, or `"amount"`), `time_since_last`
+    ///   (days; `missing` required), `distinct_count` (`of`:
     ///   `"category"` or `"product_id"`), `open_count` (`closes`: events), `net_count` (`removes`, `resets`:
     ///   events). See ``Aggregation`` for memory and accuracy.
     /// - `window`: `"lifetime"` (the default) or a whole number and unit: `"5m"`, `"1h"`, `"24h"`, `"7d"`,
@@ -229,7 +230,9 @@ private struct FeatureFileReader {
         switch name {
         case "count": takes = []; aggregation = .count
         case "sum": takes = []; aggregation = .sum
-        case "last": takes = []; aggregation = .last
+        case "last":
+            takes = ["of"]
+            aggregation = .last(try fields["of"].map { (v: JSONValue) throws(FeatureFileError) in try numberField(v, feature: feature) } ?? .score)
         case "time_since_last": takes = []; aggregation = .timeSinceLast
         case "min", "max", "avg":
             takes = ["of"]

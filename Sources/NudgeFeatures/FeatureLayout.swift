@@ -126,7 +126,7 @@ enum LayoutScalarKey: Hashable, Sendable {
     case minimum(stream: Int, NumberField)
     case maximum(stream: Int, NumberField)
     case bits(stream: Int, TextField)
-    case last(stream: Int)
+    case last(stream: Int, NumberField)
     case latestTime(stream: Int)
     /// Gauges are per feature: their kinds differ even on one filter.
     case gauge(feature: Int)
@@ -143,7 +143,7 @@ enum LayoutScalarKey: Hashable, Sendable {
     var stream: Int? {
         switch self {
         case .count(let s), .finiteCount(let s, _), .sum(let s, _), .minimum(let s, _), .maximum(let s, _),
-             .bits(let s, _), .last(let s), .latestTime(let s): s
+             .bits(let s, _), .last(let s, _), .latestTime(let s): s
         case .gauge: nil
         }
     }
@@ -361,8 +361,8 @@ private struct LayoutCompiler {
         case .distinctCount(let field):
             streamNeedsSeen[stream] = true
             return .scalar(.lifetimeDistinct, primary: scalarIndex(.bits(stream: stream, field)), secondary: nil, seenStream: stream)
-        case .last:
-            return .scalar(.last, primary: scalarIndex(.last(stream: stream)), secondary: nil, seenStream: nil)
+        case .last(let field):
+            return .scalar(.last, primary: scalarIndex(.last(stream: stream, field)), secondary: nil, seenStream: nil)
         case .timeSinceLast:
             // Over every event, the newest matching event is the newest event: the header has it.
             let time = filter.isAnyEvent ? nil : scalarIndex(.latestTime(stream: stream))

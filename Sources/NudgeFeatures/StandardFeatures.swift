@@ -26,7 +26,7 @@ extension FeatureSet {
                               aggregation: .openCount(closes: [.ticketClosed])),
             FeatureDefinition(name: "complaints_30d", filter: .kinds(.complaintFiled), aggregation: .count, window: .days(30)),
             FeatureDefinition(name: "refunds_90d", filter: .kinds(.orderRefunded), aggregation: .count, window: .days(90)),
-            FeatureDefinition(name: "nps_last", filter: .kinds(.surveyAnswered), aggregation: .last, missingValue: -1),
+            FeatureDefinition(name: "nps_last", filter: .kinds(.surveyAnswered), aggregation: .last(.score), missingValue: -1),
             FeatureDefinition(name: "cart_items", filter: .kinds(.productAdded),
                               aggregation: .netCount(removes: [.productRemoved], resets: [.orderCompleted])),
             FeatureDefinition(name: "sessions_7d", filter: .kinds(.page, .screen, .productViewed, .productsSearched),

@@ -59,7 +59,7 @@ struct StateUpdater: Sendable {
         case .minimum(let stream, let field): operation = .lifetimeMinimum; filter = streams[stream]; numberField = field
         case .maximum(let stream, let field): operation = .lifetimeMaximum; filter = streams[stream]; numberField = field
         case .bits(let stream, let field): operation = .lifetimeBits; filter = streams[stream]; textField = field
-        case .last(let stream): operation = .last; filter = streams[stream]; numberField = .score
+        case .last(let stream, let field): operation = .last; filter = streams[stream]; numberField = field
         case .latestTime(let stream): operation = .latestTime; filter = streams[stream]
         case .gauge(let feature): operation = .gauge; filter = definitions[feature].filter
         }

@@ -203,6 +203,8 @@ import Testing
             #"{"name": "e", "events": ["Product Viewed"], "aggregation": "distinct_count", "of": "product_id", "window": "5m"}"#,
             #"{"name": "f\u00e9\ud83d\ude00", "events": ["identify", "other"], "aggregation": "time_since_last", "window": "90s", "resolution": "30s", "missing": 9}"#,
             #"{"name": "g", "events": "*", "aggregation": "count", "window": "5m"}"#,
+            #"{"name": "h", "events": ["Order Completed"], "aggregation": "last", "of": "amount", "window": "30d"}"#,
+            #"{"name": "i", "events": ["Survey Answered"], "aggregation": "last"}"#,
         ]))
         let a = set.definitions[0]
         #expect(a.filter.kinds == [.orderCompleted])
@@ -218,6 +220,7 @@ import Testing
         #expect(set.definitions[2].filter.conditions == [.number(.score, .equal, 10)])
         #expect(set.definitions[3].aggregation == .derived(try FeatureExpression.parse("log1p(a) - sqrt(abs(c))")))
         #expect(set.definitions[4].aggregation == .distinctCount(.productId))
+        #expect(set.definitions[7].aggregation == .last(.amount) && set.definitions[8].aggregation == .last(.score))
         #expect(set.definitions[4].window == .minutes(5))
         #expect(set.names[5] == "fé😀")
         #expect(set.definitions[5].window == FeatureWindow(durationMillis: 90_000, resolutionMillis: 30_000))

@@ -160,11 +160,11 @@ enum ReferenceFeatures {
         case .distinctCount(let field):
             guard !matching.isEmpty else { return missing }
             return min(distinctEstimate(Set(inWindow.map { text(field, of: $0) })), cap)
-        case .last:
+        case .last(let field):
             var newest: TestEvent?
-            for event in matching where event.score.isFinite && event.time >= (newest?.time ?? .min) { newest = event }
+            for event in matching where number(field, of: event).isFinite && event.time >= (newest?.time ?? .min) { newest = event }
             guard let newest, Self.inWindow(definition.window, event: newest.time, at: time) else { return missing }
-            return min(newest.score, cap)
+            return min(number(field, of: newest), cap)
         case .timeSinceLast:
             guard let newest = matching.map(\.time).max(),
                   Self.inWindow(definition.window, event: newest, at: time) else { return missing }

@@ -129,7 +129,7 @@ import Testing
     }
 
     @Test func windowedLastAndTimeSinceLastGoMissingWhenTheNewestLeaves() throws {
-        let nps = FeatureDefinition(name: "nps_30d", filter: .kinds(.surveyAnswered), aggregation: .last,
+        let nps = FeatureDefinition(name: "nps_30d", filter: .kinds(.surveyAnswered), aggregation: .last(.score),
                                     window: .days(30), missingValue: -1)
         let since = FeatureDefinition(name: "days_since_complaint_7d", filter: .kinds(.complaintFiled),
                                       aggregation: .timeSinceLast, window: .days(7, resolutionMillis: Time.day), missingValue: 8)
