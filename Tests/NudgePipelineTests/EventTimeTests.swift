@@ -62,6 +62,11 @@ private final class ShardUnderTest {
         }
         return fired
     }
+
+    /// `advance(wall:)`'s decisions as "customer event_time", in firing order.
+    func firings(wall: Int64) -> [String] {
+        advance(wall: wall).map { "\($0["_key"] as? String ?? "?") \($0["event_time"] as? String ?? "?")" }
+    }
 }
 
 private func parse(_ bytes: UnsafeRawBufferPointer) -> [String: Any] {
@@ -189,7 +194,7 @@ struct EventTimeTests {
         shard.send("Product Removed", user: "c-1", at: t0 + hour + 5 * minute)  // late
         #expect(shard.processor.lateEvents == 2)
         shard.tick(to: t0 + 4 * hour)
-        let fired = shard.advance(wall: 100).map { "\($0["_key"] as? String ?? "?") \($0["event_time"] as? String ?? "?")" }
+        let fired = shard.firings(wall: 100)
         #expect(fired == ["c-1 \(ISO8601Time.format(millis: t0 + 3 * hour))"])
     }
 
@@ -204,7 +209,7 @@ struct EventTimeTests {
         shard.send("Order Completed", user: "c-1", at: t0 + hour)         // late: an offline till's flush
         #expect(shard.processor.lateEvents == 1)
         shard.tick(to: t0 + 4 * hour)
-        let fired = shard.advance(wall: 100).map { "\($0["_key"] as? String ?? "?") \($0["event_time"] as? String ?? "?")" }
+        let fired = shard.firings(wall: 100)
         #expect(fired == ["c-1 \(ISO8601Time.format(millis: t0 + 2 * hour + 30 * minute))"])
     }
 
@@ -499,7 +504,7 @@ struct EventTimeTests {
         #expect(shard.processor.table.coldCount == 2)
         shard.send("Product Viewed", user: "c-back", at: t0 + 9 * day)  // back: silent from here on
         shard.send("Product Viewed", user: "c-3", at: t0 + 30 * day)
-        let fired = shard.advance(wall: 1_000).map { "\($0["_key"] as? String ?? "?") \($0["event_time"] as? String ?? "?")" }
+        let fired = shard.firings(wall: 1_000)
         #expect(fired == ["c-1 \(ISO8601Time.format(millis: t0 + 14 * day))", "c-2 \(ISO8601Time.format(millis: t0 + 22 * day))",
                           "c-back \(ISO8601Time.format(millis: t0 + 23 * day))"])
         #expect(shard.processor.timersDropped == 0)
