@@ -145,7 +145,9 @@ struct JSONScanner {
             try skipArray(depth: depth + 1)
             return FieldSlot(kind: .array)
         default:
-            return FieldSlot(kind: try literal(b))
+            // A boolean keeps its literal as text, for a property a feature compares as text.
+            let kind = try literal(b)
+            return FieldSlot(kind: kind, text: kind != .bool ? .empty : b == 0x74 ? RawText("true") : RawText("false"))
         }
     }
 

@@ -24,18 +24,27 @@ public final class SegmentDecoder {
     private let scratch: UnsafeMutableRawPointer
     /// NUL-terminated copies of long numbers for `strtod`.
     private let numberScratch: UnsafeMutablePointer<CChar>
+    /// The properties read by name, and where their values go.
+    private let declared: DeclaredProperties
 
     /// Creates a decoder and its scratch memory (about twice `maxMessageBytes`). A limit below 1 is raised to 1.
-    public init(maxMessageBytes: Int = SegmentDecoder.defaultMaxMessageBytes) {
+    ///
+    /// `properties` names top-level keys of `properties` to read besides those Nudge always reads (a feature
+    /// file's `properties.<name>`, see `FeatureSet.readProperties`): each event's ``SegmentEvent/properties``
+    /// holds their values in this order. A value of any JSON type is accepted; see ``PropertyValue`` for what
+    /// each type reads as. With none, decoding costs what it did before they existed.
+    public init(maxMessageBytes: Int = SegmentDecoder.defaultMaxMessageBytes, properties: [String] = []) {
         let limit = max(1, maxMessageBytes)
         self.maxMessageBytes = limit
         scratch = UnsafeMutableRawPointer.allocate(byteCount: limit, alignment: 16)
         numberScratch = UnsafeMutablePointer<CChar>.allocate(capacity: limit + 1)
+        declared = DeclaredProperties(properties)
     }
 
     deinit {
         scratch.deallocate()
         numberScratch.deallocate()
+        declared.deallocate()
     }
 
     /// Decodes one message. The result's `RawText` fields are valid while `bytes` and this decoder are alive
@@ -48,7 +57,7 @@ public final class SegmentDecoder {
             throw DecodeError(.invalidJSON, "empty message; expected a JSON object")
         }
         var scanner = JSONScanner(base, count: bytes.count, scratch: scratch, numberScratch: numberScratch)
-        var fields = EnvelopeFields()
+        var fields = EnvelopeFields(declared: declared)
         try scanner.scanEnvelope(into: &fields)
         return try fields.makeEvent()
     }
@@ -92,9 +101,35 @@ struct EnvelopeFields {
     var productId = FieldSlot.absent
     var recommendationId = FieldSlot.absent
     var action = FieldSlot.absent
+    /// The properties read by name: their slots are filled in place.
+    let declared: DeclaredProperties
+
+    init(declared: DeclaredProperties) {
+        self.declared = declared
+        declared.clear()
+    }
+
+    /// Keeps `slot` as the value of `key`.
+    @inline(__always)
+    mutating func store(_ slot: FieldSlot, as key: PropertyKey) {
+        switch key {
+        case .revenue: revenue = slot
+        case .total: total = slot
+        case .price: price = slot
+        case .quantity: quantity = slot
+        case .score: score = slot
+        case .currency: currency = slot
+        case .category: category = slot
+        case .productId: productId = slot
+        case .recommendationId: recommendationId = slot
+        case .action: action = slot
+        case .other: break
+        }
+    }
 
     /// A repeated `properties` replaces the earlier one entirely (last wins).
     mutating func clearProperties() {
+        declared.clear()
         revenue = .absent
         total = .absent
         price = .absent
@@ -161,7 +196,7 @@ private func isQuoted(_ literal: StaticString, at p: UnsafeRawPointer, available
 }
 
 /// Keys inside `properties` that Nudge reads.
-private enum PropertyKey {
+enum PropertyKey {
     case revenue, total, price, quantity, score, currency, category, productId, recommendationId, action, other
 
     @inline(__always)
@@ -243,6 +278,7 @@ extension JSONScanner {
 
     /// Scans `properties` (its `{` consumed; depth 2), keeping the fields Nudge reads.
     private mutating func scanProperties(into fields: inout EnvelopeFields) throws(DecodeError) {
+        if fields.declared.count > 0 { return try scanPropertiesReadingDeclared(into: &fields) }
         var next = try firstMember()
         while let b = next {
             let key = try scanKey(b, PropertyKey.quoted, PropertyKey.init)
@@ -250,20 +286,27 @@ extension JSONScanner {
             if key == .other {
                 try skipValue(value, depth: 2)
             } else {
-                let slot = try readValue(value, depth: 2, convertNumber: key.isNumeric)
-                switch key {
-                case .revenue: fields.revenue = slot
-                case .total: fields.total = slot
-                case .price: fields.price = slot
-                case .quantity: fields.quantity = slot
-                case .score: fields.score = slot
-                case .currency: fields.currency = slot
-                case .category: fields.category = slot
-                case .productId: fields.productId = slot
-                case .recommendationId: fields.recommendationId = slot
-                case .action: fields.action = slot
-                case .other: break
-                }
+                fields.store(try readValue(value, depth: 2, convertNumber: key.isNumeric), as: key)
+            }
+            next = try nextMember()
+        }
+    }
+
+    /// `scanProperties` for a decoder that also reads properties by name: every key is scanned as text and
+    /// looked up among the names (a few compares of length and bytes), so the fast in-place key recognition is
+    /// given up only by decoders that were asked for more.
+    private mutating func scanPropertiesReadingDeclared(into fields: inout EnvelopeFields) throws(DecodeError) {
+        let declared = fields.declared
+        var next = try firstMember()
+        while let b = next {
+            let (key, slot) = try scanKey(b, { _, _ in nil }, { name in (PropertyKey(name), declared.slot(of: name)) })
+            let value = try nextToken()
+            if key == .other && slot < 0 {
+                try skipValue(value, depth: 2)
+            } else {
+                let read = try readValue(value, depth: 2, convertNumber: key.isNumeric || slot >= 0)
+                if slot >= 0 { declared.fields[slot] = read }
+                fields.store(read, as: key)
             }
             next = try nextMember()
         }
@@ -364,6 +407,7 @@ extension EnvelopeFields {
         }
         event.recommendationId = try optionalString(recommendationId, "properties.recommendation_id")
         event.action = try optionalString(action, "properties.action")
+        event.properties = declared.values()
 
         switch event.kind {
         case .orderCompleted, .orderRefunded, .orderCancelled:

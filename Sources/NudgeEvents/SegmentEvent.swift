@@ -33,6 +33,8 @@ public struct SegmentEvent {
     public var recommendationId: RawText
     /// `properties.action` (outcome events).
     public var action: RawText
+    /// The properties a feature file reads by name, in the order the decoder was given them; none unless asked.
+    public var properties: EventProperties
 
     /// The Kafka key and store key: `userId` when present, else `anonymousId`.
     @inline(__always)
@@ -55,5 +57,6 @@ public struct SegmentEvent {
         productId = .empty
         recommendationId = .empty
         action = .empty
+        properties = .none
     }
 }

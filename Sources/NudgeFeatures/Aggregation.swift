@@ -17,9 +17,10 @@ import NudgeEvents
 public enum Aggregation: Sendable, Equatable {
     /// Number of matching events. Missing when none ever matched.
     case count
-    /// Sum of `event.amount` over matching events; a non-finite amount adds 0. Windowed sums keep Float32
-    /// buckets (24-bit significand: about 7 significant digits per bucket). Missing when none ever matched.
-    case sum
+    /// Sum of the field (`amount` in a feature file that names none) over matching events; a non-finite value
+    /// adds 0. Windowed sums keep Float32 buckets (24-bit significand: about 7 significant digits per bucket).
+    /// Missing when none ever matched.
+    case sum(NumberField)
     /// The field (`score` in a feature file that names none) of the newest matching event by event time
     /// (ties: the later arrival); events whose field is not finite are ignored.
     case last(NumberField)

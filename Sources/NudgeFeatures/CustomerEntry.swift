@@ -61,12 +61,14 @@ enum CustomerEntry {
         Int(entry.load(fromByteOffset: recordHandle, as: UInt32.self))
     }
 
-    /// A text field's bit in ``loggedTexts`` and in the table's set of hashed fields.
+    /// A text field's bit in ``loggedTexts`` and in the table's set of hashed fields; none for a property
+    /// read by name, which an entry never keeps (an event carrying one takes a full record at once).
     @inline(__always)
-    static func textBit(_ field: TextField) -> UInt8 {
+    static func textBit(_ field: TextSource) -> UInt8 {
         switch field {
         case .category: 1
         case .productId: 2
+        case .property: 0
         }
     }
 
@@ -110,24 +112,28 @@ struct LoggedEvent: FoldedEvent {
         @inline(__always) get { entry.load(fromByteOffset: CustomerRecord.channel, as: UInt8.self) }
     }
 
+    // A kept event carries no property read by name (see `CustomerTable.apply`): those read as absent.
+
     @inline(__always)
-    func number(_ field: NumberField) -> Double {
+    func number(_ field: NumberSource) -> Double {
         switch field {
         case .amount: entry.load(fromByteOffset: CustomerEntry.loggedAmount, as: Double.self)
         case .score: entry.load(fromByteOffset: CustomerEntry.loggedScore, as: Double.self)
+        case .property: .nan
         }
     }
 
     @inline(__always)
-    func hasText(_ field: TextField) -> Bool {
+    func hasText(_ field: TextSource) -> Bool {
         entry.load(fromByteOffset: CustomerEntry.loggedTexts, as: UInt8.self) & CustomerEntry.textBit(field) != 0
     }
 
     @inline(__always)
-    func hash(_ field: TextField) -> UInt64 {
+    func hash(_ field: TextSource) -> UInt64 {
         switch field {
         case .category: entry.load(fromByteOffset: CustomerEntry.loggedCategoryHash, as: UInt64.self)
         case .productId: entry.load(fromByteOffset: CustomerEntry.loggedProductHash, as: UInt64.self)
+        case .property: RawText.empty.hash64
         }
     }
 }

@@ -439,10 +439,14 @@ public final class CustomerTable {
     /// are outside every window evaluated at or after the newest event, so they only affect lifetime state
     /// (lifetime aggregations, `last`, `timeSinceLast`, gauges). Gauges fold in arrival order. Times are
     /// clamped to ±2^53 ms. Ignored for a slot this table did not hand out or eviction freed.
+    ///
+    /// `event.properties` must hold the feature set's ``FeatureSet/readProperties`` in that order: decode
+    /// with `SegmentDecoder(properties: features.readProperties)`.
     public func apply(_ event: SegmentEvent, to slot: CustomerSlot) {
         guard let entry = entry(of: slot) else { return }
         let time = CustomerRecord.clampTime(event.timestampMillis)
-        if keepsFirstEventInEntry && CustomerEntry.form(of: entry) == .fresh {
+        // An entry keeps no property read by name: an event carrying one takes a full record at once.
+        if keepsFirstEventInEntry && CustomerEntry.form(of: entry) == .fresh && !event.properties.anyPresent {
             CustomerEntry.log(event, time: time, hashing: plan.hashedTexts, into: entry)
             return
         }

@@ -21,12 +21,15 @@ extension FeatureSet {
     /// - `where`: property conditions, all of which must hold: `{"category": "outdoor"}`,
     ///   `{"category": ["outdoor", "garden"]}`, `{"product_id": {"not_in": ["p-1"]}}` (operators `==`, `!=`,
     ///   `in`, `not_in`), `{"amount": {">=": 100}}`, `{"score": {"<=": 6}}` (operators `==`, `!=`, `<`, `<=`,
-    ///   `>`, `>=`; several in one object all apply). Properties: category, product_id, amount, score.
-    /// - `aggregation` (required): `count`, `sum` (of amount), `min` / `max` / `avg` (`of`: `"amount"`, the
-    ///   default, or `"score"`), `last` (`of`: `"score"`, the default, or `"amount"`), `time_since_last`
-    ///   (days; `missing` required), `distinct_count` (`of`:
-    ///   `"category"` or `"product_id"`), `open_count` (`closes`: events), `net_count` (`removes`, `resets`:
-    ///   events). See ``Aggregation`` for memory and accuracy.
+    ///   `>`, `>=`; several in one object all apply). Properties: category, product_id, amount, score, and
+    ///   any other top-level key of `properties` as `properties.<key>`, compared as numbers when the
+    ///   condition is written with numbers, else as text (see ``TextField/property(_:)``).
+    /// - `aggregation` (required): `count`, `sum` / `min` / `max` / `avg` (`of`: `"amount"`, the default,
+    ///   `"score"` or `"properties.<key>"`), `last` (`of` as for sum; `"score"` by default), `time_since_last`
+    ///   (days; `missing` required), `distinct_count` (`of`: `"category"`, `"product_id"` or
+    ///   `"properties.<key>"`), `open_count` (`closes`: events), `net_count` (`removes`, `resets`:
+    ///   events). See ``Aggregation`` for memory and accuracy. A set reads at most
+    ///   ``FeatureSet/maxReadProperties`` keys by name.
     /// - `window`: `"lifetime"` (the default) or a whole number and unit: `"5m"`, `"1h"`, `"24h"`, `"7d"`,
     ///   `"30d"`, `"90d"` (units s, m, h, d, w). `resolution`: bucket width, defaulting as
     ///   ``FeatureWindow/defaultResolutionMillis(forDurationMillis:)`` says.
@@ -165,6 +168,7 @@ private struct FeatureFileReader {
         case .nonFiniteValue(let name, _): (name, nil)
         case .unknownReference(let name, _): (name, "expression")
         case .emptyCondition(let name, _): (name, "where")
+        case .badProperty(let name, _, _), .tooManyProperties(let name, _): (name, nil)
         }
     }
 
@@ -229,7 +233,9 @@ private struct FeatureFileReader {
         let aggregation: Aggregation
         switch name {
         case "count": takes = []; aggregation = .count
-        case "sum": takes = []; aggregation = .sum
+        case "sum":
+            takes = ["of"]
+            aggregation = .sum(try fields["of"].map { (v: JSONValue) throws(FeatureFileError) in try numberField(v, feature: feature) } ?? .amount)
         case "last":
             takes = ["of"]
             aggregation = .last(try fields["of"].map { (v: JSONValue) throws(FeatureFileError) in try numberField(v, feature: feature) } ?? .score)
@@ -344,7 +350,9 @@ private struct FeatureFileReader {
 
     static let textOperators = ["==", "!=", "in", "not_in"]
     static let numberOperators = ComparisonOperator.allCases.map(\.rawValue)
-    static let properties = TextField.allCases.map(\.rawValue) + NumberField.allCases.map(\.rawValue)
+    static let textFields = ["category", "product_id", FeatureProperty.prefix + "<key>"]
+    static let numberFields = ["amount", "score", FeatureProperty.prefix + "<key>"]
+    static let properties = ["category", "product_id", "amount", "score", FeatureProperty.prefix + "<key>"]
 
     /// `{"category": "outdoor"}`, `{"category": ["a", "b"]}`, `{"category": {"not_in": ["a"]}}`,
     /// `{"amount": 100}`, `{"amount": {">=": 100, "<": 500}}`.
@@ -354,9 +362,17 @@ private struct FeatureFileReader {
         }
         var conditions: [PropertyCondition] = []
         for member in members {
-            if let field = TextField(rawValue: member.key) {
+            if let property = FeatureProperty.name(in: member.key) {
+                try checkProperty(property, at: member.keyOffset, feature: feature)
+                // A property read by name is compared as the condition is written: numbers, or text.
+                if Self.isNumeric(member.value) {
+                    conditions += try numberConditions(.property(property), member.value, feature: feature)
+                } else {
+                    conditions.append(try textCondition(.property(property), member.value, feature: feature))
+                }
+            } else if let field = TextField(name: member.key) {
                 conditions.append(try textCondition(field, member.value, feature: feature))
-            } else if let field = NumberField(rawValue: member.key) {
+            } else if let field = NumberField(name: member.key) {
                 conditions += try numberConditions(field, member.value, feature: feature)
             } else {
                 throw failure(member.keyOffset, .unknownProperty(feature: feature, name: member.key, allowed: Self.properties))
@@ -365,23 +381,40 @@ private struct FeatureFileReader {
         return conditions
     }
 
+    /// A number, or an object of comparisons whose operands are all numbers: `3`, `{">=": 2, "<": 10}`.
+    static func isNumeric(_ value: JSONValue) -> Bool {
+        switch value.content {
+        case .number: return true
+        case .object(let members):
+            return !members.isEmpty && members.allSatisfy { if case .number = $0.value.content { true } else { false } }
+        default: return false
+        }
+    }
+
+    /// Refuses a key that cannot be read, at `offset`.
+    func checkProperty(_ name: String, at offset: Int, feature: String) throws(FeatureFileError) {
+        if let problem = FeatureProperty.problem(with: name) {
+            throw failure(offset, .badProperty(feature: feature, name: FeatureProperty.prefix + name, problem: problem))
+        }
+    }
+
     func textCondition(_ field: TextField, _ value: JSONValue, feature: String) throws(FeatureFileError) -> PropertyCondition {
         switch value.content {
         case .string, .array:
-            return .textIn(field, try strings(value, feature: feature, field: field.rawValue))
+            return .textIn(field, try strings(value, feature: feature, field: field.name))
         case .object(let members):
             guard members.count == 1, let member = members.first else {
-                throw failure(value.offset, .badCondition(feature: feature, reason: "\(field.rawValue) takes one operator of \(Self.textOperators.joined(separator: ", "))"))
+                throw failure(value.offset, .badCondition(feature: feature, reason: "\(field.name) takes one operator of \(Self.textOperators.joined(separator: ", "))"))
             }
-            let values = try strings(member.value, feature: feature, field: field.rawValue)
+            let values = try strings(member.value, feature: feature, field: field.name)
             switch member.key {
             case "==", "in": return .textIn(field, values)
             case "!=", "not_in": return .textNotIn(field, values)
             default:
-                throw failure(member.keyOffset, .badCondition(feature: feature, reason: "unknown operator \"\(member.key)\" for \(field.rawValue): use \(Self.textOperators.joined(separator: ", "))"))
+                throw failure(member.keyOffset, .badCondition(feature: feature, reason: "unknown operator \"\(member.key)\" for \(field.name): use \(Self.textOperators.joined(separator: ", "))"))
             }
         default:
-            throw failure(value.offset, .badCondition(feature: feature, reason: "\(field.rawValue) takes a string, an array of strings or an operator object, not \(value.kindName)"))
+            throw failure(value.offset, .badCondition(feature: feature, reason: "\(field.name) takes a string, an array of strings or an operator object, not \(value.kindName)"))
         }
     }
 
@@ -393,29 +426,31 @@ private struct FeatureFileReader {
             var conditions: [PropertyCondition] = []
             for member in members {
                 guard let comparison = ComparisonOperator(rawValue: member.key) else {
-                    throw failure(member.keyOffset, .badCondition(feature: feature, reason: "unknown operator \"\(member.key)\" for \(field.rawValue): use \(Self.numberOperators.joined(separator: ", "))"))
+                    throw failure(member.keyOffset, .badCondition(feature: feature, reason: "unknown operator \"\(member.key)\" for \(field.name): use \(Self.numberOperators.joined(separator: ", "))"))
                 }
-                conditions.append(.number(field, comparison, try number(member.value, feature: feature, field: "where.\(field.rawValue)")))
+                conditions.append(.number(field, comparison, try number(member.value, feature: feature, field: "where.\(field.name)")))
             }
             return conditions
         default:
-            throw failure(value.offset, .badCondition(feature: feature, reason: "\(field.rawValue) takes a number or an object of comparisons such as {\">=\": 100}"))
+            throw failure(value.offset, .badCondition(feature: feature, reason: "\(field.name) takes a number or an object of comparisons such as {\">=\": 100}"))
         }
     }
 
     func numberField(_ value: JSONValue, feature: String) throws(FeatureFileError) -> NumberField {
         let name = try string(value, feature: feature, field: "of")
-        guard let field = NumberField(rawValue: name) else {
-            throw failure(value.offset, .unknownProperty(feature: feature, name: name, allowed: NumberField.allCases.map(\.rawValue)))
+        guard let field = NumberField(name: name) else {
+            throw failure(value.offset, .unknownProperty(feature: feature, name: name, allowed: Self.numberFields))
         }
+        if case .property(let property) = field { try checkProperty(property, at: value.offset, feature: feature) }
         return field
     }
 
     func textField(_ value: JSONValue, feature: String) throws(FeatureFileError) -> TextField {
         let name = try string(value, feature: feature, field: "of")
-        guard let field = TextField(rawValue: name) else {
-            throw failure(value.offset, .unknownProperty(feature: feature, name: name, allowed: TextField.allCases.map(\.rawValue)))
+        guard let field = TextField(name: name) else {
+            throw failure(value.offset, .unknownProperty(feature: feature, name: name, allowed: Self.textFields))
         }
+        if case .property(let property) = field { try checkProperty(property, at: value.offset, feature: feature) }
         return field
     }
 

@@ -39,6 +39,8 @@ public struct FeatureFileError: Error, Equatable, CustomStringConvertible {
         case unknownAggregation(feature: String, name: String)
         /// A property or value field (`where` key, `of`) that events do not carry.
         case unknownProperty(feature: String, name: String, allowed: [String])
+        /// `properties.<key>` names a key Nudge cannot read (empty, nested or too long); `problem` says which.
+        case badProperty(feature: String, name: String, problem: String)
         /// A window or resolution that is not `lifetime` or a whole number with a unit (`5m`, `24h`, `90d`).
         case badDuration(feature: String, field: String, text: String)
         /// A window no default bucket width divides into 5 to 512 whole-second buckets: it needs a `resolution`.
@@ -75,6 +77,8 @@ public struct FeatureFileError: Error, Equatable, CustomStringConvertible {
                 "feature '\(feature)': unknown aggregation \"\(name)\": use count, sum, min, max, avg, last, time_since_last, distinct_count, open_count or net_count"
             case .unknownProperty(let feature, let name, let allowed):
                 "feature '\(feature)': unknown property \"\(name)\": use \(allowed.joined(separator: ", "))"
+            case .badProperty(let feature, let name, let problem):
+                "feature '\(feature)': \"\(name)\" \(problem)"
             case .badDuration(let feature, let field, let text):
                 "feature '\(feature)': \"\(field)\" is \"\(text)\": write a whole number and a unit (s, m, h, d, w) such as \"24h\" or \"90d\"\(field == "window" ? ", or \"lifetime\"" : "")"
             case .noDefaultResolution(let feature, let window):

@@ -33,6 +33,9 @@ struct FeatureLayout: Sendable {
     var stride = 0
     /// A fresh customer's record: sentinels for "never seen".
     var template: [UInt8] = []
+    /// The keys of `properties` that features read by name, in order of first use: a decoded event's
+    /// ``SegmentEvent/properties`` holds them in this order.
+    var properties: [String] = []
 
     init(_ definitions: [FeatureDefinition]) {
         var compiler = LayoutCompiler(definitions)
@@ -41,6 +44,60 @@ struct FeatureLayout: Sendable {
     }
 
     fileprivate init() {}
+
+    /// The keys of `properties` that `definitions` read by name, in order of first use.
+    static func properties(of definitions: [FeatureDefinition]) -> [String] {
+        var names: [String] = []
+        func use(_ name: String) { if !names.contains(name) { names.append(name) } }
+        for definition in definitions {
+            for condition in definition.filter.conditions {
+                switch condition {
+                case .textIn(.property(let name), _), .textNotIn(.property(let name), _), .number(.property(let name), _, _): use(name)
+                default: break
+                }
+            }
+            switch definition.aggregation {
+            case .sum(.property(let name)), .last(.property(let name)), .minimum(.property(let name)),
+                 .maximum(.property(let name)), .average(.property(let name)), .distinctCount(.property(let name)):
+                use(name)
+            default: break
+            }
+        }
+        return names
+    }
+
+    /// Where compiled code reads `field`.
+    func source(_ field: NumberField) -> NumberSource {
+        switch field {
+        case .amount: .amount
+        case .score: .score
+        case .property(let name): .property(slot: Int32(properties.firstIndex(of: name) ?? 0))
+        }
+    }
+
+    /// Where compiled code reads `field`.
+    func source(_ field: TextField) -> TextSource {
+        switch field {
+        case .category: .category
+        case .productId: .productId
+        case .property(let name): .property(slot: Int32(properties.firstIndex(of: name) ?? 0))
+        }
+    }
+}
+
+/// Where compiled code reads a number of an event: a plain value (no String), so copying an updater or a
+/// condition in the per-event loop retains nothing.
+enum NumberSource: Sendable, Equatable {
+    case amount, score
+    /// `SegmentEvent.properties[slot]`.
+    case property(slot: Int32)
+}
+
+/// Where compiled code reads a text of an event; see ``NumberSource``.
+enum TextSource: Sendable, Equatable {
+    case category, productId
+    /// `SegmentEvent.properties[slot]`.
+    case property(slot: Int32)
 }
 
 /// One resolution shared by rings: its divisor and where its rings are listed.
@@ -66,8 +123,8 @@ enum GaugeAction: UInt8, Sendable { case add, takeAway, reset }
 struct CompiledCondition: Sendable {
     enum Test: UInt8, Sendable { case textIn, textNotIn, number }
     let test: Test
-    let textField: TextField
-    let numberField: NumberField
+    let textField: TextSource
+    let numberField: NumberSource
     let comparison: ComparisonOperator
     let constant: Double
     /// `conditionHashes[hashStart ..< hashStart + hashCount]`.
@@ -187,6 +244,7 @@ private struct LayoutCompiler {
     init(_ definitions: [FeatureDefinition]) { self.definitions = definitions }
 
     mutating func compile() {
+        layout.properties = FeatureLayout.properties(of: definitions)
         // 1. Streams, rings and scalars each feature needs.
         var plans: [Plan] = []
         for (position, definition) in definitions.enumerated() { plans.append(plan(definition, position: position)) }
@@ -326,9 +384,9 @@ private struct LayoutCompiler {
         let buckets = max(window.durationMillis / resolution, 1)
         func ring(_ content: LayoutRingContent) -> Int { ringIndex(RingKey(stream: stream, resolution: resolution, content: content), buckets) }
         switch aggregation {
-        case .sum:
+        case .sum(let field):
             streamNeedsSeen[stream] = true
-            return .ring(.windowSum, primary: ring(.sum(.amount)), secondary: nil, seenStream: stream)
+            return .ring(.windowSum, primary: ring(.sum(field)), secondary: nil, seenStream: stream)
         case .minimum(let field):
             return .ring(.windowMinimum, primary: ring(.minimum(field)), secondary: nil, seenStream: nil)
         case .maximum(let field):
@@ -349,8 +407,8 @@ private struct LayoutCompiler {
         switch aggregation {
         case .count:
             return .scalar(.lifetimeCount, primary: scalarIndex(.count(stream: stream)), secondary: nil, seenStream: nil)
-        case .sum:
-            return .scalar(.lifetimeSum, primary: scalarIndex(.sum(stream: stream, .amount)), secondary: nil, seenStream: nil)
+        case .sum(let field):
+            return .scalar(.lifetimeSum, primary: scalarIndex(.sum(stream: stream, field)), secondary: nil, seenStream: nil)
         case .minimum(let field):
             return .scalar(.lifetimeMinimum, primary: scalarIndex(.minimum(stream: stream, field)), secondary: nil, seenStream: nil)
         case .maximum(let field):

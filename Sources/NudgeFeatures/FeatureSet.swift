@@ -12,6 +12,9 @@ public struct FeatureSet: Sendable, Equatable {
 
     /// The most buckets one window may have: bounds per-customer memory (a 512-bucket ring is at most 4 KiB).
     public static let maxBucketsPerWindow: Int64 = 512
+    /// The most keys of `properties` one set may read by name (`properties.<key>`): the decoder compares every
+    /// key of every event's `properties` against them.
+    public static let maxReadProperties = 8
 
     /// Validates and compiles `definitions`; throws the first problem found, naming the feature.
     public init(_ definitions: [FeatureDefinition]) throws(FeatureSetError) {
@@ -34,6 +37,10 @@ public struct FeatureSet: Sendable, Equatable {
     /// Bytes of a full feature record in a ``CustomerTable`` (header included), which a customer takes at
     /// their second event; entries, identity bytes and the index are extra, see ``CustomerTable/bytesUsed``.
     public var bytesPerCustomer: Int { layout.stride }
+
+    /// The keys of `properties` that features read by name, in order of first use. Decode events for this set
+    /// with `SegmentDecoder(properties: readProperties)`, so each event's `properties` holds them in this order.
+    public var readProperties: [String] { layout.properties }
 
     /// Position of the feature called `name`, if any.
     public func index(of name: String) -> Int? { definitions.firstIndex { $0.name == name } }
@@ -59,6 +66,16 @@ public struct FeatureSet: Sendable, Equatable {
                 }
                 derivedAbove.insert(definition.name)
             }
+        }
+        var read = Set<String>()
+        for definition in definitions {
+            for property in FeatureLayout.properties(of: [definition]) {
+                if let problem = FeatureProperty.problem(with: property) {
+                    throw .badProperty(feature: definition.name, name: property, problem: problem)
+                }
+                read.insert(property)
+            }
+            guard read.count <= maxReadProperties else { throw .tooManyProperties(feature: definition.name, limit: maxReadProperties) }
         }
     }
 

@@ -27,6 +27,10 @@ public enum FeatureSetError: Error, Equatable, CustomStringConvertible {
     case unknownReference(feature: String, reference: String)
     /// A text condition lists no values, so it could never match (or always would).
     case emptyCondition(feature: String, condition: String)
+    /// A property read by name (`property`) names a key that cannot be read: empty, nested or too long.
+    case badProperty(feature: String, name: String, problem: String)
+    /// The feature reads a property by name beyond the first ``FeatureSet/maxReadProperties`` of the set.
+    case tooManyProperties(feature: String, limit: Int)
 
     /// What went wrong, naming the feature, and what to do about it.
     public var description: String {
@@ -57,6 +61,10 @@ public enum FeatureSetError: Error, Equatable, CustomStringConvertible {
             "feature '\(name)': the expression uses '\(reference)', which is not an event feature of the set nor a derived feature defined above it: define it or fix the name"
         case .emptyCondition(let name, let condition):
             "feature '\(name)': condition '\(condition)' lists no values: list at least one or remove the condition"
+        case .badProperty(let name, let property, let problem):
+            "feature '\(name)': \"\(FeatureProperty.prefix)\(property)\" \(problem)"
+        case .tooManyProperties(let name, let limit):
+            "feature '\(name)': the set would read more than \(limit) properties by name (each is looked up in every event): reuse the properties other features read, or drop one"
         }
     }
 }

@@ -1,36 +1,103 @@
 import NudgeEvents
 
 /// A text property of an event that a filter can test or a distinct count can count.
-public enum TextField: String, Sendable, CaseIterable {
+public enum TextField: Sendable, Hashable {
     /// `properties.category`.
     case category
-    /// `properties.product_id`.
-    case productId = "product_id"
+    /// `properties.product_id` (a numeric id is kept as its digits).
+    case productId
+    /// Any other top-level key of `properties`, by name (`properties.<name>` in a feature file): a string's
+    /// content, a number's digits, or `true` / `false`. See ``FeatureSet/readProperties``.
+    case property(String)
 
-    /// The field's bytes in `event` (empty when absent).
-    @inline(__always)
+    /// As a feature file names it: `category`, `product_id`, `properties.<name>`.
+    public var name: String {
+        switch self {
+        case .category: "category"
+        case .productId: "product_id"
+        case .property(let name): FeatureProperty.prefix + name
+        }
+    }
+
+    /// The field a feature file names `name`; nil for another name.
+    public init?(name: String) {
+        switch name {
+        case "category": self = .category
+        case "product_id": self = .productId
+        default:
+            guard let property = FeatureProperty.name(in: name) else { return nil }
+            self = .property(property)
+        }
+    }
+
+    /// The slow, obvious read (tests and tools; the store reads compiled slots).
     func text(of event: SegmentEvent) -> RawText {
         switch self {
         case .category: event.category
         case .productId: event.productId
+        case .property(let name): event.properties.value(named: name)?.text ?? .empty
         }
     }
 }
 
 /// A numeric property of an event that a filter can compare or an aggregation can summarise.
-public enum NumberField: String, Sendable, CaseIterable {
+public enum NumberField: Sendable, Hashable {
     /// Money: see `SegmentEvent.amount`.
     case amount
     /// `properties.score` of a survey (NaN when absent).
     case score
+    /// Any top-level key of `properties` holding a JSON number, by name (`properties.<name>` in a feature
+    /// file); NaN when absent or not a number. See ``FeatureSet/readProperties``.
+    case property(String)
 
-    /// The field's value in `event`.
-    @inline(__always)
+    /// As a feature file names it: `amount`, `score`, `properties.<name>`.
+    public var name: String {
+        switch self {
+        case .amount: "amount"
+        case .score: "score"
+        case .property(let name): FeatureProperty.prefix + name
+        }
+    }
+
+    /// The field a feature file names `name`; nil for another name.
+    public init?(name: String) {
+        switch name {
+        case "amount": self = .amount
+        case "score": self = .score
+        default:
+            guard let property = FeatureProperty.name(in: name) else { return nil }
+            self = .property(property)
+        }
+    }
+
+    /// The slow, obvious read (tests and tools; the store reads compiled slots).
     func value(of event: SegmentEvent) -> Double {
         switch self {
         case .amount: event.amount
         case .score: event.score
+        case .property(let name): event.properties.value(named: name)?.number ?? .nan
         }
+    }
+}
+
+/// How a feature file names a property of `properties` that Nudge does not read on its own.
+public enum FeatureProperty {
+    /// `properties.`: what names a property by its key.
+    public static let prefix = "properties."
+    /// The longest key, in UTF-8 bytes.
+    public static let maxNameBytes = 64
+
+    /// The key in `properties.<key>`; nil without the prefix.
+    static func name(in text: String) -> String? {
+        text.hasPrefix(prefix) ? String(text.dropFirst(prefix.count)) : nil
+    }
+
+    /// Why `name` cannot be read, or nil when it can: one top-level key, not empty, at most ``maxNameBytes``.
+    static func problem(with name: String) -> String? {
+        if name.isEmpty { return "names no key: write properties.<key>, e.g. properties.payment_method" }
+        if name.contains(".") { return "is nested: only top-level keys of properties are read" }
+        if name.utf8.count > maxNameBytes { return "is longer than \(maxNameBytes) bytes" }
+        return nil
     }
 }
 
@@ -92,9 +159,9 @@ public enum PropertyCondition: Sendable, Equatable, CustomStringConvertible {
     /// E.g. `category in [garden, outdoor]`, `amount >= 100.0`.
     public var description: String {
         switch self {
-        case .textIn(let field, let values): "\(field.rawValue) in [\(values.sorted().joined(separator: ", "))]"
-        case .textNotIn(let field, let values): "\(field.rawValue) not in [\(values.sorted().joined(separator: ", "))]"
-        case .number(let field, let comparison, let constant): "\(field.rawValue) \(comparison.rawValue) \(constant)"
+        case .textIn(let field, let values): "\(field.name) in [\(values.sorted().joined(separator: ", "))]"
+        case .textNotIn(let field, let values): "\(field.name) not in [\(values.sorted().joined(separator: ", "))]"
+        case .number(let field, let comparison, let constant): "\(field.name) \(comparison.rawValue) \(constant)"
         }
     }
 }

@@ -19,7 +19,7 @@ extension FeatureSet {
             FeatureDefinition(name: "adds_24h", filter: .kinds(.productAdded), aggregation: .count, window: .hours(24)),
             FeatureDefinition(name: "orders_30d", filter: .kinds(.orderCompleted), aggregation: .count, window: .days(30)),
             FeatureDefinition(name: "orders_90d", filter: .kinds(.orderCompleted), aggregation: .count, window: .days(90)),
-            FeatureDefinition(name: "revenue_90d", filter: .kinds(.orderCompleted), aggregation: .sum, window: .days(90)),
+            FeatureDefinition(name: "revenue_90d", filter: .kinds(.orderCompleted), aggregation: .sum(.amount), window: .days(90)),
             FeatureDefinition(name: "days_since_last_order", filter: .kinds(.orderCompleted), aggregation: .timeSinceLast,
                               missingValue: never, cap: never),
             FeatureDefinition(name: "tickets_open", filter: .kinds(.ticketOpened),

@@ -19,8 +19,8 @@ struct StateUpdater: Sendable {
     /// Scalar state offset (rings: see `ring`).
     let offset: Int
     let ring: BucketRing
-    let numberField: NumberField
-    let textField: TextField
+    let numberField: NumberSource
+    let textField: TextSource
     let seen: SeenBit
 
     /// Gauges saturate below the "never seen" sentinel.
@@ -37,8 +37,8 @@ struct StateUpdater: Sendable {
         case .maximum: operation = .ringMaximum
         case .bits: operation = .ringBits
         }
-        numberField = content.numberField
-        textField = content.textField
+        numberField = layout.source(content.numberField)
+        textField = layout.source(content.textField)
         self.ring = ring
         offset = ring.offset
         channels = filter.channelMask
@@ -63,8 +63,8 @@ struct StateUpdater: Sendable {
         case .latestTime(let stream): operation = .latestTime; filter = streams[stream]
         case .gauge(let feature): operation = .gauge; filter = definitions[feature].filter
         }
-        self.numberField = numberField
-        self.textField = textField
+        self.numberField = layout.source(numberField)
+        self.textField = layout.source(textField)
         self.offset = offset
         ring = .none
         channels = filter.channelMask
@@ -83,10 +83,10 @@ struct StateUpdater: Sendable {
                     layout.conditionHashes.append(bytes.withUnsafeBytes { nudgeHash64($0) })
                 }
                 let test: CompiledCondition.Test = if case .textIn = condition { .textIn } else { .textNotIn }
-                layout.conditions.append(CompiledCondition(test: test, textField: field, numberField: .amount, comparison: .equal,
+                layout.conditions.append(CompiledCondition(test: test, textField: layout.source(field), numberField: .amount, comparison: .equal,
                                                            constant: 0, hashStart: hashStart, hashCount: Int32(values.count)))
             case .number(let field, let comparison, let constant):
-                layout.conditions.append(CompiledCondition(test: .number, textField: .category, numberField: field,
+                layout.conditions.append(CompiledCondition(test: .number, textField: .category, numberField: layout.source(field),
                                                            comparison: comparison, constant: constant,
                                                            hashStart: hashStart, hashCount: 0))
             }
@@ -244,11 +244,11 @@ protocol FoldedEvent {
     /// Raw value of the event's channel.
     var channel: UInt8 { get }
     /// The number field's value (NaN when absent).
-    func number(_ field: NumberField) -> Double
+    func number(_ field: NumberSource) -> Double
     /// Whether the text field is present (non-empty).
-    func hasText(_ field: TextField) -> Bool
+    func hasText(_ field: TextSource) -> Bool
     /// The text field's `nudgeHash64` (of the empty text when absent).
-    mutating func hash(_ field: TextField) -> UInt64
+    mutating func hash(_ field: TextSource) -> UInt64
 }
 
 /// A decoded event being folded: its text hashes are computed at most once, and only if a feature needs them.
@@ -266,13 +266,28 @@ struct LiveEvent: FoldedEvent {
     }
 
     @inline(__always)
-    func number(_ field: NumberField) -> Double { field.value(of: event) }
+    func number(_ field: NumberSource) -> Double {
+        switch field {
+        case .amount: event.amount
+        case .score: event.score
+        case .property(let slot): event.properties[Int(slot)].number
+        }
+    }
 
     @inline(__always)
-    func hasText(_ field: TextField) -> Bool { !field.text(of: event).isEmpty }
+    func hasText(_ field: TextSource) -> Bool { !text(field).isEmpty }
 
     @inline(__always)
-    mutating func hash(_ field: TextField) -> UInt64 {
+    private func text(_ field: TextSource) -> RawText {
+        switch field {
+        case .category: event.category
+        case .productId: event.productId
+        case .property(let slot): event.properties[Int(slot)].text
+        }
+    }
+
+    @inline(__always)
+    mutating func hash(_ field: TextSource) -> UInt64 {
         switch field {
         case .category:
             if known & 1 == 0 { category = event.category.hash64; known |= 1 }
@@ -280,6 +295,9 @@ struct LiveEvent: FoldedEvent {
         case .productId:
             if known & 2 == 0 { productId = event.productId.hash64; known |= 2 }
             return productId
+        case .property(let slot):
+            // Hashed per use: only feature files that read properties by name get here.
+            return event.properties[Int(slot)].text.hash64
         }
     }
 }

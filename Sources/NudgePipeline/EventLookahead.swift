@@ -49,10 +49,11 @@ struct EventLookahead: ~Copyable {
     private var head = 0
     private(set) var count = 0
 
-    init(maxMessageBytes: Int) {
+    /// `properties`: as ``SegmentDecoder/init(maxMessageBytes:properties:)``, the feature set's.
+    init(maxMessageBytes: Int, properties: [String] = []) {
         let n = Self.entries
         // A decoder per staged message; the one just taken was processed before the next is staged.
-        decoders = (0..<n).map { _ in SegmentDecoder(maxMessageBytes: maxMessageBytes) }
+        decoders = (0..<n).map { _ in SegmentDecoder(maxMessageBytes: maxMessageBytes, properties: properties) }
         decoderRefs = .allocate(capacity: n)
         decoderRefs.initialize(from: decoders.map { Unmanaged.passUnretained($0) }, count: n)
         bases = .allocate(capacity: n)

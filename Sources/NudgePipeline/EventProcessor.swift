@@ -162,8 +162,8 @@ final class EventProcessor {
         self.ownership = ownership
         self.shardIndex = shardIndex
         self.shardCount = shardCount
-        decoder = SegmentDecoder(maxMessageBytes: config.maxMessageBytes)
-        lookahead = EventLookahead(maxMessageBytes: config.maxMessageBytes)
+        decoder = SegmentDecoder(maxMessageBytes: config.maxMessageBytes, properties: features.readProperties)
+        lookahead = EventLookahead(maxMessageBytes: config.maxMessageBytes, properties: features.readProperties)
         table = CustomerTable(features: features, expectedCustomers: config.expectedCustomersPerShard,
                               coldBudgetBytes: config.coldBytesPerShard)
         idleTTLMillis = max(1, config.idleCustomerTTL.wholeMilliseconds)

@@ -94,7 +94,7 @@ public enum InProcessBenchmark {
     /// memory are those of a store of that size rather than of the customers one arena happens to touch.
     public static func run(_ arena: MessageArena, models: ModelSet, features: FeatureSet, config: PipelineConfig,
                            warmCustomers: Int = 0) -> InProcessResult {
-        let decoder = SegmentDecoder(maxMessageBytes: config.maxMessageBytes)
+        let decoder = SegmentDecoder(maxMessageBytes: config.maxMessageBytes, properties: features.readProperties)
         var sink = 0
         let decodeStart = ContinuousClock.now
         arena.forEachValue { _, value in

@@ -200,7 +200,7 @@ public final class PointInTimeDatasetBuilder {
     /// A builder with an empty feature store.
     public init(config: DatasetConfig = DatasetConfig()) {
         self.config = config
-        decoder = SegmentDecoder(maxMessageBytes: config.maxMessageBytes)
+        decoder = SegmentDecoder(maxMessageBytes: config.maxMessageBytes, properties: config.features.readProperties)
         table = CustomerTable(features: config.features, expectedCustomers: config.expectedCustomers)
         recent = RecentMessageIDs(horizon: config.duplicateHorizon)
         featureValues = .allocate(capacity: max(1, config.features.count))

@@ -18,6 +18,14 @@ struct DecodedEvent: Equatable {
     var productId: String
     var recommendationId: String
     var action: String
+    /// The properties read by name, in slot order: name, text, number (nil for NaN).
+    var properties: [Property]
+
+    struct Property: Equatable {
+        var name: String
+        var text: String
+        var number: Double?
+    }
 
     init(_ e: SegmentEvent) {
         type = e.type
@@ -36,6 +44,9 @@ struct DecodedEvent: Equatable {
         productId = e.productId.string
         recommendationId = e.recommendationId.string
         action = e.action.string
+        properties = e.properties.values.map {
+            Property(name: $0.name.string, text: $0.text.string, number: $0.number.isNaN ? nil : $0.number)
+        }
     }
 }
 

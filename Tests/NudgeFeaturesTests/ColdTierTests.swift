@@ -10,7 +10,7 @@ import Testing
         do {
             return try FeatureSet([
                 FeatureDefinition(name: "adds", filter: .kinds(.productAdded), aggregation: .count),
-                FeatureDefinition(name: "spend", filter: .kinds(.productAdded), aggregation: .sum),
+                FeatureDefinition(name: "spend", filter: .kinds(.productAdded), aggregation: .sum(.amount)),
             ])
         } catch {
             Issue.record("invalid test feature set: \(error)")

@@ -96,9 +96,24 @@ import Testing
          .unknownChannel(feature: "a", name: "kiosk")),
         (file([#"{"name": "a", "events": ["page"], "aggregation": "median"}"#]), 4, .unknownAggregation(feature: "a", name: "median")),
         (file([#"{"name": "a", "events": ["page"], "where": {"colour": "red"}, "aggregation": "count"}"#]), 4,
-         .unknownProperty(feature: "a", name: "colour", allowed: ["category", "product_id", "amount", "score"])),
+         .unknownProperty(feature: "a", name: "colour", allowed: ["category", "product_id", "amount", "score", "properties.<key>"])),
         (file([#"{"name": "a", "events": ["page"], "aggregation": "distinct_count", "of": "amount"}"#]), 4,
-         .unknownProperty(feature: "a", name: "amount", allowed: ["category", "product_id"])),
+         .unknownProperty(feature: "a", name: "amount", allowed: ["category", "product_id", "properties.<key>"])),
+        (file([#"{"name": "a", "events": ["page"], "aggregation": "sum", "of": "quantity"}"#]), 4,
+         .unknownProperty(feature: "a", name: "quantity", allowed: ["amount", "score", "properties.<key>"])),
+        // Properties read by name: one top-level key, not empty, not too long.
+        (file([#"{"name": "a", "events": ["page"], "where": {"properties.": "x"}, "aggregation": "count"}"#]), 4,
+         .badProperty(feature: "a", name: "properties.", problem: "names no key: write properties.<key>, e.g. properties.payment_method")),
+        (file([#"{"name": "a", "events": ["page"], "aggregation": "max", "of": "properties.shipping.cost"}"#]), 4,
+         .badProperty(feature: "a", name: "properties.shipping.cost", problem: "is nested: only top-level keys of properties are read")),
+        (file([#"{"name": "a", "events": ["page"], "aggregation": "distinct_count", "of": "properties.\#(String(repeating: "k", count: 65))"}"#]), 4,
+         .badProperty(feature: "a", name: "properties.\(String(repeating: "k", count: 65))", problem: "is longer than 64 bytes")),
+        (file([#"{"name": "a", "events": ["page"], "where": {"properties.tier": {"==": "gold", ">": 2}}, "aggregation": "count"}"#]), 4,
+         .badCondition(feature: "a", reason: "properties.tier takes one operator of ==, !=, in, not_in")),
+        (file([#"{"name": "a", "events": ["page"], "where": {"properties.tier": {"in": ["gold", 3]}}, "aggregation": "count"}"#]), 4,
+         .wrongType(feature: "a", field: "properties.tier", expected: "a string", found: "a number")),
+        (file((1...9).map { #"{"name": "p\#($0)", "events": ["page"], "aggregation": "sum", "of": "properties.k\#($0)"}"# }), 12,
+         .invalid(.tooManyProperties(feature: "p9", limit: 8))),
         (file([#"{"name": "a", "events": ["page"], "aggregation": "count", "window": "24 hours"}"#]), 4,
          .badDuration(feature: "a", field: "window", text: "24 hours")),
         (file([#"{"name": "a", "events": ["page"], "aggregation": "count", "window": "521s"}"#]), 4,
@@ -224,5 +239,28 @@ import Testing
         #expect(set.definitions[4].window == .minutes(5))
         #expect(set.names[5] == "fé😀")
         #expect(set.definitions[5].window == FeatureWindow(durationMillis: 90_000, resolutionMillis: 30_000))
+        #expect(set.readProperties.isEmpty)
+    }
+
+    @Test func propertiesAreReadByNameAsTheConditionIsWritten() throws {
+        let set = try FeatureSet.parse(Self.file([
+            #"{"name": "gift_orders", "events": ["Order Completed"], "#
+                + #""where": {"properties.payment_method": "gift_card", "properties.items": {">=": 2, "<": 10}, "properties.tier": {"not_in": ["1", "2"]}}, "#
+                + #""aggregation": "sum", "of": "properties.items", "window": "30d"}"#,
+            #"{"name": "orders_value", "events": ["Order Completed"], "aggregation": "sum", "window": "30d"}"#,
+            #"{"name": "brands", "events": ["Product Viewed"], "aggregation": "distinct_count", "of": "properties.brand", "window": "7d"}"#,
+            #"{"name": "top_discount", "events": ["Order Completed"], "aggregation": "max", "of": "properties.discount", "missing": -1}"#,
+            #"{"name": "gifts", "events": ["Order Completed"], "where": {"properties.is_gift": "true"}, "aggregation": "count"}"#,
+        ]))
+        #expect(set.definitions[0].filter.conditions == [
+            .textIn(.property("payment_method"), ["gift_card"]), .number(.property("items"), .greaterOrEqual, 2),
+            .number(.property("items"), .less, 10), .textNotIn(.property("tier"), ["1", "2"]),
+        ])
+        #expect(set.definitions[0].aggregation == .sum(.property("items")))
+        #expect(set.definitions[1].aggregation == .sum(.amount))
+        #expect(set.definitions[2].aggregation == .distinctCount(.property("brand")))
+        #expect(set.definitions[3].aggregation == .maximum(.property("discount")))
+        // In order of first use, each once: the order decoders are built with.
+        #expect(set.readProperties == ["payment_method", "items", "tier", "brand", "discount", "is_gift"])
     }
 }

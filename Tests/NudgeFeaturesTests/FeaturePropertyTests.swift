@@ -7,12 +7,12 @@ import Testing
 @Suite struct FeaturePropertyTests {
     /// The standard set plus one definition per remaining shape: channel filters, lifetime count and sum,
     /// windowed last and timeSinceLast, channel-filtered gauges, a 5m window, a one-bucket tumbling window,
-    /// a 120-bucket window, caps and unusual missing values.
+    /// a 120-bucket window, caps and unusual missing values, and properties read by name (text and numeric).
     static let extended: FeatureSet = {
         let extras = [
             FeatureDefinition(name: "web_app_orders_7d", filter: EventFilter(kinds: [.orderCompleted], channels: [.web, .app]),
                               aggregation: .count, window: .days(7)),
-            FeatureDefinition(name: "spend_lifetime", filter: .kinds(.orderCompleted, .orderRefunded), aggregation: .sum),
+            FeatureDefinition(name: "spend_lifetime", filter: .kinds(.orderCompleted, .orderRefunded), aggregation: .sum(.amount)),
             FeatureDefinition(name: "views_lifetime", filter: .kinds(.productViewed), aggregation: .count, missingValue: -5),
             FeatureDefinition(name: "nps_90d", filter: .kinds(.surveyAnswered), aggregation: .last(.score),
                               window: .days(90, resolutionMillis: Time.day), missingValue: -1, cap: 9),
@@ -26,9 +26,9 @@ import Testing
                               aggregation: .netCount(removes: [.productRemoved], resets: [.orderCompleted, .orderCancelled]),
                               missingValue: -3, cap: 4),
             FeatureDefinition(name: "adds_5m", filter: .kinds(.productAdded), aggregation: .count, window: .minutes(5), cap: 3),
-            FeatureDefinition(name: "revenue_week_tumbling", filter: .kinds(.orderCompleted), aggregation: .sum,
+            FeatureDefinition(name: "revenue_week_tumbling", filter: .kinds(.orderCompleted), aggregation: .sum(.amount),
                               window: .days(7, resolutionMillis: 7 * Time.day)),
-            FeatureDefinition(name: "search_amount_2h", filter: .kinds(.productsSearched, .couponApplied), aggregation: .sum,
+            FeatureDefinition(name: "search_amount_2h", filter: .kinds(.productsSearched, .couponApplied), aggregation: .sum(.amount),
                               window: .hours(2, resolutionMillis: Time.minute), missingValue: 7),
             // Shares orders_90d's 6d ring with a shorter window.
             FeatureDefinition(name: "orders_30d_coarse", filter: .kinds(.orderCompleted), aggregation: .count,
@@ -72,6 +72,28 @@ import Testing
                                                                            .binary(.subtract, .feature("orders_90d"), .constant(1)))),
                               missingValue: -42),
             FeatureDefinition(name: "negative_root", expression: .call(.sqrt, [.negate(.feature("cart_items"))]), missingValue: 3),
+            // Properties read by name: a text one and a numeric one, the numeric one also read as text.
+            FeatureDefinition(name: "gift_card_orders_30d",
+                              filter: EventFilter(kinds: [.orderCompleted], conditions: [.textIn(.property("payment_method"), ["gift_card"])]),
+                              aggregation: .count, window: .days(30)),
+            FeatureDefinition(name: "not_cash_lifetime",
+                              filter: EventFilter(kinds: [.orderCompleted, .productAdded], conditions: [.textNotIn(.property("payment_method"), ["cash"])]),
+                              aggregation: .count),
+            FeatureDefinition(name: "items_7d", filter: .kinds(.productAdded, .orderCompleted), aggregation: .sum(.property("items")),
+                              window: .days(7)),
+            FeatureDefinition(name: "items_lifetime", filter: .kinds(.orderCompleted), aggregation: .sum(.property("items"))),
+            FeatureDefinition(name: "max_items_90d", filter: .kinds(.orderCompleted), aggregation: .maximum(.property("items")),
+                              window: .days(90), missingValue: -1),
+            FeatureDefinition(name: "avg_items", filter: .kinds(.orderCompleted, .productAdded), aggregation: .average(.property("items")),
+                              missingValue: -1),
+            FeatureDefinition(name: "last_items_30d", filter: .kinds(.productAdded), aggregation: .last(.property("items")),
+                              window: .days(30), missingValue: -1),
+            FeatureDefinition(name: "payment_kinds_90d", filter: .kinds(.orderCompleted), aggregation: .distinctCount(.property("payment_method")),
+                              window: .days(90)),
+            FeatureDefinition(name: "item_counts_seen", filter: .kinds(.productAdded), aggregation: .distinctCount(.property("items"))),
+            FeatureDefinition(name: "big_baskets_30d",
+                              filter: EventFilter(kinds: [.orderCompleted], conditions: [.number(.property("items"), .greaterOrEqual, 3)]),
+                              aggregation: .count, window: .days(30)),
         ]
         do {
             return try FeatureSet(FeatureSet.standard.definitions + extras)
@@ -100,6 +122,8 @@ import Testing
                                      Time.day, 3 * Time.day, 6 * Time.day, 7 * Time.day]
         /// Categories, the empty one (absent) included.
         static let categories = ["outdoor", "kitchen", "toys", "garden", "", "fashion"]
+        /// `properties.payment_method`, mostly absent: most events carry none, so most first events stay in the entry.
+        static let payments = ["", "", "", "", "gift_card", "card", "cash"]
 
         mutating func millis(upTo limit: Int64) -> Int64 { Int64.random(in: 0...limit, using: &random) }
 
@@ -136,16 +160,19 @@ import Testing
             let channel = Channel.allCases.randomElement(using: &random) ?? .web
             let category = Self.categories.randomElement(using: &random) ?? ""
             let productId = Double.random(in: 0..<1, using: &random) < 0.1 ? "" : "p-\(Int.random(in: 1...60, using: &random))"
+            let payment = Self.payments.randomElement(using: &random) ?? ""
+            let itemsDraw = Double.random(in: 0..<1, using: &random)
+            let items = itemsDraw < 0.4 ? Double.nan : itemsDraw < 0.45 ? 0 : itemsDraw < 0.5 ? 1.5 : Double(Int.random(in: 1...6, using: &random))
             if let previous, Double.random(in: 0..<1, using: &random) < 0.05 {
                 // A twin: same customer, kind and millisecond, other values; the later arrival must win.
                 self.previous = TestEvent(customer: previous.customer, kind: previous.kind, channel: channel,
                                           time: previous.time, amount: amount, score: score, category: category,
-                                          productId: productId)
+                                          productId: productId, payment: payment, items: items)
             } else {
                 self.previous = TestEvent(customer: customers.randomElement(using: &random) ?? "none",
                                           kind: EventKind.allCases.randomElement(using: &random) ?? .page,
                                           channel: channel, time: time, amount: amount, score: score, category: category,
-                                          productId: productId)
+                                          productId: productId, payment: payment, items: items)
             }
             return self.previous ?? TestEvent(customer: "none", kind: .page, time: time)
         }

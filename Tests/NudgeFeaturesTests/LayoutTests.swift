@@ -54,8 +54,9 @@ import Testing
         var random = SplitMix64(seed: 5)
         let windows: [FeatureWindow] = [.lifetime, .minutes(5), .hours(1), .hours(24), .days(7), .days(30), .days(90),
                                         .days(7, resolutionMillis: FeatureWindow.dayMillis)]
-        let aggregations: [Aggregation] = [.count, .sum, .last(.score), .last(.amount), .timeSinceLast, .minimum(.amount), .maximum(.score),
-                                           .average(.amount), .distinctCount(.category)]
+        let aggregations: [Aggregation] = [.count, .sum(.amount), .last(.score), .last(.amount), .timeSinceLast, .minimum(.amount), .maximum(.score),
+                                           .average(.amount), .distinctCount(.category), .sum(.property("quantity")),
+                                           .maximum(.property("discount")), .distinctCount(.property("brand"))]
         for round in 0..<50 {
             var definitions: [FeatureDefinition] = []
             for index in 0..<Int.random(in: 1...30, using: &random) {

@@ -61,11 +61,19 @@ enum ReferenceFeatures {
     }
 
     static func text(_ field: TextField, of event: TestEvent) -> String {
-        field == .category ? event.category : event.productId
+        switch field {
+        case .category: event.category
+        case .productId: event.productId
+        case .property(let name): event.property(name).text
+        }
     }
 
     static func number(_ field: NumberField, of event: TestEvent) -> Double {
-        field == .amount ? event.amount : event.score
+        switch field {
+        case .amount: event.amount
+        case .score: event.score
+        case .property(let name): event.property(name).number
+        }
     }
 
     /// Channel and every property condition (not the kind).
@@ -139,10 +147,10 @@ enum ReferenceFeatures {
             let perBucket = Dictionary(grouping: inWindow) { bucket($0.time, definition.window.resolutionMillis) }
             let limit = bucketLimit(definition)
             return min(Double(perBucket.values.reduce(0) { $0 + min($1.count, limit) }), cap)
-        case .sum:
+        case .sum(let field):
             guard !matching.isEmpty else { return missing }
             var total = 0.0
-            for event in inWindow { total += finite(event.amount) }
+            for event in inWindow { total += finite(number(field, of: event)) }
             return min(total, cap)
         case .minimum(let field), .maximum(let field):
             // Windowed buckets are Float32: the value rounded to Float32 (rounding keeps the order).

@@ -21,8 +21,20 @@ final class TextPool {
         return text
     }
 
+    private var propertyBuffers: [UnsafeMutableBufferPointer<PropertyValue>] = []
+
+    /// `values` in memory that lives as long as the pool.
+    func properties(_ values: [PropertyValue]) -> EventProperties {
+        guard !values.isEmpty else { return .none }
+        let buffer = UnsafeMutableBufferPointer<PropertyValue>.allocate(capacity: values.count)
+        _ = buffer.initialize(from: values)
+        propertyBuffers.append(buffer)
+        return EventProperties(UnsafeBufferPointer(buffer))
+    }
+
     deinit {
         for buffer in buffers.values { buffer.deallocate() }
+        for buffer in propertyBuffers { buffer.deallocate() }
     }
 }
 
@@ -36,6 +48,22 @@ struct TestEvent {
     var score: Double = .nan
     var category = ""
     var productId = ""
+    /// `properties.payment_method` (text; empty: absent).
+    var payment = ""
+    /// `properties.items` (a number; NaN: absent).
+    var items: Double = .nan
+
+    /// `items` as the decoder gives a number's text: its digits (here Swift's rendering), empty when absent.
+    var itemsText: String { items.isNaN ? "" : String(items) }
+
+    /// The event's value of `properties.<name>`, as the decoder would give it.
+    func property(_ name: String) -> (text: String, number: Double) {
+        switch name {
+        case "payment_method": (payment, .nan)
+        case "items": (itemsText, items)
+        default: ("", .nan)
+        }
+    }
 }
 
 /// A CustomerTable plus the memory behind the events fed to it, addressed by customer name.
@@ -60,6 +88,11 @@ final class TestShop {
         segment.score = event.score
         segment.category = event.category.isEmpty ? .empty : pool.text(event.category)
         segment.productId = event.productId.isEmpty ? .empty : pool.text(event.productId)
+        // The slots the table reads, in the set's order, as a decoder built for it fills them.
+        segment.properties = pool.properties(table.features.readProperties.map { name in
+            let (text, number) = event.property(name)
+            return PropertyValue(name: pool.text(name), text: text.isEmpty ? .empty : pool.text(text), number: number)
+        })
         return segment
     }
 

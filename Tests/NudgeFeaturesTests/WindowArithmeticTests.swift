@@ -34,7 +34,7 @@ import Testing
 
     @Test func eventOlderThanTheRingOnlyAffectsLifetimeState() throws {
         let lifetimeViews = FeatureDefinition(name: "views_ever", filter: .kinds(.productViewed), aggregation: .count)
-        let lifetimeSpend = FeatureDefinition(name: "spend_ever", filter: .kinds(.orderCompleted), aggregation: .sum)
+        let lifetimeSpend = FeatureDefinition(name: "spend_ever", filter: .kinds(.orderCompleted), aggregation: .sum(.amount))
         let shop = TestShop(try FeatureSet(FeatureSet.standard.definitions + [lifetimeViews, lifetimeSpend]))
         shop.send(.productViewed, at: Time.t0 + 20 * fiveMinutes) // views_1h head: bucket 20, ring (8, 20]
         shop.send(.productViewed, at: Time.t0 + 8 * fiveMinutes)  // bucket 8: left the ring already

@@ -44,10 +44,24 @@ struct FeatureParityTests {
         }
     }
 
+    /// Features that read generated properties by name (`properties.<key>`), beside the shipped ones: both
+    /// sides decode them from the same JSON.
+    static let byName: [FeatureDefinition] = [
+        FeatureDefinition(name: "quantity_7d", filter: .kinds(.productAdded, .productRemoved), aggregation: .sum(.property("quantity")),
+                          window: .days(7)),
+        FeatureDefinition(name: "max_price_90d", filter: .kinds(.productViewed), aggregation: .maximum(.property("price")),
+                          window: .days(90), missingValue: -1),
+        FeatureDefinition(name: "euro_events_30d", filter: EventFilter(kinds: Set(EventKind.allCases), conditions: [.textIn(.property("currency"), ["EUR"])]),
+                          aggregation: .count, window: .days(30)),
+        FeatureDefinition(name: "currencies", filter: .anyEvent, aggregation: .distinctCount(.property("currency"))),
+    ]
+
     @Test func liveFeaturesEqualTheDatasetForEveryCustomerAndCutoff() async throws {
-        // The shipped definitions: all 34 features (windows, lifetime, distinct counts, gauges, expressions).
-        let features = try FeatureSet.load(file: repoModels + "/features.json")
-        #expect(features.count == 34)
+        // The shipped definitions: all 34 features (windows, lifetime, distinct counts, gauges, expressions),
+        // then four that read properties by name.
+        let shipped = try FeatureSet.load(file: repoModels + "/features.json")
+        #expect(shipped.count == 34)
+        let features = try FeatureSet(shipped.definitions + Self.byName)
         let messages = Self.stream()
 
         // The offline side, as `nudge dataset` runs it. Labels are not compared, so no horizon (every
@@ -76,6 +90,11 @@ struct FeatureParityTests {
         #expect(points.flatMap(\.cutoffs).count >= 5, "\(points.count) snapshot points")
         var rows: [Int64: [String: ChurnRow]] = [:]
         for row in dataset.churnRows { rows[row.cutoffMillis, default: [:]][row.customerId] = row }
+        // The properties were read: the by-name features are not all at their missing values.
+        for definition in Self.byName {
+            guard let index = features.index(of: definition.name) else { continue }
+            #expect(dataset.churnRows.contains { $0.features[index] != definition.missingValue }, "\(definition.name) never read a property")
+        }
 
         // The live side. Every message goes to ONE single-partition topic, in the generator's order: Kafka
         // orders a partition, not several, so with the contract's three input topics (or more partitions)
