@@ -1,8 +1,7 @@
 /// One property of `properties` that a feature file reads by name (`properties.<name>`), as one event held it.
 ///
-/// Borrowed like every ``RawText``: valid until the decoder's next call (`@unchecked Sendable` for the same
-/// reason as ``RawText``).
-public struct PropertyValue: @unchecked Sendable {
+/// Borrowed like every ``RawText``: valid until the decoder's next call.
+public struct PropertyValue: Sendable {
     /// The property's key.
     public var name: RawText
     /// A string's content, a number's digits, or `true` / `false`; empty when the property is absent, null, an
@@ -29,8 +28,9 @@ public struct PropertyValue: @unchecked Sendable {
 /// order it was given their names: the store reads them by that position, the slot.
 ///
 /// Two words pointing at the decoder's memory (or at the caller's, for an event built by hand), so the event
-/// stays a flat value whatever a feature file declares. `@unchecked Sendable` as ``RawText`` is: it names
-/// read-only memory whose lifetime its owner enforces.
+/// stays a flat value whatever a feature file declares. The decoder rewrites that memory on its next call, so
+/// the values are valid until then, as a ``RawText`` of its scratch is; `@unchecked Sendable` on the same
+/// terms as ``RawText``: whoever owns the decoder enforces that lifetime.
 public struct EventProperties: @unchecked Sendable {
     /// The values, one per slot.
     public let values: UnsafeBufferPointer<PropertyValue>

@@ -31,8 +31,11 @@ public final class SegmentDecoder {
     ///
     /// `properties` names top-level keys of `properties` to read besides those Nudge always reads (a feature
     /// file's `properties.<name>`, see `FeatureSet.readProperties`): each event's ``SegmentEvent/properties``
-    /// holds their values in this order. A value of any JSON type is accepted; see ``PropertyValue`` for what
-    /// each type reads as. With none, decoding costs what it did before they existed.
+    /// holds their values in this order: give each name once. A key Nudge does not read itself takes any JSON
+    /// type (see ``PropertyValue`` for what each reads as); one it does (`revenue`, `total`, `price`,
+    /// `quantity`, `score`, `currency`, `category`, `product_id`, `recommendation_id`, `action`) keeps the
+    /// contract's type and range, and a wrong one refuses the event as before. With no names, decoding costs
+    /// what it did before names existed.
     public init(maxMessageBytes: Int = SegmentDecoder.defaultMaxMessageBytes, properties: [String] = []) {
         let limit = max(1, maxMessageBytes)
         self.maxMessageBytes = limit

@@ -9,7 +9,8 @@ import NudgeEvents
 /// the entry: the record it implies is the fresh record with that event folded in, and the table folds it
 /// again whenever it needs the record (to evaluate, evict or merge), which gives the same bytes as folding
 /// it once because folding is deterministic. The second event moves the customer to a full record in the
-/// table's record pool, as Redis moves a small hash from its listpack to a real table.
+/// table's record pool, as Redis moves a small hash from its listpack to a real table; so does a first event
+/// carrying a property that a fold of its kind reads by name, which the entry has no room for.
 ///
 /// The first 21 bytes are laid out as in ``CustomerRecord``, so ``FreeRecord`` marks free entries as it
 /// marks free records. For a one-event customer, `newestMillis` and `channel` are that event's (clamped)
@@ -62,7 +63,7 @@ enum CustomerEntry {
     }
 
     /// A text field's bit in ``loggedTexts`` and in the table's set of hashed fields; none for a property
-    /// read by name, which an entry never keeps (an event carrying one takes a full record at once).
+    /// read by name, which an entry never keeps (an event whose fold would read one takes a full record).
     @inline(__always)
     static func textBit(_ field: TextSource) -> UInt8 {
         switch field {
@@ -112,7 +113,8 @@ struct LoggedEvent: FoldedEvent {
         @inline(__always) get { entry.load(fromByteOffset: CustomerRecord.channel, as: UInt8.self) }
     }
 
-    // A kept event carries no property read by name (see `CustomerTable.apply`): those read as absent.
+    // A kept event carries no property that a fold of its kind reads by name (see `CustomerTable.apply`):
+    // those read as absent.
 
     @inline(__always)
     func number(_ field: NumberSource) -> Double {

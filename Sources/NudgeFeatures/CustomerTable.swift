@@ -443,10 +443,14 @@ public final class CustomerTable {
     /// `event.properties` must hold the feature set's ``FeatureSet/readProperties`` in that order: decode
     /// with `SegmentDecoder(properties: features.readProperties)`.
     public func apply(_ event: SegmentEvent, to slot: CustomerSlot) {
+        assert(event.properties.count == 0 || event.properties.count == features.readProperties.count,
+               "an event decoded for another feature set's properties")
         guard let entry = entry(of: slot) else { return }
         let time = CustomerRecord.clampTime(event.timestampMillis)
-        // An entry keeps no property read by name: an event carrying one takes a full record at once.
-        if keepsFirstEventInEntry && CustomerEntry.form(of: entry) == .fresh && !event.properties.anyPresent {
+        // An entry keeps no property read by name: an event carrying one, of a kind some feature reads one on,
+        // takes a full record at once.
+        if keepsFirstEventInEntry && CustomerEntry.form(of: entry) == .fresh
+            && !(plan.propertyKinds.contains(event.kind.rawValue) && event.properties.anyPresent) {
             CustomerEntry.log(event, time: time, hashing: plan.hashedTexts, into: entry)
             return
         }
@@ -796,6 +800,9 @@ private final class CompiledPlan {
     /// The text fields whose hashes some fold reads (``CustomerEntry/textBit(_:)``): a kept first event
     /// hashes only those.
     let hashedTexts: UInt8
+    /// The kinds (raw values) on which some fold reads a property by name: a first event of such a kind that
+    /// carries one cannot be kept in the entry.
+    let propertyKinds: ByteSet
     private let allocations: [UnsafeMutableRawPointer]
 
     init(_ layout: FeatureLayout) {
@@ -829,6 +836,14 @@ private final class CompiledPlan {
         }
         for condition in layout.conditions where condition.test != .number { hashed |= CustomerEntry.textBit(condition.textField) }
         hashedTexts = hashed
+        var propertyKinds = ByteSet()
+        for kind in 0..<max(layout.dispatchStart.count - 1, 0) {
+            let entries = layout.dispatch[Int(layout.dispatchStart[kind])..<Int(layout.dispatchStart[kind + 1])]
+            if entries.contains(where: { layout.updaters[Int($0.updater)].readsProperty(layout.conditions) }) {
+                propertyKinds.insert(UInt8(kind))
+            }
+        }
+        self.propertyKinds = propertyKinds
     }
 
     deinit {

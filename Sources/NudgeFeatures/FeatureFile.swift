@@ -168,7 +168,8 @@ private struct FeatureFileReader {
         case .nonFiniteValue(let name, _): (name, nil)
         case .unknownReference(let name, _): (name, "expression")
         case .emptyCondition(let name, _): (name, "where")
-        case .badProperty(let name, _, _), .tooManyProperties(let name, _): (name, nil)
+        case .badProperty(let name, _, _): (name, nil)
+        case .tooManyProperties(let name, let field, _, _): (name, field)
         }
     }
 

@@ -48,22 +48,32 @@ struct FeatureLayout: Sendable {
     /// The keys of `properties` that `definitions` read by name, in order of first use.
     static func properties(of definitions: [FeatureDefinition]) -> [String] {
         var names: [String] = []
-        func use(_ name: String) { if !names.contains(name) { names.append(name) } }
         for definition in definitions {
-            for condition in definition.filter.conditions {
-                switch condition {
-                case .textIn(.property(let name), _), .textNotIn(.property(let name), _), .number(.property(let name), _, _): use(name)
-                default: break
-                }
-            }
-            switch definition.aggregation {
-            case .sum(.property(let name)), .last(.property(let name)), .minimum(.property(let name)),
-                 .maximum(.property(let name)), .average(.property(let name)), .distinctCount(.property(let name)):
-                use(name)
-            default: break
+            for name in properties(in: definition.filter) + properties(in: definition.aggregation) where !names.contains(name) {
+                names.append(name)
             }
         }
         return names
+    }
+
+    /// The keys `filter`'s conditions read by name, in order.
+    static func properties(in filter: EventFilter) -> [String] {
+        filter.conditions.compactMap { condition in
+            switch condition {
+            case .textIn(.property(let name), _), .textNotIn(.property(let name), _), .number(.property(let name), _, _): name
+            default: nil
+            }
+        }
+    }
+
+    /// The key `aggregation` reads by name, if any.
+    static func properties(in aggregation: Aggregation) -> [String] {
+        switch aggregation {
+        case .sum(.property(let name)), .last(.property(let name)), .minimum(.property(let name)),
+             .maximum(.property(let name)), .average(.property(let name)), .distinctCount(.property(let name)):
+            [name]
+        default: []
+        }
     }
 
     /// Where compiled code reads `field`.

@@ -35,11 +35,13 @@ public struct FeatureSet: Sendable, Equatable {
     public var count: Int { definitions.count }
 
     /// Bytes of a full feature record in a ``CustomerTable`` (header included), which a customer takes at
-    /// their second event; entries, identity bytes and the index are extra, see ``CustomerTable/bytesUsed``.
+    /// their second event (or first, see ``readProperties``); entries, identity bytes and the index are extra, see ``CustomerTable/bytesUsed``.
     public var bytesPerCustomer: Int { layout.stride }
 
     /// The keys of `properties` that features read by name, in order of first use. Decode events for this set
     /// with `SegmentDecoder(properties: readProperties)`, so each event's `properties` holds them in this order.
+    /// A customer's first event that carries one, of a kind some feature reads one on, takes a full record
+    /// at once rather than the one-event entry.
     public var readProperties: [String] { layout.properties }
 
     /// Position of the feature called `name`, if any.
@@ -69,13 +71,15 @@ public struct FeatureSet: Sendable, Equatable {
         }
         var read = Set<String>()
         for definition in definitions {
+            let inConditions = FeatureLayout.properties(in: definition.filter)
             for property in FeatureLayout.properties(of: [definition]) {
                 if let problem = FeatureProperty.problem(with: property) {
                     throw .badProperty(feature: definition.name, name: property, problem: problem)
                 }
-                read.insert(property)
+                guard read.insert(property).inserted, read.count > maxReadProperties else { continue }
+                throw .tooManyProperties(feature: definition.name, field: inConditions.contains(property) ? "where" : "of",
+                                         property: property, limit: maxReadProperties)
             }
-            guard read.count <= maxReadProperties else { throw .tooManyProperties(feature: definition.name, limit: maxReadProperties) }
         }
     }
 

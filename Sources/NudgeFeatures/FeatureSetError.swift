@@ -29,8 +29,9 @@ public enum FeatureSetError: Error, Equatable, CustomStringConvertible {
     case emptyCondition(feature: String, condition: String)
     /// A property read by name (`property`) names a key that cannot be read: empty, nested or too long.
     case badProperty(feature: String, name: String, problem: String)
-    /// The feature reads a property by name beyond the first ``FeatureSet/maxReadProperties`` of the set.
-    case tooManyProperties(feature: String, limit: Int)
+    /// The feature reads `property` by name (in `field`: `where` or `of`) beyond the first
+    /// ``FeatureSet/maxReadProperties`` keys of the set.
+    case tooManyProperties(feature: String, field: String, property: String, limit: Int)
 
     /// What went wrong, naming the feature, and what to do about it.
     public var description: String {
@@ -63,8 +64,8 @@ public enum FeatureSetError: Error, Equatable, CustomStringConvertible {
             "feature '\(name)': condition '\(condition)' lists no values: list at least one or remove the condition"
         case .badProperty(let name, let property, let problem):
             "feature '\(name)': \"\(FeatureProperty.prefix)\(property)\" \(problem)"
-        case .tooManyProperties(let name, let limit):
-            "feature '\(name)': the set would read more than \(limit) properties by name (each is looked up in every event): reuse the properties other features read, or drop one"
+        case .tooManyProperties(let name, _, let property, let limit):
+            "feature '\(name)': \"\(FeatureProperty.prefix)\(property)\" would be the set's \(limit + 1)th property read by name, over the limit of \(limit) (each is looked up in every event): reuse the properties other features read, or drop one"
         }
     }
 }

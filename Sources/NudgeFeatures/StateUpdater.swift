@@ -94,6 +94,18 @@ struct StateUpdater: Sendable {
         return (start, Int32(layout.conditions.count) - start)
     }
 
+    /// Whether folding reads a property by name: as its number or text, or in one of its conditions.
+    func readsProperty(_ conditions: [CompiledCondition]) -> Bool {
+        if case .property = numberField { return true }
+        if case .property = textField { return true }
+        return conditions[Int(conditionStart)..<Int(conditionStart + conditionCount)].contains { condition in
+            switch condition.test {
+            case .number: if case .property = condition.numberField { true } else { false }
+            case .textIn, .textNotIn: if case .property = condition.textField { true } else { false }
+            }
+        }
+    }
+
     /// Writes the "never seen" state of a scalar into a fresh record (rings are cleared by the layout).
     func initialize(_ record: UnsafeMutableRawPointer) {
         switch operation {

@@ -113,7 +113,11 @@ import Testing
         (file([#"{"name": "a", "events": ["page"], "where": {"properties.tier": {"in": ["gold", 3]}}, "aggregation": "count"}"#]), 4,
          .wrongType(feature: "a", field: "properties.tier", expected: "a string", found: "a number")),
         (file((1...9).map { #"{"name": "p\#($0)", "events": ["page"], "aggregation": "sum", "of": "properties.k\#($0)"}"# }), 12,
-         .invalid(.tooManyProperties(feature: "p9", limit: 8))),
+         .invalid(.tooManyProperties(feature: "p9", field: "of", property: "k9", limit: 8))),
+        // At the field that reads the ninth key, on its own line.
+        (file((1...8).map { #"{"name": "p\#($0)", "events": ["page"], "aggregation": "sum", "of": "properties.k\#($0)"}"# }
+              + ["{\"name\": \"w\", \"events\": [\"page\"], \"aggregation\": \"sum\", \"of\": \"properties.k1\",\n     \"where\": {\"properties.k9\": 1}}"]), 13,
+         .invalid(.tooManyProperties(feature: "w", field: "where", property: "k9", limit: 8))),
         (file([#"{"name": "a", "events": ["page"], "aggregation": "count", "window": "24 hours"}"#]), 4,
          .badDuration(feature: "a", field: "window", text: "24 hours")),
         (file([#"{"name": "a", "events": ["page"], "aggregation": "count", "window": "521s"}"#]), 4,

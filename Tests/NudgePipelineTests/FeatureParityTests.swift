@@ -54,11 +54,17 @@ struct FeatureParityTests {
         FeatureDefinition(name: "euro_events_30d", filter: EventFilter(kinds: Set(EventKind.allCases), conditions: [.textIn(.property("currency"), ["EUR"])]),
                           aggregation: .count, window: .days(30)),
         FeatureDefinition(name: "currencies", filter: .anyEvent, aggregation: .distinctCount(.property("currency"))),
+        // Keys Nudge does not read on its own.
+        FeatureDefinition(name: "garden_kitchen_pages_30d",
+                          filter: EventFilter(kinds: [.page], conditions: [.textIn(.property("path"), ["/c/garden", "/c/kitchen"])]),
+                          aggregation: .count, window: .days(30)),
+        FeatureDefinition(name: "trouble_reasons", filter: .kinds(.complaintFiled, .orderRefunded, .orderCancelled),
+                          aggregation: .distinctCount(.property("reason"))),
     ]
 
     @Test func liveFeaturesEqualTheDatasetForEveryCustomerAndCutoff() async throws {
         // The shipped definitions: all 34 features (windows, lifetime, distinct counts, gauges, expressions),
-        // then four that read properties by name.
+        // then six that read properties by name.
         let shipped = try FeatureSet.load(file: repoModels + "/features.json")
         #expect(shipped.count == 34)
         let features = try FeatureSet(shipped.definitions + Self.byName)
