@@ -260,6 +260,9 @@ public final class IdentityLinks {
                 forget(oldest)
             }
         }
+        // Expiry and the cap consume the line slowly, or never (resolving links have no cap): links re-made
+        // faster than that must not grow it.
+        compactOrder()
         return replaced
     }
 
@@ -345,16 +348,22 @@ public final class IdentityLinks {
     /// Whether a line entry is its link's place (not stale).
     private func isCurrent(_ entry: (slot: Int, place: UInt64)) -> Bool { records[entry.slot].place == entry.place }
 
-    /// Keeps the order queue from growing without bound: stale and consumed entries go once they are half.
+    /// Keeps the order queue within a few times the links held: consumed entries go once they are half of it, and
+    /// the stale entries re-made links leave behind once the rest is four times the links (each pass then pays
+    /// for itself: it leaves at most one entry per link).
     private func compactOrder() {
-        guard orderHead > 1024, orderHead * 2 > order.count else { return }
-        order.removeFirst(orderHead)
-        orderHead = 0
-        if order.count > 4 * max(count, 256) {
-            // Re-made links leave stale entries behind; keep the live one of each link.
-            order = order.filter(isCurrent)
+        if orderHead > 1024, orderHead * 2 > order.count {
+            order.removeFirst(orderHead)
+            orderHead = 0
+        }
+        if order.count - orderHead > 4 * max(count, 256) {
+            order = order[orderHead...].filter(isCurrent)
+            orderHead = 0
         }
     }
+
+    /// Entries waiting in the order queue, stale ones included (tests: it must stay bounded).
+    var queuedEntries: Int { order.count - orderHead }
 
     // MARK: Storage
 

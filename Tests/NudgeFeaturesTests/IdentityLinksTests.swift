@@ -34,6 +34,23 @@ import Testing
         #expect(links.routing == 2 && links.dropped == 1)
     }
 
+    /// An anonymous id re-linked back and forth (a shared device; or an attacker) re-makes one link over and
+    /// over; with no expiry pass and no cap reached, nothing else consumes the line.
+    @Test func reMadeLinksKeepTheLineBounded() {
+        for routes in [true, false] {
+            let links = IdentityLinks(capacity: 4)
+            let forget = { (_: IdentityLink) in }
+            var longest = 0
+            for round in 0..<100_000 {
+                links.set("a-1", round % 2 == 0 ? "u-1" : "u-2", at: 10, routes: routes, generation: UInt64(round), forget: forget)
+                longest = max(longest, links.queuedEntries)
+            }
+            #expect(links.count == 1)
+            #expect(longest <= 4 * 256 + 1, "the line reached \(longest) entries for one link (routes: \(routes))")
+            #expect(Self.user(of: "a-1", in: links) == "u-2")
+        }
+    }
+
     @Test func aResolvingLinkPassedByTheCapacityStillExpires() {
         let links = IdentityLinks(capacity: 1)
         let forget = { (_: IdentityLink) in }
