@@ -673,13 +673,15 @@ final class EventProcessor {
         let newest = table.newestEventMillis(of: slot)
         let since = min(clock.millis, newest)
         let cutoff = since == .min ? Int64.min : since &- models.policy.lookBackMillis
-        let silence = silences.leave(slot: index, hash: nudgeHash64(table.customerIdBytes(of: slot)), newest: newest)
-        attachment = ColdSlotState(contacts: contacts.take(index).kept(after: cutoff), silenceDeadline: silence).attachment
-        // The cold queue holds at most one live entry per cold customer: past twice that, drop the stale.
+        // The cold queue holds at most one live entry per cold customer: past twice that, drop the stale. Before
+        // this customer's entry goes in: the cold tier takes them only once this returns, so the test would
+        // find theirs stale.
         if silences.coldScheduled > 2 * table.coldCount + 4_096 {
             var id: [UInt8] = []
             silences.compactCold { hash, deadline in isColdSilence(hash: hash, deadline: deadline, id: &id) }
         }
+        let silence = silences.leave(slot: index, hash: nudgeHash64(table.customerIdBytes(of: slot)), newest: newest)
+        attachment = ColdSlotState(contacts: contacts.take(index).kept(after: cutoff), silenceDeadline: silence).attachment
     }
 
     /// Whether the cold customer whose id hashes to `hash` still carries a silence due at `deadline` (their

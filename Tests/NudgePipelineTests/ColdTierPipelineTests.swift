@@ -144,6 +144,20 @@ struct ColdTierPipelineTests {
         }
         #expect(processor.table.restores > 15_000, "customers came back \(processor.table.restores) times")
         #expect(overBound == 0, "the silence queues passed their bound after \(overBound) events (largest \(largest))")
+        // Compaction kept every live silence: each customer falls silent once, from whichever tier. (A compaction
+        // run while a customer was leaving, before the cold tier held them, dropped their silence.)
+        send(processor, "Page Viewed", "c-end", at: Self.t0 + 60 * 86_400_000, id: "p-end")
+        var fired: [String: Int] = [:]
+        for step in 1...200 {
+            var any = false
+            processor.advance(wallMillis: Int64(step) * 1_000) { decision in
+                fired[String(decoding: decision.customer, as: UTF8.self), default: 0] += 1
+                any = true
+            }
+            if !any { break }
+        }
+        let wrong = (0..<7_000).map { "c-\($0)" }.filter { fired[$0] != 1 }
+        #expect(wrong.isEmpty, "\(wrong.count) customers fell silent other than once, e.g. \(wrong.prefix(5).map { "\($0): \(fired[$0] ?? 0)" })")
     }
 
     /// The recommendation `event` leads to, as JSON, or nil when it asks for no decision.
