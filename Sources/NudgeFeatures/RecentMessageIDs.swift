@@ -60,8 +60,43 @@ public struct RecentMessageIDs: ~Copyable, @unchecked Sendable {
         return true
     }
 
+    /// Forgets an id by its nudgeHash64, so that it reads as new again: for a message turned away after it was
+    /// recorded (a late event dead-lettered, which its sender may correct and send again). A no-op for an id
+    /// not remembered.
+    public mutating func remove(hash: UInt64) {
+        let (key, home) = slot(of: hash)
+        for generation in [current, 1 - current] {
+            let base = table + generation * capacity
+            guard case .found(let position) = probe(base, for: key, from: home) else { continue }
+            erase(position, in: base)
+            if generation == current { currentCount -= 1 } else { previousCount -= 1 }
+            return
+        }
+    }
+
+    /// Empties `position` and moves later entries of its probe run back over it (backward-shift deletion), so
+    /// that every remaining key is still found from its home without tombstones.
+    private func erase(_ position: Int, in base: UnsafeMutablePointer<UInt64>) {
+        let mask = capacity - 1
+        var hole = position
+        var next = position
+        while true {
+            next = (next + 1) & mask
+            let entry = base[next]
+            if entry == 0 { break }
+            // The entry may fill the hole only if its home is not in (hole, next], cyclically.
+            let home = slot(of: entry).home
+            let stays = hole <= next ? (home > hole && home <= next) : (home > hole || home <= next)
+            if !stays {
+                base[hole] = entry
+                hole = next
+            }
+        }
+        base[hole] = 0
+    }
+
     /// Where a linear probe of one generation for `key` ends: at `key`, or at the free entry it would take.
-    private enum Probe { case found, vacant(Int) }
+    private enum Probe { case found(Int), vacant(Int) }
 
     @inline(__always)
     private func probe(_ generation: UnsafeMutablePointer<UInt64>, for key: UInt64, from home: Int) -> Probe {
@@ -69,7 +104,7 @@ public struct RecentMessageIDs: ~Copyable, @unchecked Sendable {
         var position = home
         while true {
             let entry = generation[position]
-            if entry == key { return .found }
+            if entry == key { return .found(position) }
             if entry == 0 { return .vacant(position) }
             position = (position + 1) & mask
         }

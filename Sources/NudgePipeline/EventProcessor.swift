@@ -280,6 +280,12 @@ final class EventProcessor {
         var customer = event.customerId
         var known = !event.userId.isEmpty
         let relayed = relayedUser.flatMap { $0.isEmpty ? nil : (user: $0, hash: nudgeHash64($0)) }
+        // A future event to dead-letter goes before its id is recorded: its sender may correct and resend it.
+        let future = event.timestampMillis > futureLimitMillis
+        if future && latePolicy == .deadLetter {
+            futureEvents += 1
+            return .invalid(futureError(event.timestampMillis))
+        }
         if let relayed {
             if shardCount > 1 {
                 let owner = owner(of: relayed.hash)
@@ -297,18 +303,12 @@ final class EventProcessor {
         }
         // `event_time` stays the event's own, even when a late or future event is applied at another time.
         let stampedMillis = event.timestampMillis
-        // Before anything reads the event's time (link expiry included).
-        var future = false
-        if event.timestampMillis > futureLimitMillis {
+        // Before anything reads the event's time (link expiry included): a future event applies at the shard's
+        // event-time "now", which it leaves where it is (the wall clock could be far ahead of input being
+        // caught up on).
+        if future {
             futureEvents += 1
-            switch latePolicy {
-            case .deadLetter: return .invalid(futureError(event.timestampMillis))
-            case .applyToCurrent:
-                // At the shard's event-time "now", which it leaves where it is (the wall clock could be far
-                // ahead of input being caught up on).
-                future = true
-                event.timestampMillis = clock.newestEventMillis != .min ? clock.newestEventMillis : clock.wallMillis
-            }
+            event.timestampMillis = clock.newestEventMillis != .min ? clock.newestEventMillis : clock.wallMillis
         }
         if let relayed {
             if let link = links.link(of: customer.bytes, hash: customerHash) { links.touch(link, atMillis: event.timestampMillis) }
@@ -343,7 +343,11 @@ final class EventProcessor {
         if late {
             lateEvents += 1
             switch latePolicy {
-            case .deadLetter: return .invalid(lateError(event.timestampMillis))
+            case .deadLetter:
+                // Its id is forgotten where it was recorded here, so a corrected resend is not a duplicate. An
+                // event aliased from another shard was recorded there, which keeps it.
+                if relayed != nil || route != .aliased { recent.remove(hash: messageHash) }
+                return .invalid(lateError(event.timestampMillis))
             case .applyToCurrent: event.timestampMillis = clock.millis
             }
         }

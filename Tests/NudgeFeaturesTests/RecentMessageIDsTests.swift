@@ -24,6 +24,31 @@ import Testing
         #expect(missedDuplicates == 0)
     }
 
+    /// `remove` against a set: removed ids read as new again and every other id stays seen, in a table small
+    /// enough that probe runs cluster and wrap around its end, across both generations.
+    @Test func removedIdsReadAsNewAndTheRestStaySeen() {
+        var random = SplitMix64(seed: 29)
+        var wrong = 0
+        for _ in 0..<2_000 {
+            var recent = RecentMessageIDs(horizon: 8)  // 16 entries a generation
+            // 12 ids: the first 8 move to the older generation, 4 stay in the current one.
+            let ids = (0..<12).map { _ in random.next() }
+            for id in ids { _ = recent.insert(hash: id) }
+            let removed = Set(ids.filter { _ in Bool.random(using: &random) })
+            for id in removed { recent.remove(hash: id) }
+            recent.remove(hash: random.next())  // one it never held: nothing changes
+            for id in ids where !removed.contains(id) {
+                let seen = !recent.insert(hash: id)
+                if !seen { wrong += 1 }
+            }
+            for id in removed {
+                let new = recent.insert(hash: id)
+                if !new { wrong += 1 }
+            }
+        }
+        #expect(wrong == 0)
+    }
+
     @Test func oldIdsAreForgottenAfterTwiceTheHorizon() {
         let pool = TextPool()
         var recent = RecentMessageIDs(horizon: 100)

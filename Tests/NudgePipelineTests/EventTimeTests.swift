@@ -32,11 +32,12 @@ private final class ShardUnderTest {
                                    ownership: ownership, wallClock: { 1_800_000_000_000 })
     }
 
-    /// Sends a track event (user and/or anonymous id) at event time `at` from `partition`.
+    /// Sends a track event (user and/or anonymous id) at event time `at` from `partition`, with message id `id`
+    /// (by default a new one).
     @discardableResult
-    func send(_ event: String, user: String? = nil, anonymous: String? = nil, at: Int64, partition: Int = 0) -> Handled {
+    func send(_ event: String, user: String? = nil, anonymous: String? = nil, at: Int64, partition: Int = 0, id: String? = nil) -> Handled {
         ids += 1
-        let bytes = track(event, user: user, anonymous: anonymous, id: "m-\(ids)", at: ISO8601Time.format(millis: at),
+        let bytes = track(event, user: user, anonymous: anonymous, id: id ?? "m-\(ids)", at: ISO8601Time.format(millis: at),
                           properties: #"{"product_id":"p-1","price":25.0}"#)
         return bytes.withUnsafeBytes { value in
             switch processor.process(value, route: .forwarded, partition: partition) {
@@ -318,6 +319,38 @@ struct EventTimeTests {
         #expect(shard.processor.snapshot(of: Array("c-2".utf8), atMillis: nil) == nil)
         shard.tick(to: t0 + 10 * hour)
         #expect(shard.advance(wall: 200).isEmpty)
+    }
+
+    /// A late or future event that is dead-lettered leaves its id unrecorded: its sender may correct the time
+    /// and send it again with the same messageId, and that is applied, not dropped as a duplicate.
+    @Test func aDeadLetteredEventCorrectedAndSentAgainIsApplied() throws {
+        let shard = try ShardUnderTest {
+            $0.latePolicy = .deadLetter
+            $0.maxClockSkew = .seconds(300)
+        }
+        let wall = t0 + 3 * hour
+        _ = shard.advance(wall: wall)
+        shard.tick(to: t0 + 2 * hour)
+        _ = shard.advance(wall: wall)
+        func applied(_ handled: Handled) -> Bool {
+            switch handled {
+            case .updated, .decided: true
+            default: false
+            }
+        }
+        guard case .invalid(.late) = shard.send("Product Added", user: "c-2", at: t0, id: "late-1"),
+              case .invalid(.future) = shard.send("Product Added", user: "c-3", at: wall + 365 * day, id: "future-1") else {
+            Issue.record("the late and future events were not dead-lettered")
+            return
+        }
+        #expect(applied(shard.send("Product Added", user: "c-2", at: t0 + 2 * hour, id: "late-1")), "the corrected late event")
+        #expect(applied(shard.send("Product Added", user: "c-3", at: t0 + 2 * hour, id: "future-1")), "the corrected future event")
+        // Once applied, the id is remembered as any other.
+        guard case .duplicate = shard.send("Product Added", user: "c-2", at: t0 + 2 * hour, id: "late-1") else {
+            Issue.record("a repeat of an applied event was not a duplicate")
+            return
+        }
+        #expect(shard.processor.lateEvents == 1 && shard.processor.futureEvents == 1)
     }
 
     @Test func aFarFutureStampIsAppliedAtTheShardsEventTimeAndMovesNoClock() throws {
