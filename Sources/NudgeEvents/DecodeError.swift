@@ -9,7 +9,8 @@ public enum DeadLetterCode: String, Sendable, CaseIterable {
     case missingMessageId = "missing_message_id"
     /// `timestamp` absent, null or not ISO-8601 with a valid date and time.
     case badTimestamp = "bad_timestamp"
-    /// A field Nudge reads has the wrong JSON type (or a value outside its range).
+    /// A field Nudge reads has the wrong JSON type (or a value outside its range, such as an id over
+    /// `SegmentDecoder.maxIdBytes`).
     case wrongType = "wrong_type"
     /// `type` absent or not `track`, `page`, `screen` or `identify`.
     case unknownType = "unknown_type"

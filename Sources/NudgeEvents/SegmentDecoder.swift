@@ -17,6 +17,10 @@ public final class SegmentDecoder {
     /// beyond any real amount in any currency. Windowed sums keep 32-bit floats (at most about 3.4e38), so
     /// a bigger finite amount would read back as infinity, or NaN beside a negative one.
     public static let maxMagnitude = 1e15
+    /// Longest `userId` or `anonymousId` accepted, in UTF-8 bytes. The store keeps ids per customer, per
+    /// identity link and per cart, so an id must be bounded far below the message limit for memory to be
+    /// bounded by the customer caps; real ids (UUIDs, emails, database keys, hashes) are well within it.
+    public static let maxIdBytes = 256
 
     /// Messages larger than this are refused as `tooLarge` before parsing.
     public let maxMessageBytes: Int
@@ -357,6 +361,8 @@ extension EnvelopeFields {
 
         event.userId = try optionalString(userId, "userId")
         event.anonymousId = try optionalString(anonymousId, "anonymousId")
+        try boundedId(event.userId, "userId")
+        try boundedId(event.anonymousId, "anonymousId")
         guard !event.userId.isEmpty || !event.anonymousId.isEmpty else {
             throw DecodeError(.missingId, "neither userId nor anonymousId is a non-empty string; send at least one")
         }
@@ -453,6 +459,13 @@ extension EnvelopeFields {
         case .absent, .null: return .nan
         default: throw DecodeError(.wrongType, "\(name) must be a number")
         }
+    }
+
+    /// Refuses an id over ``SegmentDecoder/maxIdBytes``.
+    @inline(__always)
+    private func boundedId(_ id: RawText, _ name: StaticString) throws(DecodeError) {
+        guard id.bytes.count > SegmentDecoder.maxIdBytes else { return }
+        throw DecodeError(.wrongType, "\(name) is \(id.bytes.count) bytes, over the limit of \(SegmentDecoder.maxIdBytes): send a shorter id (a hash of it, for instance)")
     }
 
     /// A value for an error detail: quoted, cut to 64 bytes.

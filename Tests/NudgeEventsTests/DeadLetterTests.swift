@@ -98,6 +98,11 @@ struct DeadLetterTests {
         (track(properties: #"{"price":1e400}"#), "properties.price is out of range (at most ±1e15)"),
         (track(properties: #"{"quantity":-2e15}"#), "properties.quantity is out of range (at most ±1e15)"),
         (track("Order Completed", properties: #"{"revenue":1e39}"#), "properties.revenue is out of range (at most ±1e15)"),
+        (#"{"type":"page","userId":"\#(String(repeating: "u", count: 257))","messageId":"m","timestamp":"2026-11-23T10:15:02Z"}"#,
+         "userId is 257 bytes, over the limit of 256: send a shorter id (a hash of it, for instance)"),
+        // Counted in bytes, after unescaping: 129 × "é" (2 bytes each) written as \u00e9.
+        (#"{"type":"page","anonymousId":"\#(String(repeating: "\\u00e9", count: 129))","messageId":"m","timestamp":"2026-11-23T10:15:02Z"}"#,
+         "anonymousId is 258 bytes, over the limit of 256: send a shorter id (a hash of it, for instance)"),
     ])
     func wrongType(json: String, detail: String) {
         let error = failure(json)

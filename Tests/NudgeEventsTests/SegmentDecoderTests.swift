@@ -40,6 +40,13 @@ struct SegmentDecoderTests {
         #expect(e.amount.isNaN)
     }
 
+    @Test("ids up to the limit are kept whole")
+    func idsAtTheLimit() throws {
+        let long = String(repeating: "u", count: SegmentDecoder.maxIdBytes)
+        let e = try decode(#"{"type":"page","userId":"\#(long)","anonymousId":"\#(long)","messageId":"m","timestamp":"2026-11-23T10:15:02Z"}"#).get()
+        #expect(e.userId == long && e.anonymousId == long)
+    }
+
     @Test("an identify with both ids keeps both; customerId is the userId")
     func identifyLinksIds() throws {
         let e = try decode(#"{"type":"identify","messageId":"m","userId":"c-9","anonymousId":"a-9","timestamp":"2026-11-23T10:15:02Z"}"#).get()
@@ -234,7 +241,8 @@ struct SegmentDecoderTests {
 
     @Test("a message exactly at the size limit, full of escapes, decodes (scratch is large enough)")
     func scratchBound() throws {
-        let head = #"{"type":"page","messageId":"m","timestamp":"2026-11-23T10:15:02Z","userId":""#
+        // In messageId: ids that are stored (userId, anonymousId) are bounded far below the message size.
+        let head = #"{"type":"page","userId":"u","timestamp":"2026-11-23T10:15:02Z","messageId":""#
         let tail = #""}"#
         let limit = 4096
         let escapes = (limit - head.utf8.count - tail.utf8.count) / 6
@@ -242,7 +250,7 @@ struct SegmentDecoderTests {
         let json = head + String(repeating: "a", count: padding) + String(repeating: "\\u00e9", count: escapes) + tail
         #expect(json.utf8.count == limit)
         let e = try decode(json, with: SegmentDecoder(maxMessageBytes: limit)).get()
-        #expect(e.userId == String(repeating: "a", count: padding) + String(repeating: "é", count: escapes))
+        #expect(e.messageId == String(repeating: "a", count: padding) + String(repeating: "é", count: escapes))
     }
 
     @Test("SegmentEvent() is empty")
