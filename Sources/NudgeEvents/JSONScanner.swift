@@ -50,6 +50,12 @@ struct JSONScanner {
         return DecodeError(.invalidJSON, "\(what) at byte \(p - start)")
     }
 
+    /// Where a member's key should start, `b` is not a quote: a trailing comma when it closes the object.
+    @inline(never)
+    func keyExpected(_ b: UInt8) -> DecodeError {
+        b == 0x7D ? syntax("trailing comma before '}' (remove it)") : syntax("expected a string key")
+    }
+
     @inline(never)
     func tooDeep() -> DecodeError {
         DecodeError(.tooDeep, "nesting deeper than \(JSONScanner.maxDepth) levels at byte \(p - start)")
@@ -156,7 +162,7 @@ struct JSONScanner {
         guard depth <= JSONScanner.maxDepth else { throw tooDeep() }
         var next = try firstMember()
         while let b = next {
-            guard b == 0x22 else { throw syntax("expected a string key") }
+            guard b == 0x22 else { throw keyExpected(b) }
             p += 1
             _ = try scanString(keep: false)
             try expectColon()
@@ -206,6 +212,7 @@ struct JSONScanner {
             guard b == 0x2C else { throw syntax("expected ',' or ']' in an array") }
             p += 1
             b = try nextToken()
+            if b == 0x5D { throw syntax("trailing comma before ']' (remove it)") }
         }
     }
 
@@ -399,6 +406,7 @@ struct JSONScanner {
         var d = byte() &- 0x30
         if d == 0 {
             p += 1
+            if p < end, byte() &- 0x30 <= 9 { throw syntax("number with a leading zero (JSON writes 7, not 07)") }
         } else if d <= 9 {
             repeat {
                 if significantDigits < 19 {

@@ -253,7 +253,13 @@ enum PropertyKey {
 extension JSONScanner {
     /// Scans the whole message: one object, nothing but whitespace after it.
     mutating func scanEnvelope(into fields: inout EnvelopeFields) throws(DecodeError) {
-        guard try nextToken() == 0x7B else { throw syntax("top level must be a JSON object") }
+        guard try nextToken() == 0x7B else {
+            if end - p >= 3, p.load(as: UInt8.self) == 0xEF, p.load(fromByteOffset: 1, as: UInt8.self) == 0xBB,
+               p.load(fromByteOffset: 2, as: UInt8.self) == 0xBF {
+                throw syntax("the message starts with a UTF-8 byte order mark (EF BB BF), which JSON messages must not: send it without")
+            }
+            throw syntax("top level must be a JSON object")
+        }
         p += 1
         var next = try firstMember()
         while let b = next {
@@ -325,7 +331,7 @@ extension JSONScanner {
     @inline(__always)
     private mutating func scanKey<Key>(_ b: UInt8, _ quoted: (UnsafeRawPointer, Int) -> (key: Key, length: Int)?,
                                        _ named: (RawText) -> Key) throws(DecodeError) -> Key {
-        guard b == 0x22 else { throw syntax("expected a string key") }
+        guard b == 0x22 else { throw keyExpected(b) }
         p += 1
         let key: Key
         if p < end, let known = quoted(p, end - p) {
@@ -389,6 +395,9 @@ extension EnvelopeFields {
             throw DecodeError(.badTimestamp, "timestamp is missing; expected ISO-8601 such as 2026-11-23T10:15:02.120Z")
         case .string:
             guard let millis = ISO8601Time.parseMillis(timestamp.text.bytes) else {
+                if ISO8601Time.lacksOffset(timestamp.text.bytes) {
+                    throw DecodeError(.badTimestamp, "timestamp \(quoted(timestamp.text)) has no UTC offset: end it with Z (UTC) or an offset such as +01:00")
+                }
                 throw DecodeError(.badTimestamp, "timestamp \(quoted(timestamp.text)) is not ISO-8601 with a valid date, time and offset")
             }
             event.timestampMillis = millis

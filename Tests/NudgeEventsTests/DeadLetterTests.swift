@@ -29,6 +29,24 @@ struct DeadLetterTests {
         #expect(code(bytes: message) == .invalidJSON)
     }
 
+    @Test("the commonest mistakes are named, with what to do", arguments: [
+        ("\u{FEFF}{\"a\":1}", "the message starts with a UTF-8 byte order mark (EF BB BF), which JSON messages must not: send it without at byte 0"),
+        (#"{"type":"page",}"#, "trailing comma before '}' (remove it) at byte 15"),
+        (#"{"a":{"b":1,}}"#, "trailing comma before '}' (remove it) at byte 12"),
+        (#"{"a":[1,2,]}"#, "trailing comma before ']' (remove it) at byte 10"),
+        (#"{"a":01}"#, "number with a leading zero (JSON writes 7, not 07) at byte 6"),
+        (#"{"a":-0.5,"b":-007}"#, "number with a leading zero (JSON writes 7, not 07) at byte 16"),
+        (#"{"type":"page","userId":"u","messageId":"m","timestamp":"2026-11-23T10:15:02"}"#,
+         #"timestamp "2026-11-23T10:15:02" has no UTC offset: end it with Z (UTC) or an offset such as +01:00"#),
+        (#"{"type":"page","userId":"u","messageId":"m","timestamp":"2026-11-23T10:15:02.5"}"#,
+         #"timestamp "2026-11-23T10:15:02.5" has no UTC offset: end it with Z (UTC) or an offset such as +01:00"#),
+        (#"{"type":"page","userId":"u","messageId":"m","timestamp":"2026-13-23T10:15:02Z"}"#,
+         #"timestamp "2026-13-23T10:15:02Z" is not ISO-8601 with a valid date, time and offset"#),
+    ])
+    func namedMistakes(json: String, detail: String) {
+        #expect(failure(json)?.detail == detail, "\(json)")
+    }
+
     @Test("JSON errors win over every semantic error, anywhere in the document")
     func validityFirst() {
         #expect(code(#"{"type":"alias","context":{"a":[1,2,}}"#) == .invalidJSON)
