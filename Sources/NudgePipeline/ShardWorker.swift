@@ -120,6 +120,10 @@ final class ShardWorker: @unchecked Sendable {
     static let timersPerTurn = 256
     /// Works taken from a queue at a time: the inbox's share of one turn of the loop.
     static let batchSize = 256
+    /// Batches of forwarded work one turn takes before inspections, timers and sweeps get their turn again:
+    /// forwards go first (they hold other shards' offsets back), but a shard that keeps forwarding must not
+    /// keep this one's inspections waiting into their timeout.
+    static let forwardBatchesPerTurn = 16
 
     /// Applies one message to this shard's store on the calling thread, before ``start()`` (see
     /// ``Pipeline/preload(key:value:)``).
@@ -165,7 +169,8 @@ final class ShardWorker: @unchecked Sendable {
             sendIdentityChanges(source: nil)
             if sendHeld() { worked = true }
             // The hot tier's cap after every batch: a turn can take many batches of forwards.
-            while handleBatch(from: forwards) > 0 {
+            for _ in 0..<Self.forwardBatchesPerTurn {
+                guard handleBatch(from: forwards) > 0 else { break }
                 worked = true
                 processor.capHotTier()
             }
