@@ -52,7 +52,9 @@ struct DeclaredProperties {
     }
 
     /// The scanned slots as the event shows them (see ``PropertyValue``).
+    @inline(__always)
     func values() -> EventProperties {
+        guard count > 0 else { return EventProperties(UnsafeBufferPointer(start: nil, count: 0)) }
         for index in 0..<count {
             let field = fields[index]
             switch field.kind {
