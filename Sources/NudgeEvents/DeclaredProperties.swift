@@ -54,6 +54,7 @@ struct DeclaredProperties {
     /// The scanned slots as the event shows them (see ``PropertyValue``).
     @inline(__always)
     func values() -> EventProperties {
+        // `EventProperties.none` spelled out: no global's accessor on the path of every event.
         guard count > 0 else { return EventProperties(UnsafeBufferPointer(start: nil, count: 0)) }
         for index in 0..<count {
             let field = fields[index]

@@ -12,11 +12,12 @@ public enum ISO8601Time {
     /// Length of the output of `write` and `format`.
     public static let formattedLength = 24
 
-    /// Whether `bytes` look like a date and time with no UTC offset (`2026-11-23T10:15:02`): a date, a time
-    /// after it, and no `Z` or sign in the time. For the error message, which names the most common mistake.
+    /// Whether `bytes` are a valid date and time that only lacks its UTC offset (`2026-11-23T10:15:02`): they
+    /// parse once `Z` is added. For the error message, which names the most common mistake.
     static func lacksOffset(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        guard bytes.count > 11, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-") else { return false }
-        return !bytes[11...].contains { $0 == UInt8(ascii: "Z") || $0 == UInt8(ascii: "z") || $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "-") }
+        var withZone = Array(bytes)
+        withZone.append(UInt8(ascii: "Z"))
+        return withZone.withUnsafeBytes { parseMillis($0) } != nil
     }
 
     /// Parses a timestamp (the bytes of the JSON string, without quotes); nil when it is not valid.

@@ -132,7 +132,7 @@ struct JSONScanner {
     }
 
     /// Reads one value whose first byte is `b` into a slot: strings kept, numbers optionally converted,
-    /// containers validated and skipped (only their kind is recorded).
+    /// containers validated and skipped (only their kind is recorded), `true` and `false` kept as text.
     @inline(__always)
     mutating func readValue(_ b: UInt8, depth: Int, convertNumber: Bool) throws(DecodeError) -> FieldSlot {
         switch b {

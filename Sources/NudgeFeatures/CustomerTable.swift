@@ -443,8 +443,8 @@ public final class CustomerTable {
     /// `event.properties` must hold the feature set's ``FeatureSet/readProperties`` in that order: decode
     /// with `SegmentDecoder(properties: features.readProperties)`.
     public func apply(_ event: SegmentEvent, to slot: CustomerSlot) {
-        assert(event.properties.count == 0 || event.properties.count == features.readProperties.count,
-               "an event decoded for another feature set's properties")
+        assert(features.readProperties.isEmpty || event.properties.count == features.readProperties.count,
+               "an event not decoded for this feature set's properties (SegmentDecoder(properties: readProperties))")
         guard let entry = entry(of: slot) else { return }
         let time = CustomerRecord.clampTime(event.timestampMillis)
         // An entry keeps no property read by name: an event carrying one, of a kind some feature reads one on,

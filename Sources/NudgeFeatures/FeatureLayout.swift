@@ -76,6 +76,8 @@ struct FeatureLayout: Sendable {
         }
     }
 
+    // The `?? 0`s below never apply: `properties` holds every key the definitions read.
+
     /// Where compiled code reads `field`.
     func source(_ field: NumberField) -> NumberSource {
         switch field {
@@ -101,6 +103,8 @@ enum NumberSource: Sendable, Equatable {
     case amount, score
     /// `SegmentEvent.properties[slot]`.
     case property(slot: Int32)
+
+    var isProperty: Bool { if case .property = self { true } else { false } }
 }
 
 /// Where compiled code reads a text of an event; see ``NumberSource``.
@@ -108,6 +112,8 @@ enum TextSource: Sendable, Equatable {
     case category, productId
     /// `SegmentEvent.properties[slot]`.
     case property(slot: Int32)
+
+    var isProperty: Bool { if case .property = self { true } else { false } }
 }
 
 /// One resolution shared by rings: its divisor and where its rings are listed.

@@ -65,7 +65,8 @@ public struct RecentMessageIDs: ~Copyable, @unchecked Sendable {
     /// not remembered.
     public mutating func remove(hash: UInt64) {
         let (key, home) = slot(of: hash)
-        for generation in [current, 1 - current] {
+        for step in 0..<2 {
+            let generation = step == 0 ? current : 1 - current
             let base = table + generation * capacity
             guard case .found(let position) = probe(base, for: key, from: home) else { continue }
             erase(position, in: base)

@@ -96,14 +96,10 @@ struct StateUpdater: Sendable {
 
     /// Whether folding reads a property by name: as its number or text, or in one of its conditions.
     func readsProperty(_ conditions: [CompiledCondition]) -> Bool {
-        if case .property = numberField { return true }
-        if case .property = textField { return true }
-        return conditions[Int(conditionStart)..<Int(conditionStart + conditionCount)].contains { condition in
-            switch condition.test {
-            case .number: if case .property = condition.numberField { true } else { false }
-            case .textIn, .textNotIn: if case .property = condition.textField { true } else { false }
+        numberField.isProperty || textField.isProperty
+            || conditions[Int(conditionStart)..<Int(conditionStart + conditionCount)].contains { condition in
+                condition.test == .number ? condition.numberField.isProperty : condition.textField.isProperty
             }
-        }
     }
 
     /// Writes the "never seen" state of a scalar into a fresh record (rings are cleared by the layout).

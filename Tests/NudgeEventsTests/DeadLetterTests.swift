@@ -42,6 +42,9 @@ struct DeadLetterTests {
          #"timestamp "2026-11-23T10:15:02.5" has no UTC offset: end it with Z (UTC) or an offset such as +01:00"#),
         (#"{"type":"page","userId":"u","messageId":"m","timestamp":"2026-13-23T10:15:02Z"}"#,
          #"timestamp "2026-13-23T10:15:02Z" is not ISO-8601 with a valid date, time and offset"#),
+        // No offset, but adding one would not help: the generic message.
+        (#"{"type":"page","userId":"u","messageId":"m","timestamp":"2026-11-23T25:15:02"}"#,
+         #"timestamp "2026-11-23T25:15:02" is not ISO-8601 with a valid date, time and offset"#),
     ])
     func namedMistakes(json: String, detail: String) {
         #expect(failure(json)?.detail == detail, "\(json)")

@@ -59,6 +59,14 @@ struct PropertiesByNameTests {
         #expect(e.amount == 10)
     }
 
+    @Test func aKeyNudgeReadsItselfKeepsTheContractsType() {
+        let json = #"{"type":"track","event":"Product Added","messageId":"m","userId":"c-1","timestamp":"2026-11-23T10:15:02Z","#
+            + #""properties":{"quantity":"two"}}"#
+        let error = failure(json, with: SegmentDecoder(properties: ["quantity"]))
+        #expect(error?.code == .wrongType)
+        #expect(error?.detail == "properties.quantity must be a number")
+    }
+
     @Test func aBrokenValueIsStillRefusedAsJSON() {
         let json = #"{"type":"track","event":"Order Completed","messageId":"m","userId":"c-1","timestamp":"2026-11-23T10:15:02Z","#
             + #""properties":{"items":[1,}}"#

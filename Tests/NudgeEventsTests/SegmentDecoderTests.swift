@@ -45,6 +45,10 @@ struct SegmentDecoderTests {
         let long = String(repeating: "u", count: SegmentDecoder.maxIdBytes)
         let e = try decode(#"{"type":"page","userId":"\#(long)","anonymousId":"\#(long)","messageId":"m","timestamp":"2026-11-23T10:15:02Z"}"#).get()
         #expect(e.userId == long && e.anonymousId == long)
+        // Counted after unescaping: 768 bytes as written, 256 once each \u00e9 is é.
+        let escaped = String(repeating: "\\u00e9", count: 128)
+        let u = try decode(#"{"type":"page","userId":"\#(escaped)","messageId":"m","timestamp":"2026-11-23T10:15:02Z"}"#).get()
+        #expect(u.userId == String(repeating: "é", count: 128))
     }
 
     @Test("an identify with both ids keeps both; customerId is the userId")

@@ -75,8 +75,8 @@ func event(_ json: String) -> DecodedEvent? {
 }
 
 /// The failure, or nil when decoding succeeded.
-func failure(_ json: String) -> DecodeError? {
-    if case .failure(let error) = decode(json) { return error }
+func failure(_ json: String, with decoder: SegmentDecoder = SegmentDecoder()) -> DecodeError? {
+    if case .failure(let error) = decode(json, with: decoder) { return error }
     return nil
 }
 
