@@ -317,6 +317,14 @@ public final class IdentityLinks {
         compactOrder()
     }
 
+    /// One of the periodic expiry passes the shard makes, once per minute of event time: examines a 1,440th of
+    /// the line (stale entries included) plus 64, so that 1,440 passes (a day of event time) walk the whole
+    /// line whatever the rate links are made at. A fixed 64 a minute let links made faster than that (92,160 a
+    /// day) pile up long after their TTL, up to the cap for routing links and without one for resolving links.
+    public func sweep(before cutoff: Int64, forget: (IdentityLink) -> Void) {
+        expire(before: cutoff, limit: queuedEntries / 1_440 + 64, forget: forget)
+    }
+
     /// The oldest routing link, removed. Resolving links passed on the way go to the back of the line, where
     /// ``expire(before:limit:forget:)`` still finds them: taken off it, one would stay until its routing shard
     /// said to forget it, which a routing instance that restarted never does.
@@ -362,7 +370,7 @@ public final class IdentityLinks {
         }
     }
 
-    /// Entries waiting in the order queue, stale ones included (tests: it must stay bounded).
+    /// Entries waiting in the order queue, stale ones included: what expiry passes walk.
     var queuedEntries: Int { order.count - orderHead }
 
     // MARK: Storage

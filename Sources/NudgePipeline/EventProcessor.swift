@@ -641,12 +641,13 @@ final class EventProcessor {
         var idle = 0
         if clock.millis != .min && silences.earliestDeadline > clock.millis {
             let cutoff = clock.millis &- idleTTLMillis
-            // Links: once per minute of event time is plenty for a TTL of days. A further allowed lateness of
-            // margin, so that no event in lateness could still have found the link alive.
+            // Links: a pass per minute of event time, each a 1,440th of the line, so a link goes within a day of
+            // its TTL. A further allowed lateness of margin, so that no event in lateness could still have found
+            // the link alive.
             let linkCutoff = cutoff &- latenessMillis
             if !links.isEmpty && linkCutoff >= linkSweepCutoff &+ 60_000 {
                 linkSweepCutoff = linkCutoff
-                links.expire(before: linkCutoff, limit: limit, forget: forget)
+                links.sweep(before: linkCutoff, forget: forget)
             }
             idle = table.evictIdle(olderThanMillis: cutoff, limit: limit, onEvict: leave)
         }

@@ -51,6 +51,20 @@ import Testing
         }
     }
 
+    /// Links made faster than 64 a minute (the fixed pass it had) still all go within a day of event time after
+    /// their TTL: a pass a minute, 1,440 of them.
+    @Test func aDayOfPassesForgetsEveryExpiredLink() {
+        let links = IdentityLinks(capacity: 262_144)
+        var forgotten = 0
+        let forget = { (_: IdentityLink) in forgotten += 1 }
+        for n in 0..<150_000 {
+            links.set("a-\(n)", "u-\(n % 1_000)", at: 10, routes: n % 2 == 0, forget: forget)
+        }
+        for _ in 0..<1_440 { links.sweep(before: 1_000, forget: forget) }
+        #expect(links.count == 0, "\(links.count) expired links left after a day of passes")
+        #expect(forgotten == 75_000, "every routing link is handed to forget")
+    }
+
     @Test func aResolvingLinkPassedByTheCapacityStillExpires() {
         let links = IdentityLinks(capacity: 1)
         let forget = { (_: IdentityLink) in }
