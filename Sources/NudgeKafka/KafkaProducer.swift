@@ -28,6 +28,12 @@ public struct KafkaHeaders: Sendable, Equatable {
     /// Appends a text header.
     public mutating func add(_ name: String, _ value: String) { entries.append((name, Array(value.utf8))) }
 
+    /// Appends a header of raw bytes (a message key, say, which need not be text).
+    public mutating func add(_ name: String, bytes: [UInt8]) { entries.append((name, bytes)) }
+
+    /// The first value of a header, as bytes.
+    public func bytes(_ name: String) -> [UInt8]? { entries.first { $0.name == name }?.value }
+
     /// The first value of a header, decoded as UTF-8.
     public subscript(name: String) -> String? {
         entries.first { $0.name == name }.map { String(decoding: $0.value, as: UTF8.self) }

@@ -246,9 +246,11 @@ final class ShardWorker: @unchecked Sendable {
 
     /// Delivers the processor's identity messages: to a shard of this instance behind what this shard
     /// forwarded there before, or to the identity topic on the partition of the id whose owner must receive
-    /// it. A relayed event (``IdentityChange/Kind/event``) carries `source`'s offset: done when delivered.
+    /// it. A relayed event (``IdentityChange/Kind/event``) carries `source`'s offset: done when delivered;
+    /// and the source message's topic, partition, offset and key as headers, so that the instance that
+    /// dead-letters it (late there, say) names where it came from, not the identity topic.
     @inline(__always)
-    private func sendIdentityChanges(source: (tracker: Int, offset: Int64)?) {
+    private func sendIdentityChanges(source: (tracker: Int, message: KafkaMessage)?) {
         guard !processor.outbox.isEmpty else { return }
         let changes = processor.outbox
         processor.outbox.removeAll(keepingCapacity: true)
@@ -259,12 +261,16 @@ final class ShardWorker: @unchecked Sendable {
                 continue
             }
             var token = DeliveryToken.none
-            if case .event = change.kind, let source { token = DeliveryToken.make(tracker: source.tracker, offset: source.offset, recommendation: false) }
+            var headers: KafkaHeaders?
+            if case .event = change.kind, let source {
+                token = DeliveryToken.make(tracker: source.tracker, offset: source.message.offset, recommendation: false)
+                headers = Self.sourceHeaders(of: source.message)
+            }
             let key = change.key
             let partition = key.withUnsafeBytes { env.ownership.partitioner.partition(of: $0, count: Int32(env.ownership.partitionCount)) }
             do {
                 try env.producer.send(to: env.identity, key: key, value: IdentityWire.encode(change, fingerprint: env.identityFingerprint),
-                                      partition: partition, token: token)
+                                      headers: headers, partition: partition, token: token)
             } catch {
                 sendFailed("identity message for \(env.config.topics.identity)", token: token, error)
             }
@@ -296,7 +302,7 @@ final class ShardWorker: @unchecked Sendable {
     private func process(_ message: KafkaMessage, tracker: Int32, route: EventRoute) {
         let trackerIndex = Int(tracker)
         let offset = message.offset
-        defer { sendIdentityChanges(source: (trackerIndex, offset)) }
+        defer { sendIdentityChanges(source: (trackerIndex, message)) }
         let (outcome, relayedEvent) = outcome(of: message, route: route, partition: trackerIndex)
         switch outcome {
         case .invalid(let error):
@@ -438,15 +444,36 @@ final class ShardWorker: @unchecked Sendable {
         var headers = KafkaHeaders()
         headers.add("x-error", error.code.rawValue)
         headers.add("x-error-detail", error.detail)
+        let token = DeliveryToken.make(tracker: trackerIndex, offset: message.offset, recommendation: false)
+        // A relayed event names the message it was read from on the relaying instance (an instance before
+        // these headers relays without them: the identity message is named then), and the relay beside it.
+        if let value, case let relayed = message.headers, let topic = relayed["x-source-topic"],
+           let partition = relayed["x-source-partition"], let offset = relayed["x-source-offset"], let key = relayed.bytes("x-source-key") {
+            headers.add("x-source-topic", topic)
+            headers.add("x-source-partition", partition)
+            headers.add("x-source-offset", offset)
+            headers.add("x-relayed-via", "\(message.topic)/\(message.partition)@\(message.offset)")
+            key.withUnsafeBytes { key in value.withUnsafeBytes { sendDeadLetter(key: key, value: $0, headers: &headers, token: token) } }
+            return
+        }
         headers.add("x-source-topic", message.topic)
         headers.add("x-source-partition", String(message.partition))
         headers.add("x-source-offset", String(message.offset))
-        let token = DeliveryToken.make(tracker: trackerIndex, offset: message.offset, recommendation: false)
         if let value {
             value.withUnsafeBytes { sendDeadLetter(key: message.key, value: $0, headers: &headers, token: token) }
         } else {
             sendDeadLetter(key: message.key, value: message.value, headers: &headers, token: token)
         }
+    }
+
+    /// Where a relayed event was read: the headers its identity message carries (see `deadLetter`).
+    private static func sourceHeaders(of message: KafkaMessage) -> KafkaHeaders {
+        var headers = KafkaHeaders()
+        headers.add("x-source-topic", message.topic)
+        headers.add("x-source-partition", String(message.partition))
+        headers.add("x-source-offset", String(message.offset))
+        headers.add("x-source-key", bytes: Array(message.key))
+        return headers
     }
 
     /// Whatever the source topic let in, a dead letter must fit the producer's (and the broker's) limit: one

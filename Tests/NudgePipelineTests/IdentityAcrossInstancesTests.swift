@@ -91,5 +91,11 @@ struct IdentityAcrossInstancesTests {
         // customer's), the later view (relayed to the customer's).
         let crossed = try readAll(bootstrap: bootstrap, topics: [topics.identity], timeout: .seconds(10)) { $0.count >= 3 }
         #expect(crossed.map(\.key).sorted() == [visitor, user, user].sorted())
+        // The relayed view carries where it was read, for a dead letter on the customer's instance.
+        let relayedView = crossed.filter { $0.headers["x-source-topic"] != nil }
+        #expect(relayedView.count == 1)
+        #expect(relayedView.first?.key == user)
+        #expect(relayedView.first?.headers["x-source-topic"] == topics.clickstream)
+        #expect(relayedView.first?.headers["x-source-key"] == visitor)
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 import NudgeDecisions
 import NudgeEvents
 import NudgeKafka
-import NudgePipeline
+@testable import NudgePipeline
 import Testing
 
 @Suite("Event-time timers end to end through the mock cluster", .serialized)
@@ -124,5 +124,55 @@ struct TimerEndToEndTests {
         #expect(letters.first?.headers["x-error-detail"]?.contains("watermark") == true)
         #expect(snapshot.lateEvents == 1)
         #expect(snapshot.deadLetter == 1)
+    }
+
+    /// A late event that another instance relayed here (an anonymous visitor's, for the customer of this
+    /// instance it is linked to) is dead-lettered as the original event, naming where it was read: the relaying
+    /// instance's source topic, partition, offset and key, which the identity message carries as headers.
+    @Test func aRelayedLateEventIsDeadLetteredUnderItsOwnCoordinates() async throws {
+        let cluster = try KafkaMockCluster(brokers: 1, logger: testLogger)
+        let topics = TopicNames()
+        try cluster.createTopics(topics, partitions: 1, outputPartitions: 1)
+        let bootstrap = cluster.bootstrapServers
+        try produceAll(bootstrap: bootstrap, [
+            (topics.clickstream, "c-1", track("Product Viewed", user: "c-1", id: "now-1", at: "2026-11-20T10:00:00.000Z")),
+        ])
+        var config = PipelineConfig.syntheticTime
+        config.shards = 1
+        config.groupId = "relayed-late-e2e"
+        config.commitInterval = .milliseconds(200)
+        config.eventTime.latePolicy = .deadLetter
+        config.eventTime.idlePartitionTimeout = .milliseconds(300)
+        let pipeline = try makePipeline(config, bootstrap: bootstrap)
+        try pipeline.start()
+        defer { pipeline.stop() }
+        #expect(await waitUntilHandled(pipeline, 1))
+        let deadline = ContinuousClock.now + .seconds(10)
+        while pipeline.snapshot().eventTime.first?.watermarkMillis == nil && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        // As the other instance sends it: the event, the customer it is for, and where it read the event.
+        let late = track("Product Viewed", user: nil, anonymous: "a-9", id: "late-9", at: "2026-11-20T07:00:00.000Z")
+        let change = IdentityChange(.event(late), anonymous: Array("a-9".utf8), user: Array("c-1".utf8), atMillis: 0, generation: 1)
+        var headers = KafkaHeaders()
+        headers.add("x-source-topic", topics.clickstream)
+        headers.add("x-source-partition", "5")
+        headers.add("x-source-offset", "1234")
+        headers.add("x-source-key", bytes: Array("a-9".utf8))
+        let producer = try KafkaProducer(config: KafkaConfig(["bootstrap.servers": bootstrap]), logger: testLogger) { _ in }
+        try producer.send(to: producer.topic(topics.identity), key: Array("c-1".utf8),
+                          value: IdentityWire.encode(change, fingerprint: IdentityWire.fingerprint(of: repoFeatures)),
+                          headers: headers, token: 0)
+        #expect(producer.flush(timeout: .seconds(20)) == 0)
+        producer.close()
+        let letters = try readAll(bootstrap: bootstrap, topics: [topics.deadLetter]) { !$0.isEmpty }
+        #expect(letters.count == 1)
+        let letter = try #require(letters.first)
+        #expect(letter.value == late)
+        #expect(letter.key == "a-9")
+        #expect(letter.headers["x-error"] == "late")
+        #expect(letter.headers["x-source-topic"] == topics.clickstream)
+        #expect(letter.headers["x-source-partition"] == "5" && letter.headers["x-source-offset"] == "1234")
+        #expect(letter.headers["x-relayed-via"]?.hasPrefix(topics.identity + "/0@") == true)
     }
 }
