@@ -89,30 +89,35 @@ struct TimerEndToEndTests {
 
     /// Under the dead-letter policy a late event goes to `nba.deadletter` with `x-error: late`, and its offset
     /// is still committed.
-    @Test func lateEventsAreDeadLetteredWithTheirCode() async throws {
+    /// A cluster and a pipeline under the dead-letter policy whose watermark stands at 09:00 (one event at
+    /// 10:00, the other partitions idled out): an event at 07:00 is late.
+    private func latePipeline(group: String) async throws -> (cluster: KafkaMockCluster, topics: TopicNames, pipeline: Pipeline) {
         let cluster = try KafkaMockCluster(brokers: 1, logger: testLogger)
         let topics = TopicNames()
         try cluster.createTopics(topics, partitions: 1, outputPartitions: 1)
-        let bootstrap = cluster.bootstrapServers
-        let late = track("Product Viewed", user: "c-1", id: "late-1", at: "2026-11-20T07:00:00.000Z")
-        try produceAll(bootstrap: bootstrap, [
+        try produceAll(bootstrap: cluster.bootstrapServers, [
             (topics.clickstream, "c-1", track("Product Viewed", user: "c-1", id: "now-1", at: "2026-11-20T10:00:00.000Z")),
         ])
-
         var config = PipelineConfig.syntheticTime
         config.shards = 1
-        config.groupId = "late-e2e"
+        config.groupId = group
         config.commitInterval = .milliseconds(200)
         config.eventTime.latePolicy = .deadLetter
         config.eventTime.idlePartitionTimeout = .milliseconds(300)
-        let pipeline = try makePipeline(config, bootstrap: bootstrap)
+        let pipeline = try makePipeline(config, bootstrap: cluster.bootstrapServers)
         try pipeline.start()
         #expect(await waitUntilHandled(pipeline, 1))
-        // Once the empty partitions idle out, the watermark stands at 09:00: the 07:00 event is late.
         let deadline = ContinuousClock.now + .seconds(10)
         while pipeline.snapshot().eventTime.first?.watermarkMillis == nil && ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(50))
         }
+        return (cluster, topics, pipeline)
+    }
+
+    @Test func lateEventsAreDeadLetteredWithTheirCode() async throws {
+        let (cluster, topics, pipeline) = try await latePipeline(group: "late-e2e")
+        let bootstrap = cluster.bootstrapServers
+        let late = track("Product Viewed", user: "c-1", id: "late-1", at: "2026-11-20T07:00:00.000Z")
         try produceAll(bootstrap: bootstrap, [(topics.clickstream, "c-1", late)])
         let letters = try readAll(bootstrap: bootstrap, topics: [topics.deadLetter]) { !$0.isEmpty }
         #expect(await waitUntilHandled(pipeline, 2))
@@ -130,27 +135,9 @@ struct TimerEndToEndTests {
     /// instance it is linked to) is dead-lettered as the original event, naming where it was read: the relaying
     /// instance's source topic, partition, offset and key, which the identity message carries as headers.
     @Test func aRelayedLateEventIsDeadLetteredUnderItsOwnCoordinates() async throws {
-        let cluster = try KafkaMockCluster(brokers: 1, logger: testLogger)
-        let topics = TopicNames()
-        try cluster.createTopics(topics, partitions: 1, outputPartitions: 1)
-        let bootstrap = cluster.bootstrapServers
-        try produceAll(bootstrap: bootstrap, [
-            (topics.clickstream, "c-1", track("Product Viewed", user: "c-1", id: "now-1", at: "2026-11-20T10:00:00.000Z")),
-        ])
-        var config = PipelineConfig.syntheticTime
-        config.shards = 1
-        config.groupId = "relayed-late-e2e"
-        config.commitInterval = .milliseconds(200)
-        config.eventTime.latePolicy = .deadLetter
-        config.eventTime.idlePartitionTimeout = .milliseconds(300)
-        let pipeline = try makePipeline(config, bootstrap: bootstrap)
-        try pipeline.start()
+        let (cluster, topics, pipeline) = try await latePipeline(group: "relayed-late-e2e")
         defer { pipeline.stop() }
-        #expect(await waitUntilHandled(pipeline, 1))
-        let deadline = ContinuousClock.now + .seconds(10)
-        while pipeline.snapshot().eventTime.first?.watermarkMillis == nil && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        let bootstrap = cluster.bootstrapServers
         // As the other instance sends it: the event, the customer it is for, and where it read the event.
         let late = track("Product Viewed", user: nil, anonymous: "a-9", id: "late-9", at: "2026-11-20T07:00:00.000Z")
         let change = IdentityChange(.event(late), anonymous: Array("a-9".utf8), user: Array("c-1".utf8), atMillis: 0, generation: 1)
