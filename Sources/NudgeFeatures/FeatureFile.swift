@@ -234,17 +234,19 @@ private struct FeatureFileReader {
         let aggregation: Aggregation
         switch name {
         case "count": takes = []; aggregation = .count
-        case "sum":
-            takes = ["of"]
-            aggregation = .sum(try fields["of"].map { (v: JSONValue) throws(FeatureFileError) in try numberField(v, feature: feature) } ?? .amount)
         case "last":
             takes = ["of"]
-            aggregation = .last(try fields["of"].map { (v: JSONValue) throws(FeatureFileError) in try numberField(v, feature: feature) } ?? .score)
+            aggregation = .last(try numberOf(fields, feature: feature) ?? .score)
         case "time_since_last": takes = []; aggregation = .timeSinceLast
-        case "min", "max", "avg":
+        case "sum", "min", "max", "avg":
             takes = ["of"]
-            let field = try fields["of"].map { (v: JSONValue) throws(FeatureFileError) in try numberField(v, feature: feature) } ?? .amount
-            aggregation = name == "min" ? .minimum(field) : name == "max" ? .maximum(field) : .average(field)
+            let field = try numberOf(fields, feature: feature) ?? .amount
+            aggregation = switch name {
+            case "sum": .sum(field)
+            case "min": .minimum(field)
+            case "max": .maximum(field)
+            default: .average(field)
+            }
         case "distinct_count":
             takes = ["of"]
             guard let of = fields["of"] else { throw failure(value.offset, .missingField(feature: feature, field: "of")) }
@@ -353,7 +355,7 @@ private struct FeatureFileReader {
     static let numberOperators = ComparisonOperator.allCases.map(\.rawValue)
     static let textFields = ["category", "product_id", FeatureProperty.prefix + "<key>"]
     static let numberFields = ["amount", "score", FeatureProperty.prefix + "<key>"]
-    static let properties = ["category", "product_id", "amount", "score", FeatureProperty.prefix + "<key>"]
+    static let properties = textFields.dropLast() + numberFields
 
     /// `{"category": "outdoor"}`, `{"category": ["a", "b"]}`, `{"category": {"not_in": ["a"]}}`,
     /// `{"amount": 100}`, `{"amount": {">=": 100, "<": 500}}`.
@@ -435,6 +437,12 @@ private struct FeatureFileReader {
         default:
             throw failure(value.offset, .badCondition(feature: feature, reason: "\(field.name) takes a number or an object of comparisons such as {\">=\": 100}"))
         }
+    }
+
+    /// The number field `of` names, or nil when the feature gives no `of`.
+    func numberOf(_ fields: [String: JSONValue], feature: String) throws(FeatureFileError) -> NumberField? {
+        guard let of = fields["of"] else { return nil }
+        return try numberField(of, feature: feature)
     }
 
     func numberField(_ value: JSONValue, feature: String) throws(FeatureFileError) -> NumberField {

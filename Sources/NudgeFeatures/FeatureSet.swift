@@ -71,14 +71,14 @@ public struct FeatureSet: Sendable, Equatable {
         }
         var read = Set<String>()
         for definition in definitions {
-            let inConditions = FeatureLayout.properties(in: definition.filter)
-            for property in FeatureLayout.properties(of: [definition]) {
+            let uses = FeatureLayout.properties(in: definition.filter).map { ($0, "where") }
+                + FeatureLayout.properties(in: definition.aggregation).map { ($0, "of") }
+            for (property, field) in uses {
                 if let problem = FeatureProperty.problem(with: property) {
                     throw .badProperty(feature: definition.name, name: property, problem: problem)
                 }
                 guard read.insert(property).inserted, read.count > maxReadProperties else { continue }
-                throw .tooManyProperties(feature: definition.name, field: inConditions.contains(property) ? "where" : "of",
-                                         property: property, limit: maxReadProperties)
+                throw .tooManyProperties(feature: definition.name, field: field, property: property, limit: maxReadProperties)
             }
         }
     }

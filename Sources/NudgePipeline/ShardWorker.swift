@@ -456,9 +456,7 @@ final class ShardWorker: @unchecked Sendable {
             key.withUnsafeBytes { key in value.withUnsafeBytes { sendDeadLetter(key: key, value: $0, headers: &headers, token: token) } }
             return
         }
-        headers.add("x-source-topic", message.topic)
-        headers.add("x-source-partition", String(message.partition))
-        headers.add("x-source-offset", String(message.offset))
+        Self.addSource(of: message, to: &headers)
         if let value {
             value.withUnsafeBytes { sendDeadLetter(key: message.key, value: $0, headers: &headers, token: token) }
         } else {
@@ -469,11 +467,16 @@ final class ShardWorker: @unchecked Sendable {
     /// Where a relayed event was read: the headers its identity message carries (see `deadLetter`).
     private static func sourceHeaders(of message: KafkaMessage) -> KafkaHeaders {
         var headers = KafkaHeaders()
+        addSource(of: message, to: &headers)
+        headers.add("x-source-key", bytes: Array(message.key))
+        return headers
+    }
+
+    /// `x-source-topic`, `x-source-partition` and `x-source-offset` naming `message`.
+    private static func addSource(of message: KafkaMessage, to headers: inout KafkaHeaders) {
         headers.add("x-source-topic", message.topic)
         headers.add("x-source-partition", String(message.partition))
         headers.add("x-source-offset", String(message.offset))
-        headers.add("x-source-key", bytes: Array(message.key))
-        return headers
     }
 
     /// Whatever the source topic let in, a dead letter must fit the producer's (and the broker's) limit: one
