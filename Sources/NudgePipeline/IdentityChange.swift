@@ -36,6 +36,12 @@ final class IdentityChange: Sendable {
         self.generation = generation
     }
 
+    /// Whether it is an ``Kind/unlink``, which no offset waits for.
+    var isUnlink: Bool {
+        if case .unlink = kind { return true }
+        return false
+    }
+
     /// The id whose owner receives the change: the anonymous id for a link, the customer otherwise.
     var key: [UInt8] {
         if case .link = kind { return anonymous }

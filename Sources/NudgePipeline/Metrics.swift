@@ -243,7 +243,7 @@ final class MetricsRecorder: @unchecked Sendable {
                     if error.isAbandonedAtClose { continue }
                     deliveryFailures.wrappingIncrement(ordering: .relaxed)
                     if let (partition, offset) = trackers.outputLost(token: report.token) {
-                        faults.record("the \(DeliveryToken.isRecommendation(report.token) ? "recommendation" : "dead letter or relayed event") caused by \(partition) offset \(offset) was refused for good: \(error)")
+                        faults.record("the \(DeliveryToken.isRecommendation(report.token) ? "recommendation" : "dead letter or identity message") caused by \(partition) offset \(offset) was refused for good: \(error)")
                     }
                     continue
                 }

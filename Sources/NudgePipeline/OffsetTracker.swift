@@ -11,14 +11,20 @@ import NudgeKafka
 ///
 /// The consumer thread registers offsets in order; shards and the delivery thread mark them done
 /// in any order; the consumer thread advances the contiguous done prefix and commits it. A ring of
-/// done-flags bounds how far processing may run ahead of the commit: when it is full, the consumer
+/// hold counts bounds how far processing may run ahead of the commit: when it is full, the consumer
 /// waits, which is back-pressure rather than unbounded memory.
+///
+/// An offset is registered with one hold, its processing's. An output the offset must wait for beyond the
+/// first (an identity message besides a recommendation, say) takes one more with ``hold(offset:)`` before
+/// the processing's is let go; the first output inherits the processing's. Each ``complete(offset:)`` lets
+/// one go; the offset is finished at none.
 final class OffsetTracker: @unchecked Sendable {
-    // Sendable: `done` flags are atomics; `arrival` slots are written by the consumer thread before
+    // Sendable: `holds` are atomics; `arrival` slots are written by the consumer thread before
     // the message is handed to a shard through a queue (release/acquire) and read after completion.
     let partition: TopicPartition
     private let mask: Int64
-    private let done: UnsafeMutablePointer<UnsafeAtomic<UInt8>.Storage>
+    /// Holds per offset, by `offset & mask`: 0 is finished.
+    private let holds: UnsafeMutablePointer<UnsafeAtomic<UInt8>.Storage>
     private let arrival: UnsafeMutablePointer<UInt64>
     /// Bytes of the one block holding both rings, and whether it is an anonymous mapping (else allocated).
     private let mappedBytes: Int
@@ -31,6 +37,16 @@ final class OffsetTracker: @unchecked Sendable {
     var lastCommitted: Int64 = -1
     /// Set when the partition is revoked: what is still in flight no longer holds this instance back.
     let revoked = ManagedAtomic<Bool>(false)
+    /// Whether the partition is ours, being given up or gone, and the offsets whose output was lost for good
+    /// meanwhile. Touched only when an output is lost and at a revocation, so a lock costs nothing.
+    private let fate = Locked(Fate())
+
+    private struct Fate {
+        var stage = Stage.owned
+        var lost: [Int64] = []
+    }
+
+    private enum Stage { case owned, givingUp, revoked }
 
     init(partition: TopicPartition, window: Int) {
         var size: Int64 = 2
@@ -42,8 +58,8 @@ final class OffsetTracker: @unchecked Sendable {
         // partition. With 384 partitions, writing the rings at assignment cost the consumer thread about a
         // second of page clearing per start (perf), and all of it in resident memory at once. Zero bytes are
         // valid values of both (trivial) element types.
-        let doneBytes = (Int(size) * MemoryLayout<UnsafeAtomic<UInt8>.Storage>.stride + 63) & ~63
-        let bytes = doneBytes + Int(size) * MemoryLayout<UInt64>.stride
+        let holdBytes = (Int(size) * MemoryLayout<UnsafeAtomic<UInt8>.Storage>.stride + 63) & ~63
+        let bytes = holdBytes + Int(size) * MemoryLayout<UInt64>.stride
         mappedBytes = bytes
         var base = UnsafeMutableRawPointer(bitPattern: 0)
         #if os(Linux)
@@ -57,12 +73,12 @@ final class OffsetTracker: @unchecked Sendable {
             allocated.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
             return allocated
         }()
-        done = memory.bindMemory(to: UnsafeAtomic<UInt8>.Storage.self, capacity: Int(size))
-        arrival = (memory + doneBytes).bindMemory(to: UInt64.self, capacity: Int(size))
+        holds = memory.bindMemory(to: UnsafeAtomic<UInt8>.Storage.self, capacity: Int(size))
+        arrival = (memory + holdBytes).bindMemory(to: UInt64.self, capacity: Int(size))
     }
 
     deinit {
-        let memory = UnsafeMutableRawPointer(done)
+        let memory = UnsafeMutableRawPointer(holds)
         #if os(Linux)
         if isMapped {
             munmap(memory, mappedBytes)
@@ -97,23 +113,80 @@ final class OffsetTracker: @unchecked Sendable {
         }
         guard offset >= registeredEnd else { return .behind }
         if offset - committable.load(ordering: .acquiring) > mask {
-            // Every flag below `registeredEnd` has been cleared by `advance` once it is all finished.
+            // Every count below `registeredEnd` is 0 once it is all finished.
             guard committable.load(ordering: .acquiring) == registeredEnd else { return .full }
             registeredEnd = offset
             committable.store(offset, ordering: .releasing)
         }
         while registeredEnd < offset {  // gap: nothing to wait for
-            UnsafeAtomic<UInt8>(at: done + Int(registeredEnd & mask)).store(1, ordering: .releasing)
+            UnsafeAtomic<UInt8>(at: holds + Int(registeredEnd & mask)).store(0, ordering: .releasing)
             registeredEnd += 1
         }
+        // The processing's hold. Released to the shard through its queue, like the message.
+        UnsafeAtomic<UInt8>(at: holds + Int(offset & mask)).store(1, ordering: .relaxed)
         arrival[Int(offset & mask)] = arrivalNanos
         registeredEnd = offset + 1
         return .registered
     }
 
-    /// Marks an offset finished. Any thread.
+    /// Lets one of the offset's holds go: its processing's, or an output's once acknowledged. Any thread.
     func complete(offset: Int64) {
-        UnsafeAtomic<UInt8>(at: done + Int(offset & mask)).store(1, ordering: .releasing)
+        UnsafeAtomic<UInt8>(at: holds + Int(offset & mask)).wrappingDecrement(ordering: .releasing)
+    }
+
+    /// One more output the offset must wait for. Only by the thread holding the offset's processing hold, before
+    /// it lets that go: a count that reached 0 may already be committed past. At most a few per offset (a count
+    /// is a byte). Any thread.
+    func hold(offset: Int64) {
+        UnsafeAtomic<UInt8>(at: holds + Int(offset & mask)).wrappingIncrement(ordering: .relaxed)
+    }
+
+    /// The output `offset` waits for is lost for good. Returns true while the partition is ours: a fault, since
+    /// the offset stays unfinished and holds the partition back until a restart reads it again. Being given up,
+    /// the offset stays unfinished too (the revocation's commit must not pass it: the next owner reads it again)
+    /// but is no fault; it is finished by ``finishRevocation()``. Revoked, it is finished at once. Any thread.
+    func outputLost(offset: Int64) -> Bool {
+        fate.withLock { fate in
+            switch fate.stage {
+            case .owned, .givingUp:
+                fate.lost.append(offset)
+                return fate.stage == .owned
+            case .revoked:
+                complete(offset: offset)
+                return false
+            }
+        }
+    }
+
+    /// The partition is being given up: outputs lost from now on are no fault. Consumer thread, before the drain.
+    func beginGivingUp() { fate.withLock { $0.stage = .givingUp } }
+
+    /// The partition is gone and its finished offsets committed: finishes the offsets whose output was lost,
+    /// so that the tracker can be freed once the rest of what is in flight finishes. Consumer thread.
+    func finishRevocation() {
+        fate.withLock { fate in
+            fate.stage = .revoked
+            revoked.store(true, ordering: .relaxed)
+            for offset in fate.lost { complete(offset: offset) }
+            fate.lost = []
+        }
+    }
+
+    /// Whether every offset below `end` (default: all registered) is finished or has lost its output, so that
+    /// nothing more will finish by waiting. Consumer thread.
+    func settled(below end: Int64? = nil) -> Bool {
+        advance()
+        let end = min(end ?? registeredEnd, registeredEnd)
+        var offset = committable.load(ordering: .relaxed)
+        guard offset < end else { return true }
+        let lost = fate.withLock { $0.lost }
+        guard !lost.isEmpty else { return false }
+        while offset < end {
+            guard UnsafeAtomic<UInt8>(at: holds + Int(offset & mask)).load(ordering: .acquiring) == 0 || lost.contains(offset)
+            else { return false }
+            offset += 1
+        }
+        return true
     }
 
     /// When the consumer received the message at `offset`.
@@ -124,10 +197,7 @@ final class OffsetTracker: @unchecked Sendable {
     func advance() -> Bool {
         var low = committable.load(ordering: .relaxed)
         let start = low
-        while low < registeredEnd {
-            let flag = UnsafeAtomic<UInt8>(at: done + Int(low & mask))
-            guard flag.load(ordering: .acquiring) == 1 else { break }
-            flag.store(0, ordering: .relaxed)
+        while low < registeredEnd, UnsafeAtomic<UInt8>(at: holds + Int(low & mask)).load(ordering: .acquiring) == 0 {
             low += 1
         }
         if low != start { committable.store(low, ordering: .releasing) }
@@ -181,22 +251,19 @@ final class TrackerTable: @unchecked Sendable {
     /// after the drain timeout was never freed: its tracker (about 600 KB at the default window) leaked
     /// and, after 4,096 such revocations, no partition could be tracked. Consumer thread.
     func retire(_ index: Int) {
+        slots[index]?.advance()
         if let tracker = slots[index], tracker.pending > 0 { retired.append(index) } else { remove(index) }
     }
 
     /// An output the offset in `token` waits for is lost for good (the broker refused it, or the producer
     /// would not take it). Returns that partition and offset while the partition is ours: record a fault,
     /// since the offset stays unfinished, so it is never committed and is read again after a restart. Nil
-    /// for a token no offset waits for, and once the partition is revoked: its next owner reads it again,
-    /// so the offset is finished here, letting the retired tracker be freed. Any thread.
+    /// for a token no offset waits for, and once the partition is being given up: its next owner reads it
+    /// again (see ``OffsetTracker/outputLost(offset:)``). Any thread.
     func outputLost(token: UInt64) -> (partition: TopicPartition, offset: Int64)? {
         guard token != DeliveryToken.none, let tracker = self[DeliveryToken.tracker(token)] else { return nil }
         let offset = DeliveryToken.offset(token)
-        guard !tracker.revoked.load(ordering: .relaxed) else {
-            tracker.complete(offset: offset)
-            return nil
-        }
-        return (tracker.partition, offset)
+        return tracker.outputLost(offset: offset) ? (tracker.partition, offset) : nil
     }
 
     /// Frees the retired indices whose messages have all finished. Consumer thread, at each commit.

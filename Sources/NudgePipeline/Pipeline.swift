@@ -500,10 +500,8 @@ public final class Pipeline: @unchecked Sendable {
         var open = indices.compactMap { trackers[$0] }
         let heldTracker = held.flatMap { trackers[$0.tracker] }
         repeat {
-            for t in open { t.advance() }
-            open.removeAll { t in
-                t === heldTracker ? t.committable.load(ordering: .relaxed) >= (held?.offset ?? 0) : t.pending == 0
-            }
+            // An offset whose output was lost for good will not finish: waiting for it would only run out the timeout.
+            open.removeAll { t in t.settled(below: t === heldTracker ? held?.offset : nil) }
             if !open.isEmpty { usleep(2_000) }
         } while !open.isEmpty && ContinuousClock.now < deadline
         for t in open { logger.warning("\(t.partition): \(t.pending) message(s) still in flight after the drain timeout; they will be re-read") }
@@ -549,6 +547,8 @@ public final class Pipeline: @unchecked Sendable {
         // A message registered and waiting in `push` finishes only once handed out: drain up to it, and commit it
         // as the next to read.
         let heldHere = held.flatMap { indices.contains($0.tracker) ? $0 : nil }
+        // From here an output lost for good is no fault: the commit stops below its offset, which the next owner reads.
+        for index in indices { trackers[index]?.beginGivingUp() }
         drain(indices, holding: heldHere)
         if heldHere != nil { heldRevoked = true }
         commitFinished(synchronous: true)
@@ -564,7 +564,8 @@ public final class Pipeline: @unchecked Sendable {
             guard let index = trackerByPartition.removeValue(forKey: tp) else { continue }
             if tp.topic == config.topics.clickstream { env.ownership.set(tp.partition, owned: false) }
             env.assignments.revoke(index)
-            trackers[index]?.revoked.store(true, ordering: .relaxed)
+            // Committed: offsets whose output was lost are finished now, so the tracker can be freed.
+            trackers[index]?.finishRevocation()
             // Reuse the index only once nothing in flight can still name it.
             trackers.retire(index)
         }

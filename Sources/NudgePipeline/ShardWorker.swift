@@ -246,9 +246,12 @@ final class ShardWorker: @unchecked Sendable {
 
     /// Delivers the processor's identity messages: to a shard of this instance behind what this shard
     /// forwarded there before, or to the identity topic on the partition of the id whose owner must receive
-    /// it. A relayed event (``IdentityChange/Kind/event``) carries `source`'s offset: done when delivered;
-    /// and the source message's topic, partition, offset and key as headers, so that the instance that
-    /// dead-letters it (late there, say) names where it came from, not the identity topic.
+    /// it. A relayed event, a link or a merge sent to the topic holds `source`'s offset until delivered (see
+    /// ``OffsetTracker/hold(offset:)``): called before the source's processing hold is let go. An unlink
+    /// holds nothing: lost, the other instance's routing link only lives until its TTL. A relayed event
+    /// (``IdentityChange/Kind/event``) also carries the source message's topic, partition, offset and key as
+    /// headers, so that the instance that dead-letters it (late there, say) names where it came from, not
+    /// the identity topic.
     @inline(__always)
     private func sendIdentityChanges(source: (tracker: Int, message: KafkaMessage)?) {
         guard !processor.outbox.isEmpty else { return }
@@ -262,9 +265,10 @@ final class ShardWorker: @unchecked Sendable {
             }
             var token = DeliveryToken.none
             var headers: KafkaHeaders?
-            if case .event = change.kind, let source {
+            if let source, !change.isUnlink, let tracker = env.trackers[source.tracker] {
+                tracker.hold(offset: source.message.offset)
                 token = DeliveryToken.make(tracker: source.tracker, offset: source.message.offset, recommendation: false)
-                headers = Self.sourceHeaders(of: source.message)
+                if case .event = change.kind { headers = Self.sourceHeaders(of: source.message) }
             }
             let key = change.key
             let partition = key.withUnsafeBytes { env.ownership.partitioner.partition(of: $0, count: Int32(env.ownership.partitionCount)) }
@@ -302,8 +306,9 @@ final class ShardWorker: @unchecked Sendable {
     private func process(_ message: KafkaMessage, tracker: Int32, route: EventRoute) {
         let trackerIndex = Int(tracker)
         let offset = message.offset
-        defer { sendIdentityChanges(source: (trackerIndex, message)) }
         let (outcome, relayedEvent) = outcome(of: message, route: route, partition: trackerIndex)
+        // While the processing hold is still ours: the identity messages the offset waits for take their own.
+        sendIdentityChanges(source: (trackerIndex, message))
         switch outcome {
         case .invalid(let error):
             counters.eventsIn.add()
@@ -321,9 +326,10 @@ final class ShardWorker: @unchecked Sendable {
             forward(.event(message, tracker: tracker, route: route == .relayed ? .relayed : .aliased), to: owner)
             return
         case .relayed:
-            // Bound for the customer's instance (the outbox holds a copy); the offset waits for that delivery.
+            // Bound for the customer's instance (sent above); the offset waits for that delivery.
             counters.eventsIn.add()
             counters.forwarded.add()
+            env.trackers[trackerIndex]?.complete(offset: offset)
         case .duplicate:
             counters.eventsIn.add()
             counters.duplicates.add()

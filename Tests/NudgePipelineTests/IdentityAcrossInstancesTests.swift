@@ -97,5 +97,17 @@ struct IdentityAcrossInstancesTests {
         #expect(relayedView.first?.key == user)
         #expect(relayedView.first?.headers["x-source-topic"] == topics.clickstream)
         #expect(relayedView.first?.headers["x-source-key"] == visitor)
+
+        // Each offset waited for the identity messages it caused, and finished once they were delivered: the
+        // group commits every event and every identity message.
+        for topic in [topics.clickstream, topics.identity] {
+            let until = ContinuousClock.now + .seconds(20)
+            var done = try committedTotal(bootstrap: bootstrap, group: "two-instances", topic: topic)
+            while done.committed < done.end && ContinuousClock.now < until {
+                try await Task.sleep(for: .milliseconds(200))
+                done = try committedTotal(bootstrap: bootstrap, group: "two-instances", topic: topic)
+            }
+            #expect(done.committed == done.end, "\(topic): committed \(done.committed) of \(done.end)")
+        }
     }
 }

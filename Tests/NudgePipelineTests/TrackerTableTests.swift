@@ -90,16 +90,64 @@ import Testing
     /// an output no offset waits for.
     @Test func aLostOutputIsAFaultOnlyWhileItsPartitionIsOurs() throws {
         let (table, index, tracker) = try partitionWaitingOnOffset1()
-        let token = DeliveryToken.make(tracker: index, offset: 1, recommendation: false)
+        #expect(tracker.register(offset: 3, arrivalNanos: 0) == .registered)
         #expect(table.outputLost(token: DeliveryToken.none) == nil)
-        let lost = try #require(table.outputLost(token: token))
+        let lost = try #require(table.outputLost(token: DeliveryToken.make(tracker: index, offset: 1, recommendation: false)))
         #expect(lost.partition == TopicPartition("in", 0) && lost.offset == 1)
         tracker.advance()
-        #expect(tracker.pending == 2, "still ours: offset 1 stays unfinished")
-        tracker.revoked.store(true, ordering: .relaxed)
-        #expect(table.outputLost(token: token) == nil)
+        #expect(tracker.pending == 3, "still ours: offset 1 stays unfinished")
+        tracker.beginGivingUp()
+        #expect(table.outputLost(token: DeliveryToken.make(tracker: index, offset: 3, recommendation: false)) == nil,
+                "being given up: no fault")
+        tracker.finishRevocation()
         tracker.advance()
         #expect(tracker.pending == 0, "revoked: offset 1 is finished, so the tracker can be freed")
+    }
+
+    /// An output lost while its partition is being given up (inside the revocation's drain) is no fault, and the
+    /// revocation's commit stops below it, so the next owner reads it again. The drain stops waiting once
+    /// everything else has finished, and the tracker is freed once the commit is done. Before, such an output
+    /// faulted the instance (`/health` 503) for a partition it was handing over, the drain ran out its timeout,
+    /// and the retired tracker was never freed.
+    @Test func anOutputLostDuringTheRevocationsDrainIsNoFaultAndIsReadAgainByTheNextOwner() throws {
+        let (metrics, faults) = try recorder()
+        let (table, index, tracker) = try partitionWaitingOnOffset1()
+        #expect(tracker.register(offset: 3, arrivalNanos: 0) == .registered)
+        tracker.beginGivingUp()
+        refused(index, offset: 1).withUnsafeBufferPointer { metrics.delivered($0, trackers: table) }
+        #expect(faults.current == nil)
+        #expect(!tracker.settled(), "offset 3 is still in flight")
+        tracker.complete(offset: 3)
+        #expect(tracker.settled(), "only the lost offset is left, and waiting will not finish it")
+        #expect(tracker.committable.load(ordering: .relaxed) == 1, "the commit stops below the lost offset")
+
+        tracker.finishRevocation()
+        table.retire(index)
+        #expect(table[index] == nil, "freed at once: nothing is left in flight")
+        #expect(table.retired.isEmpty)
+    }
+
+    /// An output lost while the partition was ours stays a fault, and once the partition is revoked (its commit
+    /// stopping below the offset) the tracker is freed rather than waiting for good on the lost offset.
+    @Test func aPartitionRevokedAfterItsOutputWasLostIsFreed() throws {
+        let (metrics, faults) = try recorder()
+        let (table, index, tracker) = try partitionWaitingOnOffset1()
+        refused(index, offset: 1).withUnsafeBufferPointer { metrics.delivered($0, trackers: table) }
+        #expect(faults.current != nil)
+        tracker.beginGivingUp()
+        #expect(tracker.settled())
+        #expect(tracker.committable.load(ordering: .relaxed) == 1)
+        tracker.finishRevocation()
+        table.retire(index)
+        #expect(table[index] == nil)
+    }
+
+    /// What the drain waits for when the consumer thread holds a registered message: everything below it.
+    @Test func settledBelowAHeldOffsetIgnoresTheOffsetsAfterIt() throws {
+        let (_, _, tracker) = try partitionWaitingOnOffset1()
+        #expect(tracker.settled(below: 1), "offset 0 finished")
+        #expect(!tracker.settled(below: 2), "offset 1 in flight")
+        #expect(!tracker.settled())
     }
 
     /// The retired tracker is freed once the refused offset finishes; before, it stayed in flight for good, and
@@ -107,7 +155,8 @@ import Testing
     @Test func onARevokedPartitionTheOffsetFinishesAndTheTrackerIsFreed() throws {
         let (metrics, faults) = try recorder()
         let (table, index, tracker) = try partitionWaitingOnOffset1()
-        tracker.revoked.store(true, ordering: .relaxed)
+        tracker.beginGivingUp()
+        tracker.finishRevocation()
         table.retire(index)
         #expect(table.retired == [index])
         refused(index, offset: 1).withUnsafeBufferPointer { metrics.delivered($0, trackers: table) }
@@ -162,6 +211,29 @@ import Testing
         tracker.complete(offset: 5_000)
         tracker.advance()
         #expect(tracker.committable.load(ordering: .relaxed) == 5_002)
+    }
+
+    /// An offset with an output besides its first (an identity message beside a recommendation) finishes only
+    /// once its processing and both outputs are done, in any order.
+    @Test func anOffsetFinishesOnceEveryHoldIsLetGo() {
+        let tracker = OffsetTracker(partition: TopicPartition("in", 0), window: 4)
+        #expect(tracker.register(offset: 0, arrivalNanos: 0) == .registered)
+        #expect(tracker.register(offset: 1, arrivalNanos: 0) == .registered)
+        tracker.hold(offset: 0)  // the identity message
+        tracker.complete(offset: 1)
+        tracker.complete(offset: 0)  // the identity message delivered before the recommendation
+        tracker.advance()
+        #expect(tracker.committable.load(ordering: .relaxed) == 0, "the recommendation is still in flight")
+        tracker.complete(offset: 0)
+        tracker.advance()
+        #expect(tracker.committable.load(ordering: .relaxed) == 2)
+        // The ring wraps: a slot's next offset starts with its processing hold alone.
+        for offset in 2..<Int64(6) { #expect(tracker.register(offset: offset, arrivalNanos: 0) == .registered) }
+        tracker.advance()
+        #expect(tracker.committable.load(ordering: .relaxed) == 2)
+        for offset in 2..<Int64(6) { tracker.complete(offset: offset) }
+        tracker.advance()
+        #expect(tracker.committable.load(ordering: .relaxed) == 6)
     }
 
     @Test func aFullWindowStillWaits() {
