@@ -27,13 +27,23 @@ final class IdentityChange: Sendable {
     let atMillis: Int64
     /// The link's number, given by the customer's shard (see ``IdentityLink/generation``).
     let generation: UInt64
+    /// Between shards of one instance: the offset (a ``DeliveryToken``) of the message whose processing caused
+    /// it, which holds that offset until the receiving shard has handled it and sent what it caused;
+    /// ``DeliveryToken/none`` when none does.
+    let source: UInt64
 
-    init(_ kind: Kind, anonymous: [UInt8], user: [UInt8], atMillis: Int64, generation: UInt64) {
+    init(_ kind: Kind, anonymous: [UInt8], user: [UInt8], atMillis: Int64, generation: UInt64, source: UInt64 = DeliveryToken.none) {
         self.kind = kind
         self.anonymous = anonymous
         self.user = user
         self.atMillis = atMillis
         self.generation = generation
+        self.source = source
+    }
+
+    /// The same change, holding the offset in `token`.
+    func caused(by token: UInt64) -> IdentityChange {
+        IdentityChange(kind, anonymous: anonymous, user: user, atMillis: atMillis, generation: generation, source: token)
     }
 
     /// Whether it is an ``Kind/unlink``, which no offset waits for.

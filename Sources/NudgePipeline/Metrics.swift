@@ -238,8 +238,8 @@ final class MetricsRecorder: @unchecked Sendable {
             for report in reports {
                 if let error = report.error {
                     // librdkafka has retried (until message.timeout.ms, if the config sets one): the failure is
-                    // final. Purged at close is not refused. Outputs no offset waits for (timer decisions, identity
-                    // links, metrics) are counted only.
+                    // final. Purged at close is not refused. Outputs no offset waits for (timer decisions, unlinks,
+                    // metrics) are counted only.
                     if error.isAbandonedAtClose { continue }
                     deliveryFailures.wrappingIncrement(ordering: .relaxed)
                     if let (partition, offset) = trackers.outputLost(token: report.token) {

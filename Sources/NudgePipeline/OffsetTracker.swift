@@ -98,8 +98,8 @@ final class OffsetTracker: @unchecked Sendable {
         /// The window is full: advance and retry.
         case full
         /// Below the offsets already registered (librdkafka rewound a partition still ours, as after a log
-        /// truncation): not tracked, so release the message without handing it out. Completing it would set
-        /// the flag of the ring slot a later offset owns, and let a commit pass that offset unfinished.
+        /// truncation): not tracked, so release the message without handing it out. Completing it would let
+        /// go a hold of the ring slot a later offset owns, and let a commit pass that offset unfinished.
         case behind
     }
 
@@ -162,13 +162,16 @@ final class OffsetTracker: @unchecked Sendable {
     func beginGivingUp() { fate.withLock { $0.stage = .givingUp } }
 
     /// The partition is gone and its finished offsets committed: finishes the offsets whose output was lost,
-    /// so that the tracker can be freed once the rest of what is in flight finishes. Consumer thread.
-    func finishRevocation() {
+    /// so that the tracker can be freed once the rest of what is in flight finishes, and returns them.
+    /// Consumer thread.
+    @discardableResult
+    func finishRevocation() -> [Int64] {
         fate.withLock { fate in
             fate.stage = .revoked
             revoked.store(true, ordering: .relaxed)
             for offset in fate.lost { complete(offset: offset) }
-            fate.lost = []
+            defer { fate.lost = [] }
+            return fate.lost
         }
     }
 
@@ -179,7 +182,8 @@ final class OffsetTracker: @unchecked Sendable {
         let end = min(end ?? registeredEnd, registeredEnd)
         var offset = committable.load(ordering: .relaxed)
         guard offset < end else { return true }
-        let lost = fate.withLock { $0.lost }
+        // A set: a refusal that lasts (an authorization, say) can fill the window with lost offsets.
+        let lost = fate.withLock { Set($0.lost) }
         guard !lost.isEmpty else { return false }
         while offset < end {
             guard UnsafeAtomic<UInt8>(at: holds + Int(offset & mask)).load(ordering: .acquiring) == 0 || lost.contains(offset)
@@ -203,6 +207,24 @@ final class OffsetTracker: @unchecked Sendable {
         if low != start { committable.store(low, ordering: .releasing) }
         return low != start
     }
+}
+
+/// Partitions handed over with an output lost for good (consumer thread only). The revocation's commit stopped
+/// below the lost offset, so their next owner reads it again; but when that owner is this instance, its duplicate
+/// filter still holds the message's id and would drop the re-read, and the output would be lost with no fault.
+/// So such a partition coming back is a fault: a restart, with an empty store, reads it again.
+struct HandOverLosses {
+    private var lowest: [TopicPartition: Int64] = [:]
+
+    /// `partition` was given up with the outputs of `offsets` lost.
+    mutating func record(_ partition: TopicPartition, offsets: [Int64]) {
+        guard let first = offsets.min() else { return }
+        lowest[partition] = min(first, lowest[partition] ?? first)
+    }
+
+    /// The lowest lost offset of `partition` if it was given up with one, now that it is assigned here again;
+    /// forgotten then. At most one entry per partition ever revoked with a loss.
+    mutating func returned(_ partition: TopicPartition) -> Int64? { lowest.removeValue(forKey: partition) }
 }
 
 /// Trackers by a small index that travels with each message and in each delivery token, so the

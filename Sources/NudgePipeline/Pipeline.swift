@@ -69,6 +69,8 @@ public final class Pipeline: @unchecked Sendable {
     /// Assigned partitions the tracker table had no room for (more than its capacity on one instance).
     private var untracked: [TopicPartition] = []
     private var toPause: [TopicPartition] = []
+    /// Partitions given up with an output lost for good: their coming back is a fault.
+    private var handOverLosses = HandOverLosses()
     /// The message registered and waiting for room in an inbox: a revocation of its partition during the wait
     /// drains up to it and commits it as the next to read, and the message is then released, not handed out.
     private var held: (tracker: Int, offset: Int64)?
@@ -508,6 +510,10 @@ public final class Pipeline: @unchecked Sendable {
     }
 
     fileprivate func assigned(_ partitions: [TopicPartition]) {
+        for tp in partitions {
+            guard let offset = handOverLosses.returned(tp) else { continue }
+            faults.record("an output caused by \(tp) offset \(offset) was refused for good while the partition was being handed over, and the partition came back to this instance, whose duplicate filter would drop the message read again")
+        }
         for tp in partitions where trackerByPartition[tp] == nil {
             guard let index = trackers.add(OffsetTracker(partition: tp, window: config.offsetWindow)) else {
                 logger.error("more than \(TrackerTable.capacity) partitions on one instance; \(tp) is not tracked")
@@ -565,7 +571,7 @@ public final class Pipeline: @unchecked Sendable {
             if tp.topic == config.topics.clickstream { env.ownership.set(tp.partition, owned: false) }
             env.assignments.revoke(index)
             // Committed: offsets whose output was lost are finished now, so the tracker can be freed.
-            trackers[index]?.finishRevocation()
+            if let lost = trackers[index]?.finishRevocation() { handOverLosses.record(tp, offsets: lost) }
             // Reuse the index only once nothing in flight can still name it.
             trackers.retire(index)
         }

@@ -238,37 +238,47 @@ final class ShardWorker: @unchecked Sendable {
         switch work {
         case .event(let message, let tracker, let route):
             process(message, tracker: tracker, route: route)
-        case .identity(let change):
-            processor.handle(change.takeRetainedValue())
-            sendIdentityChanges(source: nil)
+        case .identity(let unmanaged):
+            let change = unmanaged.takeRetainedValue()
+            processor.handle(change)
+            guard change.source != DeliveryToken.none else {
+                sendIdentityChanges(source: nil)
+                return
+            }
+            // What it causes holds the same offset; then the forwarding shard's hold is let go.
+            let tracker = DeliveryToken.tracker(change.source), offset = DeliveryToken.offset(change.source)
+            sendIdentityChanges(source: (tracker, offset, nil))
+            env.trackers[tracker]?.complete(offset: offset)
         }
     }
 
     /// Delivers the processor's identity messages: to a shard of this instance behind what this shard
     /// forwarded there before, or to the identity topic on the partition of the id whose owner must receive
-    /// it. A relayed event, a link or a merge sent to the topic holds `source`'s offset until delivered (see
-    /// ``OffsetTracker/hold(offset:)``): called before the source's processing hold is let go. An unlink
-    /// holds nothing: lost, the other instance's routing link only lives until its TTL. A relayed event
-    /// (``IdentityChange/Kind/event``) also carries the source message's topic, partition, offset and key as
-    /// headers, so that the instance that dead-letters it (late there, say) names where it came from, not
-    /// the identity topic.
+    /// it. A link, a merge or a relayed event holds `source`'s offset (see ``OffsetTracker/hold(offset:)``)
+    /// until the broker has it, or until the receiving shard has handled it and sent what it caused in turn:
+    /// called before the source's own hold is let go. An unlink holds nothing: lost, the customer's copy of
+    /// the link only lives until its TTL. A relayed event (``IdentityChange/Kind/event``) also carries the
+    /// source message's topic, partition, offset and key as headers, so that the instance that dead-letters
+    /// it (late there, say) names where it came from, not the identity topic.
     @inline(__always)
-    private func sendIdentityChanges(source: (tracker: Int, message: KafkaMessage)?) {
+    private func sendIdentityChanges(source: (tracker: Int, offset: Int64, message: KafkaMessage?)?) {
         guard !processor.outbox.isEmpty else { return }
         let changes = processor.outbox
         processor.outbox.removeAll(keepingCapacity: true)
         for (shard, change) in changes {
             counters.identityMessages.add()
+            var token = DeliveryToken.none
+            if let source, !change.isUnlink, let tracker = env.trackers[source.tracker] {
+                tracker.hold(offset: source.offset)
+                token = DeliveryToken.make(tracker: source.tracker, offset: source.offset, recommendation: false)
+            }
             guard shard == EventProcessor.otherInstance else {
-                forward(.identity(Unmanaged.passRetained(change)), to: shard)
+                forward(.identity(Unmanaged.passRetained(token == DeliveryToken.none ? change : change.caused(by: token))), to: shard)
                 continue
             }
-            var token = DeliveryToken.none
             var headers: KafkaHeaders?
-            if let source, !change.isUnlink, let tracker = env.trackers[source.tracker] {
-                tracker.hold(offset: source.message.offset)
-                token = DeliveryToken.make(tracker: source.tracker, offset: source.message.offset, recommendation: false)
-                if case .event = change.kind { headers = Self.sourceHeaders(of: source.message) }
+            if case .event = change.kind, token != DeliveryToken.none, let message = source?.message {
+                headers = Self.sourceHeaders(of: message)
             }
             let key = change.key
             let partition = key.withUnsafeBytes { env.ownership.partitioner.partition(of: $0, count: Int32(env.ownership.partitionCount)) }
@@ -308,7 +318,7 @@ final class ShardWorker: @unchecked Sendable {
         let offset = message.offset
         let (outcome, relayedEvent) = outcome(of: message, route: route, partition: trackerIndex)
         // While the processing hold is still ours: the identity messages the offset waits for take their own.
-        sendIdentityChanges(source: (trackerIndex, message))
+        sendIdentityChanges(source: (trackerIndex, offset, message))
         switch outcome {
         case .invalid(let error):
             counters.eventsIn.add()

@@ -1,4 +1,5 @@
 import Foundation
+import NudgeEvents
 import NudgeFeatures
 import NudgeKafka
 import NudgePipeline
@@ -43,6 +44,12 @@ struct PipelineEndToEndTests {
                                 properties: "{\"blob\":\"\(String(repeating: "x", count: 70_000))\"}")),
         ]
         for (_, bytes) in malformed { input.append((topics.clickstream, "c-9", bytes)) }
+        // A visitor signs in as a customer on the other shard: the link and the visitor's history travel between
+        // the two shards, each holding the sign-in's offset until handled (the commits below reach the end).
+        func shard(_ id: String) -> UInt64 { Array(id.utf8).withUnsafeBytes { nudgeHash64($0) } % 2 }
+        let visitor = try #require((0..<100).map { "a-\($0)" }.first { shard($0) != shard("c-5") })
+        input.append((topics.clickstream, visitor, track("Page Viewed", user: nil, anonymous: visitor, id: "m-8", at: "\(day)1T12:00:00.000Z")))
+        input.append((topics.clickstream, "c-5", track("Signed In", user: "c-5", anonymous: visitor, id: "m-9", at: "\(day)1T12:01:00.000Z")))
         try produceAll(bootstrap: bootstrap, input)
 
         var config = PipelineConfig.syntheticTime
@@ -107,6 +114,7 @@ struct PipelineEndToEndTests {
             #expect(last[field] != nil, "metrics lack \(field)")
         }
         #expect(((last["recommendations"] as? [String: Any])?["total"] as? Int) == triggers.count)
+        #expect(((last["identity"] as? [String: Any])?["merges"] as? Int) == 1, "the visitor's history was not merged")
 
         // Committed offsets reach the end of every input partition.
         let checker = try KafkaConsumer(config: KafkaConfig(["bootstrap.servers": bootstrap, "group.id": "e2e"]), logger: testLogger)

@@ -142,6 +142,22 @@ import Testing
         #expect(table[index] == nil)
     }
 
+    /// A partition given up with an output lost, assigned back to this instance, is a fault (its duplicate filter
+    /// would drop the re-read); assigned back a second time it is not, and one given up without a loss never is.
+    @Test func aPartitionHandedOverWithALossIsAFaultOnlyWhenItComesBack() throws {
+        let (table, index, tracker) = try partitionWaitingOnOffset1()
+        #expect(tracker.register(offset: 3, arrivalNanos: 0) == .registered)
+        tracker.beginGivingUp()
+        _ = table.outputLost(token: DeliveryToken.make(tracker: index, offset: 3, recommendation: true))
+        _ = table.outputLost(token: DeliveryToken.make(tracker: index, offset: 1, recommendation: true))
+        var losses = HandOverLosses()
+        losses.record(TopicPartition("in", 0), offsets: tracker.finishRevocation())
+        losses.record(TopicPartition("in", 1), offsets: [])
+        #expect(losses.returned(TopicPartition("in", 1)) == nil)
+        #expect(losses.returned(TopicPartition("in", 0)) == 1, "the lowest lost offset")
+        #expect(losses.returned(TopicPartition("in", 0)) == nil)
+    }
+
     /// What the drain waits for when the consumer thread holds a registered message: everything below it.
     @Test func settledBelowAHeldOffsetIgnoresTheOffsetsAfterIt() throws {
         let (_, _, tracker) = try partitionWaitingOnOffset1()
