@@ -37,13 +37,16 @@ final class OffsetTracker: @unchecked Sendable {
     var lastCommitted: Int64 = -1
     /// Set when the partition is revoked: what is still in flight no longer holds this instance back.
     let revoked = ManagedAtomic<Bool>(false)
-    /// Whether the partition is ours, being given up or gone, and the offsets whose output was lost for good
-    /// meanwhile. Touched only when an output is lost and at a revocation, so a lock costs nothing.
+    /// Whether the partition is ours, being given up or gone, and which outputs were lost for good. Touched only
+    /// when an output is lost and at a revocation or a return, so a lock costs nothing.
     private let fate = Locked(Fate())
 
     private struct Fate {
         var stage = Stage.owned
-        var lost: [Int64] = []
+        /// Offsets whose output was lost and whose hold is kept until the revocation's commit.
+        var held: [Int64] = []
+        /// The lowest offset whose output was lost since the partition began to be given up.
+        var lostSinceGivingUp: Int64?
     }
 
     private enum Stage { case owned, givingUp, revoked }
@@ -144,12 +147,14 @@ final class OffsetTracker: @unchecked Sendable {
     /// The output `offset` waits for is lost for good. Returns true while the partition is ours: a fault, since
     /// the offset stays unfinished and holds the partition back until a restart reads it again. Being given up,
     /// the offset stays unfinished too (the revocation's commit must not pass it: the next owner reads it again)
-    /// but is no fault; it is finished by ``finishRevocation()``. Revoked, it is finished at once. Any thread.
+    /// but is no fault; it is finished by ``finishRevocation()``. Revoked, it is finished at once. Either way
+    /// the loss is remembered for ``partitionReturned()``. Any thread.
     func outputLost(offset: Int64) -> Bool {
         fate.withLock { fate in
+            if fate.stage != .owned { fate.lostSinceGivingUp = min(offset, fate.lostSinceGivingUp ?? offset) }
             switch fate.stage {
             case .owned, .givingUp:
-                fate.lost.append(offset)
+                fate.held.append(offset)
                 return fate.stage == .owned
             case .revoked:
                 complete(offset: offset)
@@ -162,16 +167,26 @@ final class OffsetTracker: @unchecked Sendable {
     func beginGivingUp() { fate.withLock { $0.stage = .givingUp } }
 
     /// The partition is gone and its finished offsets committed: finishes the offsets whose output was lost,
-    /// so that the tracker can be freed once the rest of what is in flight finishes, and returns them.
-    /// Consumer thread.
-    @discardableResult
-    func finishRevocation() -> [Int64] {
+    /// so that the tracker can be freed once the rest of what is in flight finishes. Consumer thread.
+    func finishRevocation() {
         fate.withLock { fate in
             fate.stage = .revoked
             revoked.store(true, ordering: .relaxed)
-            for offset in fate.lost { complete(offset: offset) }
-            defer { fate.lost = [] }
-            return fate.lost
+            for offset in fate.held { complete(offset: offset) }
+            fate.held = []
+        }
+    }
+
+    /// The lowest offset whose output was lost since the partition began to be given up, if any.
+    var lostSinceGivingUp: Int64? { fate.withLock { $0.lostSinceGivingUp } }
+
+    /// The partition, revoked, is assigned to this instance again while this tracker still has messages in
+    /// flight: their outputs are this instance's to deliver again, so a loss from now on is a fault (and holds
+    /// the offset). Returns ``lostSinceGivingUp``. Consumer thread.
+    func partitionReturned() -> Int64? {
+        fate.withLock { fate in
+            fate.stage = .owned
+            return fate.lostSinceGivingUp
         }
     }
 
@@ -183,7 +198,7 @@ final class OffsetTracker: @unchecked Sendable {
         var offset = committable.load(ordering: .relaxed)
         guard offset < end else { return true }
         // A set: a refusal that lasts (an authorization, say) can fill the window with lost offsets.
-        let lost = fate.withLock { Set($0.lost) }
+        let lost = fate.withLock { Set($0.held) }
         guard !lost.isEmpty else { return false }
         while offset < end {
             guard UnsafeAtomic<UInt8>(at: holds + Int(offset & mask)).load(ordering: .acquiring) == 0 || lost.contains(offset)
@@ -209,24 +224,6 @@ final class OffsetTracker: @unchecked Sendable {
     }
 }
 
-/// Partitions handed over with an output lost for good (consumer thread only). The revocation's commit stopped
-/// below the lost offset, so their next owner reads it again; but when that owner is this instance, its duplicate
-/// filter still holds the message's id and would drop the re-read, and the output would be lost with no fault.
-/// So such a partition coming back is a fault: a restart, with an empty store, reads it again.
-struct HandOverLosses {
-    private var lowest: [TopicPartition: Int64] = [:]
-
-    /// `partition` was given up with the outputs of `offsets` lost.
-    mutating func record(_ partition: TopicPartition, offsets: [Int64]) {
-        guard let first = offsets.min() else { return }
-        lowest[partition] = min(first, lowest[partition] ?? first)
-    }
-
-    /// The lowest lost offset of `partition` if it was given up with one, now that it is assigned here again;
-    /// forgotten then. At most one entry per partition ever revoked with a loss.
-    mutating func returned(_ partition: TopicPartition) -> Int64? { lowest.removeValue(forKey: partition) }
-}
-
 /// Trackers by a small index that travels with each message and in each delivery token, so the
 /// delivery thread finds a message's tracker without a lookup or a lock.
 final class TrackerTable: @unchecked Sendable {
@@ -239,6 +236,9 @@ final class TrackerTable: @unchecked Sendable {
     private(set) var active: [Int: TopicPartition] = [:]
     /// Indices of revoked partitions whose messages were still in flight (consumer thread only).
     private(set) var retired: [Int] = []
+    /// Partitions whose retired tracker lost an output after they began to be given up, and was freed since:
+    /// the lowest such offset (consumer thread only; an entry per partition at most). See ``returned(_:)``.
+    private var freedWithLoss: [TopicPartition: Int64] = [:]
 
     init() {
         slots = .allocate(capacity: Self.capacity)
@@ -263,6 +263,9 @@ final class TrackerTable: @unchecked Sendable {
 
     /// Frees an index once nothing in flight refers to it.
     func remove(_ index: Int) {
+        if let tracker = slots[index], let lost = tracker.lostSinceGivingUp {
+            freedWithLoss[tracker.partition] = min(lost, freedWithLoss[tracker.partition] ?? lost)
+        }
         slots[index] = nil
         active[index] = nil
         free.append(index)
@@ -286,6 +289,36 @@ final class TrackerTable: @unchecked Sendable {
         guard token != DeliveryToken.none, let tracker = self[DeliveryToken.tracker(token)] else { return nil }
         let offset = DeliveryToken.offset(token)
         return tracker.outputLost(offset: offset) ? (tracker.partition, offset) : nil
+    }
+
+    /// `partition` is assigned to this instance again. Returns the lowest of its offsets whose output was lost
+    /// after it began to be given up, if any: a fault. The revocation's commit stopped below that offset, so it
+    /// is read again here, but this instance's duplicate filter still holds the message's id and drops it, and
+    /// the output would be lost with no fault; a restart (an empty store) reads it again. Retired trackers of
+    /// the partition still in flight count their losses as faults from now on. Consumer thread.
+    func returned(_ partition: TopicPartition) -> Int64? {
+        var lowest = freedWithLoss.removeValue(forKey: partition)
+        for index in retired {
+            guard let tracker = slots[index], tracker.partition == partition, let lost = tracker.partitionReturned() else { continue }
+            lowest = min(lost, lowest ?? lost)
+        }
+        return lowest
+    }
+
+    /// The first offset of `partition` that a retired tracker (a revocation's, its messages still in flight) has
+    /// not finished, if any. The partition assigned back to this instance reads those messages again, and they
+    /// come back as duplicates that finish at once: its commit must not pass this offset, or a crash would lose
+    /// the first copies' outputs. Consumer thread.
+    func retiredFloor(of partition: TopicPartition) -> Int64? {
+        var floor: Int64?
+        for index in retired {
+            guard let tracker = slots[index], tracker.partition == partition else { continue }
+            tracker.advance()
+            guard tracker.pending > 0 else { continue }
+            let first = tracker.committable.load(ordering: .relaxed)
+            floor = min(first, floor ?? first)
+        }
+        return floor
     }
 
     /// Frees the retired indices whose messages have all finished. Consumer thread, at each commit.

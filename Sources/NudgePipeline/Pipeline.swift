@@ -69,8 +69,6 @@ public final class Pipeline: @unchecked Sendable {
     /// Assigned partitions the tracker table had no room for (more than its capacity on one instance).
     private var untracked: [TopicPartition] = []
     private var toPause: [TopicPartition] = []
-    /// Partitions given up with an output lost for good: their coming back is a fault.
-    private var handOverLosses = HandOverLosses()
     /// The message registered and waiting for room in an inbox: a revocation of its partition during the wait
     /// drains up to it and commits it as the next to read, and the message is then released, not handed out.
     private var held: (tracker: Int, offset: Int64)?
@@ -457,7 +455,9 @@ public final class Pipeline: @unchecked Sendable {
         for (tp, index) in trackerByPartition {
             guard let tracker = trackers[index] else { continue }
             tracker.advance()
-            let next = tracker.committable.load(ordering: .relaxed)
+            var next = tracker.committable.load(ordering: .relaxed)
+            // Given back while messages read before are still in flight: not past their first copies.
+            if !trackers.retired.isEmpty, let floor = trackers.retiredFloor(of: tp) { next = min(next, floor) }
             // A synchronous commit (revocation, shutdown) sends every position again: an asynchronous one
             // whose failure was never reported may have left the broker behind `lastCommitted`.
             if next >= 0 && (synchronous || next > tracker.lastCommitted) {
@@ -511,8 +511,8 @@ public final class Pipeline: @unchecked Sendable {
 
     fileprivate func assigned(_ partitions: [TopicPartition]) {
         for tp in partitions {
-            guard let offset = handOverLosses.returned(tp) else { continue }
-            faults.record("an output caused by \(tp) offset \(offset) was refused for good while the partition was being handed over, and the partition came back to this instance, whose duplicate filter would drop the message read again")
+            guard let offset = trackers.returned(tp) else { continue }
+            faults.record("an output caused by \(tp) offset \(offset) was refused for good while the partition was being handed over, and the partition came back to this instance, whose duplicate filter drops the message read again")
         }
         for tp in partitions where trackerByPartition[tp] == nil {
             guard let index = trackers.add(OffsetTracker(partition: tp, window: config.offsetWindow)) else {
@@ -571,7 +571,7 @@ public final class Pipeline: @unchecked Sendable {
             if tp.topic == config.topics.clickstream { env.ownership.set(tp.partition, owned: false) }
             env.assignments.revoke(index)
             // Committed: offsets whose output was lost are finished now, so the tracker can be freed.
-            if let lost = trackers[index]?.finishRevocation() { handOverLosses.record(tp, offsets: lost) }
+            trackers[index]?.finishRevocation()
             // Reuse the index only once nothing in flight can still name it.
             trackers.retire(index)
         }

@@ -4,7 +4,7 @@ import Logging
 /// Why the pipeline can commit no further on a partition until a restart: an output (recommendation,
 /// dead letter, or identity message for another instance) that was refused for good, by `send` or by the
 /// broker once librdkafka's retries ran out, or a producer error librdkafka calls fatal. Also a partition
-/// given up with such an output and assigned back to this instance (see ``HandOverLosses``).
+/// given up with such an output and assigned back to this instance (see ``TrackerTable/returned(_:)``).
 ///
 /// The offset that caused the output never finishes, so it is never committed (at-least-once holds), but
 /// its partition commits nothing after it, and once the partition's window is full the consumer waits for

@@ -69,6 +69,24 @@ struct OutputOutageTests {
             #expect(after.committed == events && after.end == events, "committed \(after.committed) of \(after.end)")
         }
 
+        /// Another member for 8 s: it reads what it is given and commits nothing. Its session and poll interval as
+        /// short as the pipeline's: should its leave be lost in a rebalance, the coordinator expires it in seconds
+        /// rather than 45 (CI once saw the group's next join wait about that long).
+        func memberJoinsAndLeaves() throws {
+            let member = try KafkaConsumer(config: KafkaConfig(OutputOutageTests.shortPollInterval.merging([
+                                               "bootstrap.servers": cluster.bootstrapServers, "group.id": group,
+                                               "partition.assignment.strategy": "range"]) { $1 }),
+                                           logger: testLogger)
+            try member.subscribe(topics.subscribed)
+            let buffer = UnsafeMutableBufferPointer<KafkaMessage>.allocate(capacity: 64)
+            defer { buffer.deallocate() }
+            let leaveAt = ContinuousClock.now + .seconds(8)
+            while ContinuousClock.now < leaveAt {
+                for m in buffer.prefix(member.poll(into: buffer, timeout: .milliseconds(100))) { m.release() }
+            }
+            member.close()
+        }
+
         /// The trigger message ids of the recommendations on the topic, once all expected are there (or after the timeout).
         func recommendedTriggers(timeout: Duration = .seconds(30)) throws -> Set<String> {
             let read = try readAll(bootstrap: cluster.bootstrapServers, topics: [topics.recommendations], timeout: timeout) { got in
@@ -141,27 +159,42 @@ struct OutputOutageTests {
         try await Task.sleep(for: .seconds(4))
         #expect(pipeline.eventsHandled < 100, "the inboxes did not fill: \(pipeline.eventsHandled) handled")
 
-        // Another member for 8 s: it reads what it is given and commits nothing.
-        // Its session and poll interval as short as the pipeline's: should its leave be lost in a rebalance, the
-        // coordinator expires it in seconds rather than 45 (CI once saw the group's next join wait about that long).
-        let member = try KafkaConsumer(config: KafkaConfig(Self.shortPollInterval.merging([
-                                           "bootstrap.servers": setup.cluster.bootstrapServers, "group.id": setup.group,
-                                           "partition.assignment.strategy": "range"]) { $1 }),
-                                       logger: testLogger)
-        try member.subscribe(setup.topics.subscribed)
-        let buffer = UnsafeMutableBufferPointer<KafkaMessage>.allocate(capacity: 64)
-        defer { buffer.deallocate() }
-        let leaveAt = ContinuousClock.now + .seconds(8)
-        while ContinuousClock.now < leaveAt {
-            for m in buffer.prefix(member.poll(into: buffer, timeout: .milliseconds(100))) { m.release() }
-        }
-        member.close()
+        try setup.memberJoinsAndLeaves()
         #expect(pipeline.snapshot().partitionsRevoked > 0, "no rebalance reached the pipeline")
 
         try await Task.sleep(for: .seconds(2))
         try setup.cluster.setBroker(2, up: true)
         // The group may still be settling the member's leave: more time than the other tests need.
         try await setup.expectEveryTriggerRecommendedAndAllCommitted(100, timeout: .seconds(90))
+        #expect(pipeline.fault == nil)
+        pipeline.stop()
+    }
+
+    /// The gap a drain timeout leaves: every event handled, its outputs queued for a broker that is down, when a
+    /// second member joins. The drain runs out (2 s), the partitions go with their outputs still queued, and when
+    /// the member leaves they come back to this instance, which reads them again from their commits. What it
+    /// handled before comes back as duplicates and finishes at once; the commit must still not pass the first
+    /// copies, whose outputs a crash now would lose. Before, it committed every event.
+    @Test func partitionsGivenBackWhileTheirOutputsWaitCommitNothingPastThem() async throws {
+        var setup = try Setup(group: "outage-given-back")
+        try setup.cluster.setBroker(2, up: false)
+        try setup.produceEvents(from: 0)
+        let pipeline = try setup.pipeline(Self.shortPollInterval)
+        try pipeline.start()
+        #expect(await waitUntilHandled(pipeline, 100), "handled \(pipeline.eventsHandled) of 100")
+
+        try setup.memberJoinsAndLeaves()
+        #expect(pipeline.snapshot().partitionsRevoked > 0, "no rebalance reached the pipeline")
+        // Back with this instance, which reads again what it gave up.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while pipeline.snapshot().duplicatesDropped < 100 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(pipeline.snapshot().duplicatesDropped >= 100, "the partitions did not come back to the pipeline")
+        try await Task.sleep(for: .seconds(1))  // five commit intervals
+        let during = try setup.committed()
+        #expect(during.committed <= 2, "committed \(during.committed) of \(during.end) with no output delivered")
+
+        try setup.cluster.setBroker(2, up: true)
+        try await setup.expectEveryTriggerRecommendedAndAllCommitted(100, timeout: .seconds(60))
         #expect(pipeline.fault == nil)
         pipeline.stop()
     }

@@ -143,19 +143,52 @@ import Testing
     }
 
     /// A partition given up with an output lost, assigned back to this instance, is a fault (its duplicate filter
-    /// would drop the re-read); assigned back a second time it is not, and one given up without a loss never is.
+    /// drops the re-read); assigned back a second time it is not, and one given up without a loss never is.
     @Test func aPartitionHandedOverWithALossIsAFaultOnlyWhenItComesBack() throws {
         let (table, index, tracker) = try partitionWaitingOnOffset1()
         #expect(tracker.register(offset: 3, arrivalNanos: 0) == .registered)
         tracker.beginGivingUp()
-        _ = table.outputLost(token: DeliveryToken.make(tracker: index, offset: 3, recommendation: true))
-        _ = table.outputLost(token: DeliveryToken.make(tracker: index, offset: 1, recommendation: true))
-        var losses = HandOverLosses()
-        losses.record(TopicPartition("in", 0), offsets: tracker.finishRevocation())
-        losses.record(TopicPartition("in", 1), offsets: [])
-        #expect(losses.returned(TopicPartition("in", 1)) == nil)
-        #expect(losses.returned(TopicPartition("in", 0)) == 1, "the lowest lost offset")
-        #expect(losses.returned(TopicPartition("in", 0)) == nil)
+        #expect(table.outputLost(token: DeliveryToken.make(tracker: index, offset: 3, recommendation: true)) == nil)
+        #expect(table.outputLost(token: DeliveryToken.make(tracker: index, offset: 1, recommendation: true)) == nil)
+        tracker.finishRevocation()
+        table.retire(index)
+        #expect(table[index] == nil, "nothing left in flight")
+        #expect(table.returned(TopicPartition("in", 1)) == nil)
+        #expect(table.returned(TopicPartition("in", 0)) == 1, "the lowest lost offset")
+        #expect(table.returned(TopicPartition("in", 0)) == nil)
+    }
+
+    /// A partition given back while its retired tracker still has messages in flight: its commit stays below
+    /// their first unfinished offset (the re-read copies are duplicates that finish at once), and a loss among
+    /// them is a fault from then on, holding that floor, where before the return it was finished at once.
+    @Test func aPartitionGivenBackCommitsNothingPastWhatItsRetiredTrackerStillWaitsFor() throws {
+        let (table, index, tracker) = try partitionWaitingOnOffset1()
+        #expect(tracker.register(offset: 3, arrivalNanos: 0) == .registered)
+        tracker.beginGivingUp()
+        tracker.finishRevocation()
+        table.retire(index)
+        #expect(table.retired == [index])
+        let partition = TopicPartition("in", 0)
+        #expect(table.retiredFloor(of: partition) == 1)
+        #expect(table.retiredFloor(of: TopicPartition("in", 1)) == nil)
+        #expect(table.outputLost(token: DeliveryToken.make(tracker: index, offset: 3, recommendation: true)) == nil,
+                "revoked and not back: finished at once, no fault")
+        #expect(table.returned(partition) == 3, "lost while the partition was away")
+
+        let lost = table.outputLost(token: DeliveryToken.make(tracker: index, offset: 1, recommendation: true))
+        #expect(lost?.offset == 1, "back with this instance: a fault")
+        table.sweepRetired()
+        #expect(table.retiredFloor(of: partition) == 1, "the lost offset holds the commit")
+    }
+
+    /// A retired tracker with nothing left in flight holds no commit back.
+    @Test func aFinishedRetiredTrackerHasNoFloor() throws {
+        let (table, index, tracker) = try partitionWaitingOnOffset1()
+        tracker.beginGivingUp()
+        tracker.finishRevocation()
+        table.retire(index)
+        tracker.complete(offset: 1)
+        #expect(table.retiredFloor(of: TopicPartition("in", 0)) == nil)
     }
 
     /// What the drain waits for when the consumer thread holds a registered message: everything below it.
