@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
@@ -65,6 +66,7 @@ let package = Package(
                 dependencies: [
                     "NudgeKafka", "NudgeEvents", "NudgeFeatures", "NudgeModels", "NudgeDecisions", "CPrefetch",
                     .product(name: "Atomics", package: "swift-atomics"),
+                    .product(name: "DequeModule", package: "swift-collections"),
                     .product(name: "Histogram", package: "hdrhistogram-swift"),
                     .product(name: "Logging", package: "swift-log"),
                 ],

@@ -2,8 +2,9 @@
 ///
 /// Accepted: `YYYY-MM-DDTHH:MM:SS`, an optional fraction of any length (truncated to milliseconds), then
 /// `Z`, `±HH:MM`, `±HHMM` or `±HH`. Lowercase `t` and `z` are accepted. Ranges are checked: month 1-12, day
-/// within the month (leap years included), hour < 24, minute < 60, second <= 60 (a leap second counts as the
-/// next minute's first second), offset hour < 24 and minute < 60.
+/// within the month (leap years included), hour < 24, minute < 60, second < 60, offset hour < 24 and minute
+/// < 60. Second 60 (a leap second, counted as the next minute's first second) only in the last minute of a
+/// UTC day, the only place one is ever inserted (RFC 3339 5.7): elsewhere it is a sender's clock bug.
 public enum ISO8601Time {
     /// Milliseconds of `0000-01-01T00:00:00.000Z`, the earliest instant `write` can print.
     public static let minMillis: Int64 = -62_167_219_200_000
@@ -80,8 +81,10 @@ public enum ISO8601Time {
             return nil
         }
         guard i == n else { return nil }
+        let utcMinuteOfDay = hour * 60 + minute - offsetMinutes
+        guard second < 60 || (utcMinuteOfDay + 1_440) % 1_440 == 1_439 else { return nil }
         let days = daysFromCivil(year: year, month: month, day: day)
-        let secondsOfDay = (hour * 60 + minute - offsetMinutes) * 60 + second
+        let secondsOfDay = utcMinuteOfDay * 60 + second
         return (Int64(days) * 86_400 + Int64(secondsOfDay)) * 1_000 + Int64(fractionMillis)
     }
 

@@ -434,8 +434,9 @@ extension EnvelopeFields {
             event.amount = price * (quantity.isNaN ? 1 : quantity)
         case .surveyAnswered:
             if !score.isNaN {
-                guard score >= 0 && score <= 10 else {
-                    throw DecodeError(.wrongType, "properties.score must be 0-10")
+                // NPS is asked on an 11-point scale: 7.5 is a sender's bug, not an answer.
+                guard score >= 0 && score <= 10 && score.rounded() == score else {
+                    throw DecodeError(.wrongType, "properties.score must be a whole number 0-10")
                 }
                 event.score = score
             }

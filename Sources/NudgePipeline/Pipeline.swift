@@ -1,4 +1,5 @@
 import Atomics
+import DequeModule
 import Foundation
 import Histogram
 import Logging
@@ -74,7 +75,7 @@ public final class Pipeline: @unchecked Sendable {
     private var held: (tracker: Int, offset: Int64)?
     private var heldRevoked = false
     /// Messages polled during a wait, with the generation they were polled in, handled after the batch.
-    private var carried: [(KafkaMessage, UInt64)] = []
+    private var carried = Deque<(KafkaMessage, UInt64)>()
     private let keepAliveBatch = UnsafeMutableBufferPointer<KafkaMessage>.allocate(capacity: 64)
     private var rebalanceListener: PipelineRebalanceListener?
 

@@ -1,4 +1,5 @@
 import Atomics
+import DequeModule
 import Foundation
 import Logging
 import NudgeEvents
@@ -88,7 +89,7 @@ final class ShardWorker: @unchecked Sendable {
     /// ``PartitionAssignments/version`` last synced into the processor (shard thread only).
     private var assignmentsSeen: UInt64 = 0
     /// Work for other shards whose forwards queue was full, by shard (shard thread only).
-    private var held: [[ShardWork]] = []
+    private var held: [Deque<ShardWork>] = []
     /// The works being handled (reused buffer; see ``handleBatch(from:)``).
     private var batch: [ShardWork] = []
     private var heldCount = 0
@@ -438,10 +439,10 @@ final class ShardWorker: @unchecked Sendable {
         var sent = 0
         for owner in held.indices where !held[owner].isEmpty {
             let target = env.shards[owner].forwards
-            var n = 0
-            while n < held[owner].count && target.tryPush(held[owner][n]) { n += 1 }
+            let before = held[owner].count
+            while let work = held[owner].first, target.tryPush(work) { held[owner].removeFirst() }
+            let n = before - held[owner].count
             guard n > 0 else { continue }
-            held[owner].removeFirst(n)
             sent += n
             env.shards[owner].inbox.wakeConsumer()
         }

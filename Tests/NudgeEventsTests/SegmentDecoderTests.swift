@@ -318,7 +318,8 @@ struct AmountTests {
     }
 
     @Test("survey score 0...10 is read for Survey Answered; NaN when absent or another event", arguments: [
-        (#"{"score":9}"#, 9.0 as Double?), (#"{"score":0}"#, 0.0), (#"{"score":10}"#, 10.0), (#"{"score":7.5}"#, 7.5),
+        (#"{"score":9}"#, 9.0 as Double?), (#"{"score":0}"#, 0.0), (#"{"score":10}"#, 10.0), (#"{"score":7.0}"#, 7.0),
+        (#"{"score":8e0}"#, 8.0),
         ("{}", nil), (#"{"score":null}"#, nil),
     ])
     func surveyScore(properties: String, expected: Double?) throws {
