@@ -157,7 +157,7 @@ private struct FeatureFileReader {
     static func location(of error: FeatureSetError) -> (feature: String?, field: String?) {
         switch error {
         case .emptyName: (nil, nil)
-        case .duplicateName(let name): (name, "name")
+        case .duplicateName(let name), .badName(let name, _): (name, "name")
         case .noKinds(let name): (name, "events")
         case .noChannels(let name): (name, "channels")
         case .nonPositiveWindow(let name, _), .tooManyBuckets(let name, _, _, _), .gaugeNeedsLifetimeWindow(let name, _),

@@ -15,6 +15,28 @@ public struct FeatureSet: Sendable, Equatable {
     /// The most keys of `properties` one set may read by name (`properties.<key>`): the decoder compares every
     /// key of every event's `properties` against them.
     public static let maxReadProperties = 8
+    /// The longest feature name: names are CSV columns, model-file entries and recommendation reasons.
+    public static let maxNameLength = 64
+    /// Names the training datasets give their own columns (ids, times, labels): a feature so named would be
+    /// read as one of them, a label among them, so no feature may take one.
+    public static let reservedNames: Set<String> = [
+        "customer_id", "cutoff", "churn", "delivered_at", "recommendation_id", "action", "channel",
+        "viewed", "dismissed", "accepted",
+    ]
+
+    /// Why `name` cannot name a feature, or nil. A name is what an expression can refer to
+    /// (`[A-Za-z_][A-Za-z0-9_]*`), a CSV column needing no quotes, and no dataset column of its own.
+    static func problem(withName name: String) -> String? {
+        let bytes = Array(name.utf8)
+        func isLetter(_ b: UInt8) -> Bool { (0x41...0x5A).contains(b) || (0x61...0x7A).contains(b) || b == 0x5F }
+        if bytes.count > maxNameLength { return "is longer than \(maxNameLength) bytes" }
+        if let first = bytes.first, !isLetter(first) { return "must start with a letter or '_'" }
+        if bytes.contains(where: { !isLetter($0) && !(0x30...0x39).contains($0) }) {
+            return "may hold only letters, digits and '_' (expressions refer to features by name)"
+        }
+        if reservedNames.contains(name) { return "is a column of the training datasets" }
+        return nil
+    }
 
     /// Validates and compiles `definitions`; throws the first problem found, naming the feature.
     public init(_ definitions: [FeatureDefinition]) throws(FeatureSetError) {
@@ -55,6 +77,7 @@ public struct FeatureSet: Sendable, Equatable {
         for (position, definition) in definitions.enumerated() {
             let name = definition.name
             guard !name.isEmpty else { throw .emptyName(position: position) }
+            if let problem = problem(withName: name) { throw .badName(name, problem: problem) }
             guard seen.insert(name).inserted else { throw .duplicateName(name) }
         }
         // Derived features may use any event feature and the derived features above them: no cycles.

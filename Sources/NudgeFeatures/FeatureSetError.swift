@@ -4,6 +4,8 @@ public enum FeatureSetError: Error, Equatable, CustomStringConvertible {
     case emptyName(position: Int)
     /// Two definitions share `name`.
     case duplicateName(String)
+    /// `name` cannot name a feature: not an identifier, too long, or a column the training datasets use.
+    case badName(String, problem: String)
     /// The feature's filter lists no event kinds, so it could never match.
     case noKinds(feature: String)
     /// The feature's filter lists an empty channel set, so it could never match.
@@ -40,6 +42,8 @@ public enum FeatureSetError: Error, Equatable, CustomStringConvertible {
             "feature definition #\(position) has an empty name: give every feature a unique name"
         case .duplicateName(let name):
             "feature '\(name)' is defined twice: feature names must be unique, rename or remove one"
+        case .badName(let name, let problem):
+            "feature name '\(name)' \(problem): rename it"
         case .noKinds(let name):
             "feature '\(name)': events lists none, so it never matches: list at least one event"
         case .noChannels(let name):

@@ -7,8 +7,10 @@ struct JSONParser {
 
     init(bytes: [UInt8]) { self.bytes = bytes }
 
-    /// One value surrounded only by whitespace.
+    /// One value surrounded only by whitespace, after an optional UTF-8 byte-order mark (which editors on
+    /// Windows write and RFC 8259 lets a reader ignore).
     mutating func parseDocument() throws(JSONSyntaxError) -> JSONValue {
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { position = 3 }
         skipWhitespace()
         let root = try value()
         skipWhitespace()
@@ -25,11 +27,17 @@ struct JSONParser {
         return JSONSyntaxError(reason: reason, offset: offset, location: TextLocation(offset: offset, in: bytes))
     }
 
-    /// The character at `offset` as a message quotes it: itself, or an escape when it is a control character.
+    /// The character at `offset` as a message quotes it: itself, or an escape when it would not show (a control
+    /// or format character, a space other than ' ').
     private func quoted(at offset: Int) -> String {
         let text = String(decoding: bytes[offset..<min(offset + 4, bytes.count)], as: UTF8.self)
         guard let scalar = text.unicodeScalars.first else { return "" }
-        return scalar.value < 0x20 || scalar.value == 0x7F ? scalar.escaped(asASCII: true) : String(Character(scalar))
+        switch scalar.properties.generalCategory {
+        case .control, .format, .spaceSeparator, .lineSeparator, .paragraphSeparator, .privateUse, .unassigned, .surrogate:
+            return scalar == " " ? " " : scalar.escaped(asASCII: true)
+        default:
+            return String(Character(scalar))
+        }
     }
 
     private mutating func skipWhitespace() {

@@ -1,4 +1,5 @@
 import Foundation
+import NudgeFeatures
 
 /// The CSV files `nudge dataset` writes and `nudge train` / `nudge evaluate` / the Python package read.
 ///
@@ -15,11 +16,6 @@ public enum DatasetCSV {
     public static let offerColumns = (id: "customer_id", time: "delivered_at", recommendation: "recommendation_id",
                                       action: "action", channel: "channel", viewed: "viewed", dismissed: "dismissed",
                                       label: "accepted")
-    /// Every column name that is not a feature, in either file.
-    public static let reservedColumns: Set<String> = [
-        "customer_id", "cutoff", "churn", "delivered_at", "recommendation_id", "action", "channel",
-        "viewed", "dismissed", "accepted",
-    ]
 
     /// The churn dataset as CSV text.
     public static func churnCSV(_ rows: [ChurnRow], featureNames: [String]) -> String {
@@ -175,7 +171,7 @@ public struct LabeledTable: Sendable {
         case offers
     }
 
-    /// Reads a dataset CSV. Features are every column not in ``DatasetCSV/reservedColumns``, unless `features`
+    /// Reads a dataset CSV. Features are every column not in ``FeatureSet/reservedNames``, unless `features`
     /// names a subset (in the order wanted).
     public static func read(path: String, kind: Kind, features: [String]? = nil) throws(TrainingError) -> LabeledTable {
         let text: String
@@ -204,7 +200,7 @@ public struct LabeledTable: Sendable {
         let timeColumn = try column(kind == .churn ? DatasetCSV.churnColumns.time : DatasetCSV.offerColumns.time)
         let idColumn = try column(DatasetCSV.churnColumns.id)
         let groupColumn = kind == .offers ? try column(DatasetCSV.offerColumns.action) : nil
-        let names = features ?? header.filter { !DatasetCSV.reservedColumns.contains($0) }
+        let names = features ?? header.filter { !FeatureSet.reservedNames.contains($0) }
         var featureColumns: [Int] = []
         for name in names { featureColumns.append(try column(name)) }
         guard !featureColumns.isEmpty else {

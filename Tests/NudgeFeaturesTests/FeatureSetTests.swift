@@ -53,6 +53,15 @@ import Testing
     static let invalid: [(definitions: [FeatureDefinition], error: FeatureSetError)] = [
         ([definition("ok"), definition("")], .emptyName(position: 1)),
         ([definition("twice"), definition("twice")], .duplicateName("twice")),
+        // Names are identifiers an expression can use, and no training dataset's own column.
+        ([definition("orders 90d")], .badName("orders 90d", problem: "may hold only letters, digits and '_' (expressions refer to features by name)")),
+        ([definition("orders-90d")], .badName("orders-90d", problem: "may hold only letters, digits and '_' (expressions refer to features by name)")),
+        ([definition("käufe")], .badName("käufe", problem: "may hold only letters, digits and '_' (expressions refer to features by name)")),
+        ([definition("90d_orders")], .badName("90d_orders", problem: "must start with a letter or '_'")),
+        ([definition("churn")], .badName("churn", problem: "is a column of the training datasets")),
+        ([definition("accepted")], .badName("accepted", problem: "is a column of the training datasets")),
+        ([definition(String(repeating: "n", count: 65))],
+         .badName(String(repeating: "n", count: 65), problem: "is longer than 64 bytes")),
         ([definition("nothing", filter: EventFilter(kinds: []))], .noKinds(feature: "nothing")),
         ([definition("nowhere", filter: EventFilter(kinds: [.page], channels: []))], .noChannels(feature: "nowhere")),
         ([definition("zero", window: FeatureWindow(durationMillis: Time.hour, resolutionMillis: 0))],
@@ -97,6 +106,11 @@ import Testing
         default: name = "'\(definitions[0].name)'"
         }
         #expect(expected.description.contains(name))
+    }
+
+    @Test("names an expression can use are accepted", arguments: ["_x", "a", "orders_90d", "Views24H", String(repeating: "n", count: 64)])
+    func validNames(name: String) throws {
+        #expect(try FeatureSet([Self.definition(name)]).names == [name])
     }
 
     @Test func emptySetIsValid() throws {

@@ -82,6 +82,19 @@ import Testing
         #expect(root.content == .string("churn \"q\" \\ / \u{08}\u{0C}\n\r\t é 😀 é"))
     }
 
+    /// Editors on Windows start UTF-8 files with a byte-order mark; it is skipped, and lines still count from it.
+    @Test func aLeadingByteOrderMarkIsSkipped() throws {
+        let document = try JSONDocument(parsing: [0xEF, 0xBB, 0xBF] + Array("{\"a\": 1}".utf8))
+        guard case .object(let members) = document.root.content else {
+            Issue.record("not an object: \(document.root)")
+            return
+        }
+        #expect(members.map(\.key) == ["a"])
+        #expect(Self.refusal("\u{FEFF}\n{\"a\": }")?.location.lineAndColumn == [2, 7])
+        // Only at the start: elsewhere it is an invisible character, named by its code point.
+        #expect(Self.refusal("{\"a\": \u{FEFF}1}")?.reason == "unexpected character '\\u{FEFF}'; expected a value")
+    }
+
     @Test func kindsAreNamedForMessages() throws {
         let names = try ["null", "true", "1", "\"s\"", "[]", "{}"].map { try Self.parse($0).kindName }
         #expect(names == ["null", "a boolean", "a number", "a string", "an array", "an object"])
@@ -124,6 +137,9 @@ import Testing
         ("1e+", "expected digits in the exponent", 1, 4),
         ("é", "unexpected character 'é'; expected a value", 1, 1),
         ("\u{01}", "unexpected character '\\u{01}'; expected a value", 1, 1),
+        // Invisible characters are named by their code point: a zero-width space, a no-break space.
+        ("\u{200B}{}", "unexpected character '\\u{200B}'; expected a value", 1, 1),
+        ("{\"a\":\u{A0}1}", "unexpected character '\\u{00A0}'; expected a value", 1, 6),
         ("[\"abc", "unterminated string", 1, 2),
         ("\"a\\x\"", "unknown escape \\x", 1, 3),
         ("\"\\u12G4\"", "expected four hex digits in \\u escape", 1, 6),

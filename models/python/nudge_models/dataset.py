@@ -9,7 +9,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-#: Columns of either dataset file that are not features.
+#: Columns of either dataset file that are not features (FeatureSet.reservedNames in Swift: no feature may take one).
 RESERVED = {"customer_id", "cutoff", "churn", "delivered_at", "recommendation_id", "action", "channel",
             "viewed", "dismissed", "accepted"}
 
