@@ -4,7 +4,8 @@ import NudgeEvents
 import NudgePipeline
 
 /// `GET /customers/{id}[?at=ISO-time]`: the customer's snapshot as JSON (``CustomerSnapshot``), asked of the
-/// shard that owns them; 404 when this instance has not seen the customer.
+/// shard that owns them; 404 when this instance has not seen the customer, 400 for a time before their last
+/// event.
 struct CustomerRoute: HTTPHandler {
     /// The route pattern to register the handler under.
     static let pattern = "GET /customers/:id"
@@ -33,6 +34,14 @@ struct CustomerRoute: HTTPHandler {
         }
         guard let snapshot else {
             return Self.error(.notFound, "customer \(customer) is not in this instance's store")
+        }
+        // The rings keep buckets from the customer's last event on: an earlier answer would be made up.
+        if let atMillis, atMillis < snapshot.lastEventMillis {
+            return Self.error(.badRequest, """
+                at=\(ISO8601Time.format(millis: atMillis)) is before \(customer)'s last event \
+                (\(ISO8601Time.format(millis: snapshot.lastEventMillis))): the store keeps windows from there on; \
+                ask at or after it, or replay history with `nudge dataset` for features at an earlier time
+                """)
         }
         do {
             return HTTPResponse(statusCode: .ok, headers: [.contentType: "application/json"],

@@ -22,7 +22,7 @@ extension Nudge {
         @Option(help: ArgumentHelp("The instance's ops HTTP server (its --http-port).", valueName: "host:port"))
         var http = "127.0.0.1:9464"
 
-        @Option(help: ArgumentHelp("Evaluate the features at this event time (ISO-8601). Default: the shard's newest event time.",
+        @Option(help: ArgumentHelp("Evaluate the features at this event time (ISO-8601), at or after the customer's last event. Default: the shard's newest event time.",
                                    valueName: "ISO-time"))
         var at: String?
 

@@ -52,12 +52,23 @@ struct OpsHTTPService: Service {
         }
         await server.appendRoute(HTTPRoute(CustomerRoute.pattern), to: CustomerRoute(pipeline: pipeline))
         logger.info("metrics on http://0.0.0.0:\(port)/metrics, customers on http://0.0.0.0:\(port)/customers/{id}")
-        await withGracefulShutdownHandler {
+        try await withGracefulShutdownHandler {
             do { try await server.run() } catch where !(error is CancellationError) && !Task.isShuttingDownGracefully {
-                logger.error("HTTP server on port \(port) failed: \(error); is the port free? (--http-port 0 turns it off)")
+                // Thrown, not logged: the group stops the pipeline gracefully and the command ends with this.
+                throw OpsHTTPFailure(port: port, cause: error)
             } catch {}
         } onGracefulShutdown: {
             Task { await server.stop(timeout: 1) }
         }
+    }
+}
+
+/// The ops HTTP server could not serve its port (most often: another process holds it).
+struct OpsHTTPFailure: Error, CustomStringConvertible {
+    let port: UInt16
+    let cause: any Error
+
+    var description: String {
+        "the ops HTTP server cannot serve port \(port) (\(cause)): is the port free? Choose another with --http-port, or 0 to turn it off"
     }
 }
