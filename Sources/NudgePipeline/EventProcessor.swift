@@ -261,9 +261,12 @@ final class EventProcessor {
     /// expired or been lost in a restart here), and checked for duplicates here (a relaying instance that
     /// crashed re-reads and relays it again).
     ///
+    /// `relayedTime` is how the relaying instance judged the event's time (``RelayedEventTime``), which is
+    /// followed rather than judged again here; nil, this shard judges it by its own clock.
+    ///
     /// A message passed to ``stage(_:)`` first is not decoded again.
     func process(_ bytes: UnsafeRawBufferPointer, route: EventRoute, partition: Int = 0,
-                 relayedUser: UnsafeRawBufferPointer? = nil) -> EventOutcome {
+                 relayedUser: UnsafeRawBufferPointer? = nil, relayedTime: RelayedEventTime? = nil) -> EventOutcome {
         var event: SegmentEvent
         let messageHash: UInt64
         var customerHash: UInt64
@@ -281,7 +284,8 @@ final class EventProcessor {
         var known = !event.userId.isEmpty
         let relayed = relayedUser.flatMap { $0.isEmpty ? nil : (user: $0, hash: nudgeHash64($0)) }
         // A future event to dead-letter goes before its id is recorded: its sender may correct and resend it.
-        let future = event.timestampMillis > futureLimitMillis
+        // A relayed event's time was judged (and counted) where it was read.
+        let future = relayedTime == nil && event.timestampMillis > futureLimitMillis
         if future && latePolicy == .deadLetter {
             futureEvents += 1
             return .invalid(futureError(event.timestampMillis))
@@ -309,6 +313,8 @@ final class EventProcessor {
         if future {
             futureEvents += 1
             event.timestampMillis = clock.newestEventMillis != .min ? clock.newestEventMillis : clock.wallMillis
+        } else if case .future(let millis)? = relayedTime {
+            event.timestampMillis = millis
         }
         if let relayed {
             if let link = links.link(of: customer.bytes, hash: customerHash) { links.touch(link, atMillis: event.timestampMillis) }
@@ -323,8 +329,19 @@ final class EventProcessor {
                 links.touch(link, atMillis: event.timestampMillis)
                 let owner = links.withIds(at: link) { _, user in destination(of: user, hash: links.userHash(at: link)) }
                 if owner == Self.otherInstance {
+                    // Judged here, by the clock its partition keeps here: the customer's instance keeps none.
+                    var time = RelayedEventTime.future(atMillis: event.timestampMillis)
+                    if !future {
+                        switch observeAndJudge(&event, partition: partition) {
+                        case .refused(let error):
+                            if route != .aliased { recent.remove(hash: messageHash) }
+                            return .invalid(error)
+                        case .late: time = .late(atMillis: event.timestampMillis)
+                        case .onTime: time = .onTime
+                        }
+                    }
                     let change = links.withIds(at: link) { anonymous, user in
-                        IdentityChange(.event(Array(bytes)), anonymous: Array(anonymous), user: Array(user),
+                        IdentityChange(.event(Array(bytes), time: time), anonymous: Array(anonymous), user: Array(user),
                                        atMillis: event.timestampMillis, generation: links.generation(at: link))
                     }
                     outbox.append((Self.otherInstance, change))
@@ -338,17 +355,21 @@ final class EventProcessor {
                 identityMisses += 1
             }
         }
-        if !future { clock.observe(partition: partition, eventMillis: event.timestampMillis) }
-        let late = !future && clock.isLate(event.timestampMillis)
-        if late {
-            lateEvents += 1
-            switch latePolicy {
-            case .deadLetter:
+        var late = false
+        if let relayedTime {
+            if case .late(let millis) = relayedTime {
+                late = true
+                event.timestampMillis = millis
+            }
+        } else if !future {
+            switch observeAndJudge(&event, partition: partition) {
+            case .refused(let error):
                 // Its id is forgotten where it was recorded here, so a corrected resend is not a duplicate. An
                 // event aliased from another shard was recorded there, which keeps it.
                 if relayed != nil || route != .aliased { recent.remove(hash: messageHash) }
-                return .invalid(lateError(event.timestampMillis))
-            case .applyToCurrent: event.timestampMillis = clock.millis
+                return .invalid(error)
+            case .late: late = true
+            case .onTime: break
             }
         }
         let slot = table.slot(for: customer, hash: customerHash)
@@ -730,6 +751,24 @@ final class EventProcessor {
     private func futureError(_ eventMillis: Int64) -> DecodeError {
         DecodeError(.future, "timestamp \(ISO8601Time.format(millis: eventMillis)) is ahead of this instance's clock "
                         + "\(ISO8601Time.format(millis: clock.wallMillis)) by more than the allowed skew (\((maxSkewMillis ?? 0) / 1000) s)")
+    }
+
+    /// How ``observeAndJudge(_:partition:)`` found an event's time.
+    private enum Lateness { case onTime, late, refused(DecodeError) }
+
+    /// Advances `partition`'s clock by the event, then judges it against the watermark: on time; late and
+    /// moved to the watermark (`--late-events apply`); or late and to be dead-lettered.
+    @inline(__always)
+    private func observeAndJudge(_ event: inout SegmentEvent, partition: Int) -> Lateness {
+        clock.observe(partition: partition, eventMillis: event.timestampMillis)
+        guard clock.isLate(event.timestampMillis) else { return .onTime }
+        lateEvents += 1
+        switch latePolicy {
+        case .deadLetter: return .refused(lateError(event.timestampMillis))
+        case .applyToCurrent:
+            event.timestampMillis = clock.millis
+            return .late
+        }
     }
 
     /// The dead-letter reason of a late event (cold path: late events are rare, and this one is dropped).

@@ -16,8 +16,9 @@ final class IdentityChange: Sendable {
         /// (expired, dropped at the capacity, or linked to someone else); forget the link.
         case unlink
         /// To the customer's instance, through the identity topic: an event of `anonymous` (these bytes), which
-        /// is `user`'s. Between shards of one instance the message itself travels instead.
-        case event([UInt8])
+        /// is `user`'s, and how the relaying shard judged its time (nil from an instance that did not). Between
+        /// shards of one instance the message itself travels instead.
+        case event([UInt8], time: RelayedEventTime?)
     }
 
     let kind: Kind
@@ -56,5 +57,46 @@ final class IdentityChange: Sendable {
     var key: [UInt8] {
         if case .link = kind { return anonymous }
         return user
+    }
+}
+
+/// How the instance that read a relayed event judged its time, against the watermark its source partition
+/// keeps there: the customer's instance keeps no clock for that partition, and by its own partitions' clock
+/// a visitor's on-time event from a partition that lags would be late. Travels as the identity message's
+/// `x-event-time` header, which instances that predate it ignore (and receive none of: they judge by their
+/// own clock).
+enum RelayedEventTime: Equatable, Sendable {
+    /// Within the allowed lateness: applied at its own time.
+    case onTime
+    /// Beyond the allowed lateness, under `--late-events apply`: applied at `atMillis`, the watermark there.
+    case late(atMillis: Int64)
+    /// Stamped beyond the allowed clock skew, under `--late-events apply`: applied at `atMillis`.
+    case future(atMillis: Int64)
+
+    /// The header's name.
+    static let header = "x-event-time"
+
+    /// `on_time`, `late:<ms>` or `future:<ms>`.
+    var headerValue: String {
+        switch self {
+        case .onTime: "on_time"
+        case .late(let millis): "late:\(millis)"
+        case .future(let millis): "future:\(millis)"
+        }
+    }
+
+    /// The judgement a header value says, or nil when it says none this version knows.
+    init?(headerValue: String) {
+        if headerValue == "on_time" {
+            self = .onTime
+            return
+        }
+        let parts = headerValue.split(separator: ":", maxSplits: 1)
+        guard parts.count == 2, let millis = Int64(parts[1]) else { return nil }
+        switch parts[0] {
+        case "late": self = .late(atMillis: millis)
+        case "future": self = .future(atMillis: millis)
+        default: return nil
+        }
     }
 }

@@ -50,7 +50,7 @@ enum IdentityWire {
                 u8(contact.channel.rawValue)
                 u8(contact.action)
             }
-        case .event(let value):
+        case .event(let value, _):
             out.append(contentsOf: value)
         case .link, .unlink:
             break
@@ -82,7 +82,7 @@ enum IdentityWire {
         switch kindCode {
         case 0: kind = .link
         case 2: kind = .unlink
-        case 3: kind = .event(Array(try take(value.count - position)))
+        case 3: kind = .event(Array(try take(value.count - position)), time: nil)  // the time is a header
         case 1:
             let written = try u64()
             let record = try bytes()

@@ -258,9 +258,9 @@ final class ShardWorker: @unchecked Sendable {
     /// it. A link, a merge or a relayed event holds `source`'s offset (see ``OffsetTracker/hold(offset:)``)
     /// until the broker has it, or until the receiving shard has handled it and sent what it caused in turn:
     /// called before the source's own hold is let go. An unlink holds nothing: lost, the customer's copy of
-    /// the link only lives until its TTL. A relayed event (``IdentityChange/Kind/event``) also carries the
-    /// source message's topic, partition, offset and key as headers, so that the instance that dead-letters
-    /// it (late there, say) names where it came from, not the identity topic.
+    /// the link only lives until its TTL. A relayed event (``IdentityChange/Kind/event``) also carries how its
+    /// time was judged here (``RelayedEventTime``) and the source message's topic, partition, offset and key as
+    /// headers, so that the instance that dead-letters it names where it came from, not the identity topic.
     @inline(__always)
     private func sendIdentityChanges(source: (tracker: Int, offset: Int64, message: KafkaMessage?)?) {
         guard !processor.outbox.isEmpty else { return }
@@ -278,8 +278,11 @@ final class ShardWorker: @unchecked Sendable {
                 continue
             }
             var headers: KafkaHeaders?
-            if case .event = change.kind, token != DeliveryToken.none, let message = source?.message {
-                headers = Self.sourceHeaders(of: message)
+            if case .event(_, let time) = change.kind {
+                var relayed = KafkaHeaders()
+                if token != DeliveryToken.none, let message = source?.message { relayed = Self.sourceHeaders(of: message) }
+                if let time { relayed.add(RelayedEventTime.header, time.headerValue) }
+                headers = relayed
             }
             let key = change.key
             let partition = key.withUnsafeBytes { env.ownership.partitioner.partition(of: $0, count: Int32(env.ownership.partitionCount)) }
@@ -303,10 +306,12 @@ final class ShardWorker: @unchecked Sendable {
         } catch {
             return (.invalid(DecodeError(.invalidJSON, error.description)), nil)
         }
-        if case .event(let value) = change.kind {
-            // Its watermark is its source partition's, on the instance that read it: no partition here.
+        if case .event(let value, _) = change.kind {
+            // Its watermark is its source partition's, on the instance that read it, which judged its time: no
+            // partition here.
+            let time = message.headers[RelayedEventTime.header].flatMap { RelayedEventTime(headerValue: $0) }
             let outcome = change.user.withUnsafeBytes { user in
-                value.withUnsafeBytes { processor.process($0, route: .relayed, partition: -1, relayedUser: user) }
+                value.withUnsafeBytes { processor.process($0, route: .relayed, partition: -1, relayedUser: user, relayedTime: time) }
             }
             return (outcome, value)
         }

@@ -97,6 +97,7 @@ struct IdentityAcrossInstancesTests {
         #expect(relayedView.first?.key == user)
         #expect(relayedView.first?.headers["x-source-topic"] == topics.clickstream)
         #expect(relayedView.first?.headers["x-source-key"] == visitor)
+        #expect(relayedView.first?.headers["x-event-time"] == "on_time", "its time judged where it was read")
 
         // Each offset waited for the identity messages it caused, and finished once they were delivered: the
         // group commits every event and every identity message.

@@ -61,14 +61,24 @@ import Testing
         #expect(cart?.items == 2 && cart?.lastAdd == 5 && cart?.settled == .min)
         #expect(handed == contacts)
 
-        for kind: IdentityChange.Kind in [.link, .unlink, .event(Array(#"{"type":"page"}"#.utf8))] {
+        for kind: IdentityChange.Kind in [.link, .unlink, .event(Array(#"{"type":"page"}"#.utf8), time: .onTime)] {
             let change = IdentityChange(kind, anonymous: Array("a-1".utf8), user: Array("u-1".utf8), atMillis: 1, generation: 2)
             let back = try IdentityWire.encode(change, fingerprint: Self.fingerprint).withUnsafeBytes {
                 try IdentityWire.decode($0, fingerprint: Self.fingerprint)
             }
             #expect(back.key == change.key)
-            if case .event(let bytes) = kind, case .event(let got) = back.kind { #expect(got == bytes) }
+            if case .event(let bytes, _) = kind, case .event(let got, _) = back.kind { #expect(got == bytes) }
         }
+    }
+
+    /// A relayed event's judged time travels as a header: what one version writes, the next reads.
+    @Test("x-event-time round-trips; unknown values read as no judgement", arguments: [
+        ("on_time", RelayedEventTime.onTime as RelayedEventTime?), ("late:1795168800000", .late(atMillis: 1_795_168_800_000)),
+        ("future:-5", .future(atMillis: -5)), ("late:", nil), ("late:1.5", nil), ("early:1", nil), ("", nil), ("on_time:1", nil),
+    ])
+    func relayedEventTimeHeader(value: String, time: RelayedEventTime?) {
+        #expect(RelayedEventTime(headerValue: value) == time)
+        if let time { #expect(time.headerValue == value) }
     }
 
     @Test func truncatedOrForeignBytesAreRefused() throws {

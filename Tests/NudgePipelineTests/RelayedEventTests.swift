@@ -47,4 +47,102 @@ import Testing
             return
         }
     }
+
+    /// One shard with an hour's allowed lateness, under `policy`, owning what `ownership` says (everything if nil).
+    private func shard(_ policy: LateEventPolicy, ownership: InstanceOwnership? = nil) throws -> EventProcessor {
+        var config = PipelineConfig.syntheticTime
+        config.expectedCustomersPerShard = 256
+        config.eventTime.allowedLateness = .seconds(3_600)
+        config.eventTime.latePolicy = policy
+        return EventProcessor(shardIndex: 0, shardCount: 1, config: config,
+                              models: ModelStore(try ModelSet.load(directory: repoModels, features: repoFeatures)),
+                              features: repoFeatures,
+                              counterNames: (CounterNames(capacity: 64, reserved: ["none"]), CounterNames(capacity: 16)),
+                              ownership: ownership, wallClock: { t0 + 24 * hour })
+    }
+
+    private func view(_ id: String, anonymous: String? = nil, _ message: String, at millis: Int64) -> [UInt8] {
+        track("Product Viewed", user: anonymous == nil ? id : nil, anonymous: anonymous, id: message, at: ISO8601Time.format(millis: millis))
+    }
+
+    private func consume(_ bytes: [UInt8], by processor: EventProcessor) -> EventOutcome {
+        bytes.withUnsafeBytes { processor.process($0, route: .consumed, partition: 0) }
+    }
+
+    /// The customer's instance keeps no clock for the partition a visitor's event was read from: it follows the
+    /// relaying instance's judgement (`x-event-time`) rather than its own partitions' watermark, by which an
+    /// event from a partition that lags there would be late. Without one (an older sender), it judges.
+    @Test func aRelayedEventsTimeIsJudgedWhereItWasRead() throws {
+        let here = try shard(.deadLetter)
+        _ = consume(view("c-9", "m-0", at: t0 + 5 * hour), by: here)  // this instance's own input is 5 h on
+        here.advance(wallMillis: 100) { _ in }
+        #expect(here.watermarkMillis == t0 + 4 * hour)
+        func relay(_ message: String, _ time: RelayedEventTime?) -> EventOutcome {
+            let bytes = view("a-1", anonymous: "a-1", message, at: t0)
+            return Array("u-1".utf8).withUnsafeBytes { u in
+                bytes.withUnsafeBytes { here.process($0, route: .relayed, partition: -1, relayedUser: u, relayedTime: time) }
+            }
+        }
+        func lastEvent() -> Int64? { here.snapshot(of: Array("u-1".utf8), atMillis: nil)?.lastEventMillis }
+        guard case .updated = relay("m-1", .onTime) else {
+            Issue.record("an event on time where it was read was refused here")
+            return
+        }
+        #expect(lastEvent() == t0, "applied at its own time")
+        #expect(here.lateEvents == 0)
+        // From an instance that sends no judgement: judged here, late by this instance's clock.
+        guard case .invalid(let error) = relay("m-2", nil), error.code == .late else {
+            Issue.record("an unjudged relayed event was not judged by this instance's clock")
+            return
+        }
+        #expect(here.lateEvents == 1)
+        // Late where it was read, under `--late-events apply` there: applied at that watermark, counted there.
+        _ = relay("m-3", .late(atMillis: t0 + 2 * hour))
+        #expect(lastEvent() == t0 + 2 * hour)
+        _ = relay("m-4", .future(atMillis: t0 + 3 * hour))
+        #expect(lastEvent() == t0 + 3 * hour)
+        #expect(here.lateEvents == 1 && here.futureEvents == 0)
+    }
+
+    /// The instance that reads a visitor's event relays it to the customer's instance with how it judged the
+    /// event's time by that partition's clock: on time; late, moved to the watermark (`apply`); or late and
+    /// dead-lettered here, not relayed (`dead-letter`).
+    @Test("the relaying instance judges the visitor's event's time", arguments: [LateEventPolicy.applyToCurrent, .deadLetter])
+    func theRelayingInstanceJudgesTheTime(policy: LateEventPolicy) throws {
+        let ownership = InstanceOwnership(partitioner: .consistent)
+        ownership.setPartitionCount(2)
+        ownership.set(0, owned: true)
+        ownership.set(1, owned: true)
+        func partition(_ id: String) -> Int32 { Array(id.utf8).withUnsafeBytes { ownership.partitioner.partition(of: $0, count: 2) } }
+        let user = try #require((0..<50).map { "u-\($0)" }.first { partition($0) == 1 })
+        let here = try shard(policy, ownership: ownership)
+        _ = consume(track("Signed In", user: user, anonymous: "a-1", id: "s-1", at: ISO8601Time.format(millis: t0)), by: here)
+        ownership.set(1, owned: false)  // the customer's partition went to another instance
+        here.outbox.removeAll()
+        func relayedTime() -> RelayedEventTime?? {
+            defer { here.outbox.removeAll() }
+            guard here.outbox.count == 1, case (EventProcessor.otherInstance, let change) = here.outbox[0],
+                  case .event(_, let time) = change.kind else { return nil }
+            return time
+        }
+        guard case .relayed = consume(view("a-1", anonymous: "a-1", "m-1", at: t0 + minute), by: here) else {
+            Issue.record("the visitor's event was not relayed")
+            return
+        }
+        #expect(relayedTime() == .some(.onTime))
+        _ = consume(view("c-9", "m-2", at: t0 + 5 * hour), by: here)  // the partition's clock moves 5 h on
+        here.advance(wallMillis: 100) { _ in }
+        #expect(here.watermarkMillis == t0 + 4 * hour)
+        let late = consume(view("a-1", anonymous: "a-1", "m-3", at: t0 + 2 * minute), by: here)
+        #expect(here.lateEvents == 1)
+        switch (policy, late) {
+        case (.applyToCurrent, .relayed):
+            #expect(relayedTime() == .some(.late(atMillis: t0 + 4 * hour)), "moved to the watermark: 5 h less the hour's lateness")
+        case (.deadLetter, .invalid(let error)):
+            #expect(error.code == .late)
+            #expect(here.outbox.isEmpty, "a late event to dead-letter was relayed too")
+        default:
+            Issue.record("under \(policy), a late visitor's event came to \(late)")
+        }
+    }
 }

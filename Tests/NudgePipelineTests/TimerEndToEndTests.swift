@@ -132,21 +132,31 @@ struct TimerEndToEndTests {
     }
 
     /// A late event that another instance relayed here (an anonymous visitor's, for the customer of this
-    /// instance it is linked to) is dead-lettered as the original event, naming where it was read: the relaying
-    /// instance's source topic, partition, offset and key, which the identity message carries as headers.
+    /// instance it is linked to) without judging its time (an older version) is dead-lettered as the original
+    /// event, naming where it was read: the relaying instance's source topic, partition, offset and key, which
+    /// the identity message carries as headers. One the sender judged on time is applied.
     @Test func aRelayedLateEventIsDeadLetteredUnderItsOwnCoordinates() async throws {
         let (cluster, topics, pipeline) = try await latePipeline(group: "relayed-late-e2e")
         defer { pipeline.stop() }
         let bootstrap = cluster.bootstrapServers
         // As the other instance sends it: the event, the customer it is for, and where it read the event.
         let late = track("Product Viewed", user: nil, anonymous: "a-9", id: "late-9", at: "2026-11-20T07:00:00.000Z")
-        let change = IdentityChange(.event(late), anonymous: Array("a-9".utf8), user: Array("c-1".utf8), atMillis: 0, generation: 1)
+        let change = IdentityChange(.event(late, time: nil), anonymous: Array("a-9".utf8), user: Array("c-1".utf8), atMillis: 0, generation: 1)
         var headers = KafkaHeaders()
         headers.add("x-source-topic", topics.clickstream)
         headers.add("x-source-partition", "5")
         headers.add("x-source-offset", "1234")
         headers.add("x-source-key", bytes: Array("a-9".utf8))
         let producer = try KafkaProducer(config: KafkaConfig(["bootstrap.servers": bootstrap]), logger: testLogger) { _ in }
+        // First the same event as a sender that judged it on time by its partition's clock: applied, not late.
+        let judged = track("Product Viewed", user: nil, anonymous: "a-9", id: "late-8", at: "2026-11-20T07:00:00.000Z")
+        var onTime = headers
+        onTime.add(RelayedEventTime.header, RelayedEventTime.onTime.headerValue)
+        try producer.send(to: producer.topic(topics.identity), key: Array("c-1".utf8),
+                          value: IdentityWire.encode(IdentityChange(.event(judged, time: nil), anonymous: Array("a-9".utf8), user: Array("c-1".utf8),
+                                                                    atMillis: 0, generation: 1),
+                                                     fingerprint: IdentityWire.fingerprint(of: repoFeatures)),
+                          headers: onTime, token: 0)
         try producer.send(to: producer.topic(topics.identity), key: Array("c-1".utf8),
                           value: IdentityWire.encode(change, fingerprint: IdentityWire.fingerprint(of: repoFeatures)),
                           headers: headers, token: 0)
@@ -161,5 +171,7 @@ struct TimerEndToEndTests {
         #expect(letter.headers["x-source-topic"] == topics.clickstream)
         #expect(letter.headers["x-source-partition"] == "5" && letter.headers["x-source-offset"] == "1234")
         #expect(letter.headers["x-relayed-via"]?.hasPrefix(topics.identity + "/0@") == true)
+        #expect(await waitUntilHandled(pipeline, 3))
+        #expect(pipeline.snapshot().lateEvents == 1, "the event judged on time where it was read was judged again here")
     }
 }
