@@ -307,11 +307,8 @@ struct IdentityStream {
     /// links were said again, so the new owner never learnt it and kept the visitor apart for up to the TTL.)
     @Test("A link is said again to the instance a rebalance moved the visitor to")
     func aRoutedLinkIsSaidAgainAfterItsPartitionMoves() throws {
-        let ownership = InstanceOwnership(partitioner: .consistent)
-        ownership.setPartitionCount(2)
-        ownership.set(0, owned: true)
-        ownership.set(1, owned: true)
-        func partition(_ id: String) -> Int32 { Array(id.utf8).withUnsafeBytes { ownership.partitioner.partition(of: $0, count: 2) } }
+        let ownership = InstanceOwnership.ofTwoPartitions()
+        func partition(_ id: String) -> Int32 { ownership.partition(of: id) }
         let user = try #require((0..<50).map { "u-\($0)" }.first { partition($0) == 0 })
         let visitor = try #require((0..<50).map { "a-\($0)" }.first { partition($0) == 1 })
         var config = PipelineConfig.syntheticTime

@@ -109,11 +109,8 @@ import Testing
     /// dead-lettered here, not relayed (`dead-letter`).
     @Test("the relaying instance judges the visitor's event's time", arguments: [LateEventPolicy.applyToCurrent, .deadLetter])
     func theRelayingInstanceJudgesTheTime(policy: LateEventPolicy) throws {
-        let ownership = InstanceOwnership(partitioner: .consistent)
-        ownership.setPartitionCount(2)
-        ownership.set(0, owned: true)
-        ownership.set(1, owned: true)
-        func partition(_ id: String) -> Int32 { Array(id.utf8).withUnsafeBytes { ownership.partitioner.partition(of: $0, count: 2) } }
+        let ownership = InstanceOwnership.ofTwoPartitions()
+        func partition(_ id: String) -> Int32 { ownership.partition(of: id) }
         let user = try #require((0..<50).map { "u-\($0)" }.first { partition($0) == 1 })
         let here = try shard(policy, ownership: ownership)
         _ = consume(track("Signed In", user: user, anonymous: "a-1", id: "s-1", at: ISO8601Time.format(millis: t0)), by: here)
@@ -145,4 +142,18 @@ import Testing
             Issue.record("under \(policy), a late visitor's event came to \(late)")
         }
     }
+}
+
+extension InstanceOwnership {
+    /// An instance that owns both partitions of a two-partition topic (tests then give one away).
+    static func ofTwoPartitions() -> InstanceOwnership {
+        let ownership = InstanceOwnership(partitioner: .consistent)
+        ownership.setPartitionCount(2)
+        ownership.set(0, owned: true)
+        ownership.set(1, owned: true)
+        return ownership
+    }
+
+    /// The partition of `id` of the two.
+    func partition(of id: String) -> Int32 { Array(id.utf8).withUnsafeBytes { partitioner.partition(of: $0, count: 2) } }
 }
