@@ -435,7 +435,7 @@ extension EnvelopeFields {
         case .surveyAnswered:
             if !score.isNaN {
                 // NPS is asked on an 11-point scale: 7.5 is a sender's bug, not an answer.
-                guard score >= 0 && score <= 10 && score.rounded() == score else {
+                guard score >= 0 && score <= 10 && score == Double(Int(score)) else {  // Int(score) cannot trap: 0...10
                     throw DecodeError(.wrongType, "properties.score must be a whole number 0-10")
                 }
                 event.score = score

@@ -330,15 +330,9 @@ final class EventProcessor {
                 let owner = links.withIds(at: link) { _, user in destination(of: user, hash: links.userHash(at: link)) }
                 if owner == Self.otherInstance {
                     // Judged here, by the clock its partition keeps here: the customer's instance keeps none.
-                    var time = RelayedEventTime.future(atMillis: event.timestampMillis)
-                    if !future {
-                        switch observeAndJudge(&event, partition: partition) {
-                        case .refused(let error):
-                            if route != .aliased { recent.remove(hash: messageHash) }
-                            return .invalid(error)
-                        case .late: time = .late(atMillis: event.timestampMillis)
-                        case .onTime: time = .onTime
-                        }
+                    guard let time = relayedEventTime(&event, partition: partition, future: future) else {
+                        if route != .aliased { recent.remove(hash: messageHash) }
+                        return .invalid(lateError(event.timestampMillis))
                     }
                     let change = links.withIds(at: link) { anonymous, user in
                         IdentityChange(.event(Array(bytes), time: time), anonymous: Array(anonymous), user: Array(user),
@@ -363,11 +357,11 @@ final class EventProcessor {
             }
         } else if !future {
             switch observeAndJudge(&event, partition: partition) {
-            case .refused(let error):
+            case .refused:
                 // Its id is forgotten where it was recorded here, so a corrected resend is not a duplicate. An
                 // event aliased from another shard was recorded there, which keeps it.
                 if relayed != nil || route != .aliased { recent.remove(hash: messageHash) }
-                return .invalid(error)
+                return .invalid(lateError(event.timestampMillis))
             case .late: late = true
             case .onTime: break
             }
@@ -753,21 +747,34 @@ final class EventProcessor {
                         + "\(ISO8601Time.format(millis: clock.wallMillis)) by more than the allowed skew (\((maxSkewMillis ?? 0) / 1000) s)")
     }
 
-    /// How ``observeAndJudge(_:partition:)`` found an event's time.
-    private enum Lateness { case onTime, late, refused(DecodeError) }
+    /// How ``observeAndJudge(_:partition:)`` found an event's time (no payload: a trivial value on the hot path).
+    private enum Lateness { case onTime, late, refused }
 
     /// Advances `partition`'s clock by the event, then judges it against the watermark: on time; late and
-    /// moved to the watermark (`--late-events apply`); or late and to be dead-lettered.
+    /// moved to the watermark (`--late-events apply`); or late and to be dead-lettered (``lateError(_:)``).
     @inline(__always)
     private func observeAndJudge(_ event: inout SegmentEvent, partition: Int) -> Lateness {
         clock.observe(partition: partition, eventMillis: event.timestampMillis)
         guard clock.isLate(event.timestampMillis) else { return .onTime }
         lateEvents += 1
         switch latePolicy {
-        case .deadLetter: return .refused(lateError(event.timestampMillis))
+        case .deadLetter: return .refused
         case .applyToCurrent:
             event.timestampMillis = clock.millis
             return .late
+        }
+    }
+
+    /// How an event about to be relayed to another instance is judged here (see ``RelayedEventTime``); nil
+    /// when it is late and to be dead-lettered. Not inlined: relaying is rare, and the common path keeps the
+    /// one inlined copy of ``observeAndJudge(_:partition:)``.
+    @inline(never)
+    private func relayedEventTime(_ event: inout SegmentEvent, partition: Int, future: Bool) -> RelayedEventTime? {
+        if future { return .future(atMillis: event.timestampMillis) }
+        switch observeAndJudge(&event, partition: partition) {
+        case .refused: return nil
+        case .late: return .late(atMillis: event.timestampMillis)
+        case .onTime: return .onTime
         }
     }
 
