@@ -65,7 +65,8 @@ extension Nudge {
             case 404:
                 throw InspectFailure("""
                     customer \(customer) is not in the store of the instance at \(endpoint): it has not consumed an event of \
-                    theirs (check the id; with several instances, ask the one consuming their partition).
+                    theirs, or \(customer) is an anonymous id whose history was folded into the customer it signed in as \
+                    (inspect that customer). Check the id; with several instances, ask the one consuming their partition.
                     """)
             default:
                 throw InspectFailure("\(endpoint) answered \(reply.status): \(Self.errorMessage(reply.body))\(Self.hint(reply.status))")
