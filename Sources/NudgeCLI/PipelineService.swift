@@ -54,7 +54,8 @@ struct OpsHTTPService: Service {
         logger.info("metrics on http://0.0.0.0:\(port)/metrics, customers on http://0.0.0.0:\(port)/customers/{id}")
         try await withGracefulShutdownHandler {
             do { try await server.run() } catch where !(error is CancellationError) && !Task.isShuttingDownGracefully {
-                // Thrown, not logged: the group stops the pipeline gracefully and the command ends with this.
+                // Thrown, not logged: the group cancels the other services (the pipeline's stops as on a signal:
+                // drain, flush, commit) and the command ends with this.
                 throw OpsHTTPFailure(port: port, cause: error)
             } catch {}
         } onGracefulShutdown: {

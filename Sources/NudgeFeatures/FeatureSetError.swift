@@ -43,7 +43,8 @@ public enum FeatureSetError: Error, Equatable, CustomStringConvertible {
         case .duplicateName(let name):
             "feature '\(name)' is defined twice: feature names must be unique, rename or remove one"
         case .badName(let name, let problem):
-            "feature name '\(name)' \(problem): rename it"
+            // Escaped past printable ASCII: a trailing zero-width space would not show.
+            "feature name '\(name.unicodeScalars.map { (0x20...0x7E).contains($0.value) ? String($0) : $0.escaped(asASCII: true) }.joined())' \(problem): rename it"
         case .noKinds(let name):
             "feature '\(name)': events lists none, so it never matches: list at least one event"
         case .noChannels(let name):

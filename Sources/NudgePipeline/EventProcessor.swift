@@ -329,7 +329,7 @@ final class EventProcessor {
                 links.touch(link, atMillis: event.timestampMillis)
                 let owner = links.withIds(at: link) { _, user in destination(of: user, hash: links.userHash(at: link)) }
                 if owner == Self.otherInstance {
-                    // Judged here, by the clock its partition keeps here: the customer's instance keeps none.
+                    // Judged here, against the watermark its partition holds back: the customer's instance has none of it.
                     guard let time = relayedEventTime(&event, partition: partition, future: future) else {
                         if route != .aliased { recent.remove(hash: messageHash) }
                         return .invalid(lateError(event.timestampMillis))
@@ -372,9 +372,12 @@ final class EventProcessor {
         // The store's newest time after the event: the larger of the two (its ±2^53 ms clamp lies beyond any
         // four-digit ISO-8601 year).
         // A late event at its own time: the carts ignore late adds and removes, and a late checkout or order
-        // settles as of when it happened (at the watermark it would close a cart holding a newer add).
+        // settles as of when it happened (at the watermark it would close a cart holding a newer add). So too a
+        // relayed event behind this shard's watermark, though on time where it was read: this clock, which its
+        // partition does not hold back, would fire its cart before the checkout from that partition arrives.
+        let behind = late || (relayedTime != nil && event.timestampMillis < clock.millis)
         carts.observe(customer: customer.bytes, hash: customerHash, kind: event.kind, at: late ? stampedMillis : event.timestampMillis,
-                      late: late, watermark: clock.millis)
+                      late: behind, watermark: clock.millis)
         silences.observe(slot: Int(slot.index), known: known, newest: max(newestBefore, event.timestampMillis), watermark: clock.millis)
         if !event.userId.isEmpty && !event.anonymousId.isEmpty && !event.anonymousId.bytes.elementsEqual(event.userId.bytes) {
             link(anonymous: event.anonymousId, to: event.userId, atMillis: event.timestampMillis)

@@ -60,9 +60,9 @@ final class IdentityChange: Sendable {
     }
 }
 
-/// How the instance that read a relayed event judged its time, against the watermark its source partition
-/// keeps there: the customer's instance keeps no clock for that partition, and by its own partitions' clock
-/// a visitor's on-time event from a partition that lags would be late. Travels as the identity message's
+/// How the instance that read a relayed event judged its time, against the watermark of the shard that read
+/// it, which the event's partition holds back: the customer's instance keeps no clock for that partition, and
+/// by its own partitions' clock a visitor's on-time event from a partition that lags would be late. Travels as the identity message's
 /// `x-event-time` header, which instances that predate it ignore (and receive none of: they judge by their
 /// own clock).
 enum RelayedEventTime: Equatable, Sendable {

@@ -103,9 +103,15 @@ import Testing
         switch expected {
         case .emptyName: name = "#1"
         case .duplicateName(let feature), .unknownReference(let feature, _): name = "'\(feature)'"
+        case .badName(let feature, _) where !feature.allSatisfy(\.isASCII): name = "'k\\u{00E4}ufe'"  // see anInvisibleCharacter…
         default: name = "'\(definitions[0].name)'"
         }
         #expect(expected.description.contains(name))
+    }
+
+    @Test func anInvisibleCharacterInANameIsShownByItsCodePoint() {
+        let error = FeatureSetError.badName("views_1h\u{200B}", problem: "may hold only letters, digits and '_'")
+        #expect(error.description == "feature name 'views_1h\\u{200B}' may hold only letters, digits and '_': rename it")
     }
 
     @Test("names an expression can use are accepted", arguments: ["_x", "a", "orders_90d", "Views24H", String(repeating: "n", count: 64)])

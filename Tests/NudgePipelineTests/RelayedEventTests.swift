@@ -104,6 +104,30 @@ import Testing
         #expect(here.lateEvents == 1 && here.futureEvents == 0)
     }
 
+    /// An add relayed on time but behind this shard's watermark arms no cart: this clock, which the add's
+    /// partition does not hold back, would fire it at once, before the checkout from that partition arrives.
+    @Test func aRelayedAddBehindThisWatermarkArmsNoCart() throws {
+        let here = try shard(.applyToCurrent)
+        _ = consume(view("c-9", "m-0", at: t0 + 5 * hour), by: here)
+        here.advance(wallMillis: 100) { _ in }
+        func relayAdd(_ message: String, at millis: Int64) {
+            let bytes = track("Product Added", user: nil, anonymous: "a-1", id: message, at: ISO8601Time.format(millis: millis),
+                              properties: #"{"product_id":"p-1","price":25.0}"#)
+            _ = Array("u-1".utf8).withUnsafeBytes { u in
+                bytes.withUnsafeBytes { here.process($0, route: .relayed, partition: -1, relayedUser: u, relayedTime: .onTime) }
+            }
+        }
+        relayAdd("m-1", at: t0 + hour)
+        #expect(here.snapshot(of: Array("u-1".utf8), atMillis: nil)?[feature: "cart_items"] == 1, "the add counts in the features")
+        here.advance(wallMillis: 200) { _ in }
+        #expect(here.timersFired(.cartAbandoned) == 0, "a cart fired before its checkout could arrive")
+        // One ahead of the watermark arms as ever, and fires 30 minutes on.
+        relayAdd("m-2", at: t0 + 4 * hour + minute)
+        _ = consume(view("c-9", "m-3", at: t0 + 6 * hour), by: here)
+        here.advance(wallMillis: 300) { _ in }
+        #expect(here.timersFired(.cartAbandoned) == 1)
+    }
+
     /// The instance that reads a visitor's event relays it to the customer's instance with how it judged the
     /// event's time by that partition's clock: on time; late, moved to the watermark (`apply`); or late and
     /// dead-lettered here, not relayed (`dead-letter`).
