@@ -17,13 +17,25 @@ struct FeatureFileOption: ParsableArguments {
         return featureFile == nil && !FileManager.default.fileExists(atPath: path) ? nil : path
     }
 
-    /// Loads the definitions; a bad file is refused with its line and reason.
+    /// Loads the definitions, saying on stderr which (a model refused for a feature the set lacks is easier
+    /// to place); a bad file is refused with its line and reason.
     func load(modelsDirectory: String) throws -> FeatureSet {
-        guard let path = path(modelsDirectory: modelsDirectory) else { return .standard }
-        do {
-            return try FeatureSet.load(file: path)
-        } catch {
-            throw ValidationError("feature file refused: \(error)")
+        guard let path = path(modelsDirectory: modelsDirectory) else {
+            let missing = (modelsDirectory as NSString).appendingPathComponent("features.json")
+            Self.say("features: the built-in standard set (\(FeatureSet.standard.count)), as there is no \(missing); "
+                     + "pass --feature-file to use a file")
+            return .standard
         }
+        do {
+            let features = try FeatureSet.load(file: path)
+            Self.say("features: \(features.count) from \(path)")
+            return features
+        } catch {
+            throw CommandFailure("feature file refused: \(error)")
+        }
+    }
+
+    private static func say(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 }

@@ -70,9 +70,9 @@ extension Nudge {
                 handle = .standardOutput
             } else {
                 guard FileManager.default.createFile(atPath: path, contents: nil) else {
-                    throw ValidationError("cannot create \(path): check the directory exists and is writable")
+                    throw CommandFailure("cannot create \(path): check the directory exists and is writable")
                 }
-                guard let h = FileHandle(forWritingAtPath: path) else { throw ValidationError("cannot open \(path) for writing") }
+                guard let h = FileHandle(forWritingAtPath: path) else { throw CommandFailure("cannot open \(path) for writing") }
                 handle = h
             }
             let generator = TrafficGenerator(trafficConfig)

@@ -38,14 +38,14 @@ extension Nudge {
 
         func run() async throws {
             let endpoint: OpsEndpoint
-            do { endpoint = try OpsEndpoint(http) } catch { throw InspectFailure("\(error)") }
+            do { endpoint = try OpsEndpoint(http) } catch { throw CommandFailure("\(error)") }
             let reply: (status: Int, body: Data)
             do {
                 reply = try await endpoint.get(CustomerPath.target(customer: customer, at: at))
             } catch let error as OpsEndpointError {
-                throw InspectFailure("\(error)")
+                throw CommandFailure("\(error)")
             } catch {
-                throw InspectFailure("""
+                throw CommandFailure("""
                     cannot reach nudge at \(endpoint): \(error).
                     Is `nudge run` (or `nudge demo`) running there and serving HTTP? Its port is --http-port (default 9464); \
                     pass the same host:port here with --http.
@@ -59,17 +59,17 @@ extension Nudge {
                 }
                 let snapshot: CustomerSnapshot
                 do { snapshot = try CustomerSnapshot.jsonDecoder.decode(CustomerSnapshot.self, from: reply.body) } catch {
-                    throw InspectFailure("\(endpoint) answered something that is not a customer snapshot (\(error)); is it a nudge of the same version?")
+                    throw CommandFailure("\(endpoint) answered something that is not a customer snapshot (\(error)); is it a nudge of the same version?")
                 }
                 print(CustomerReport(snapshot).text)
             case 404:
-                throw InspectFailure("""
+                throw CommandFailure("""
                     customer \(customer) is not in the store of the instance at \(endpoint): it has not consumed an event of \
                     theirs, or \(customer) is an anonymous id whose history was folded into the customer it signed in as \
                     (inspect that customer). Check the id; with several instances, ask the one consuming their partition.
                     """)
             default:
-                throw InspectFailure("\(endpoint) answered \(reply.status): \(Self.errorMessage(reply.body))\(Self.hint(reply.status))")
+                throw CommandFailure("\(endpoint) answered \(reply.status): \(Self.errorMessage(reply.body))\(Self.hint(reply.status))")
             }
         }
 
@@ -88,8 +88,9 @@ extension Nudge {
     }
 }
 
-/// Why `nudge inspect` found nothing to show: printed as the error, without the usage text.
-struct InspectFailure: Error, CustomStringConvertible {
+/// Why a command could not do its work (a file refused, an instance unreachable): printed as the error,
+/// without the usage text that ArgumentParser adds to a `ValidationError`, which is for options misused.
+struct CommandFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
 }

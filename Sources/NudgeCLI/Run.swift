@@ -37,6 +37,6 @@ func loadModels(_ directory: String, features: FeatureSet, challengerShare: Doub
     do {
         return try ModelSet.load(directory: directory, features: features, challengerShare: challengerShare)
     } catch {
-        throw ValidationError("models refused: \(error)")
+        throw CommandFailure("models refused: \(error)")
     }
 }

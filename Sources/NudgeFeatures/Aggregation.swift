@@ -124,4 +124,43 @@ public struct FeatureDefinition: Sendable, Equatable {
     public init(name: String, expression: FeatureExpression, missingValue: Double = 0, cap: Double? = nil) {
         self.init(name: name, filter: .anyEvent, aggregation: .derived(expression), missingValue: missingValue, cap: cap)
     }
+
+    /// What the feature computes, as one line that two equal definitions share whatever the order they list
+    /// events, channels or conditions in (the name and description left out), e.g.
+    /// `count of [Order Completed] on [store] over 90d@1d, missing 0.0`. A model records it for each of its
+    /// features (`trained.feature_definitions`), so that one served with a feature redefined under the same
+    /// name is refused rather than fed values it never learnt.
+    public var signature: String {
+        var text: String
+        if case .derived(let expression) = aggregation {
+            text = "derived \(expression)"
+        } else {
+            text = "\(Self.text(of: aggregation)) of \(Self.list(filter.kinds.map(\.wireName)))"
+            if let channels = filter.channels { text += " on \(Self.list(channels.map(\.wireName)))" }
+            if !filter.conditions.isEmpty { text += " where " + filter.conditions.map(\.description).sorted().joined(separator: " and ") }
+            text += " over \(window)"
+        }
+        text += ", missing \(missingValue)"
+        if let cap { text += ", cap \(cap)" }
+        return text
+    }
+
+    private static func list(_ names: [String]) -> String { "[" + names.sorted().joined(separator: ", ") + "]" }
+
+    private static func text(of aggregation: Aggregation) -> String {
+        switch aggregation {
+        case .count: "count"
+        case .sum(let field): "sum(\(field.name))"
+        case .last(let field): "last(\(field.name))"
+        case .minimum(let field): "min(\(field.name))"
+        case .maximum(let field): "max(\(field.name))"
+        case .average(let field): "avg(\(field.name))"
+        case .distinctCount(let field): "distinct_count(\(field.name))"
+        case .timeSinceLast: "time_since_last"
+        case .openCount(let closes): "open_count(closes: \(list(closes.map(\.wireName))))"
+        case .netCount(let removes, let resets):
+            "net_count(removes: \(list(removes.map(\.wireName))), resets: \(list(resets.map(\.wireName))))"
+        case .derived(let expression): "derived \(expression)"
+        }
+    }
 }

@@ -53,6 +53,9 @@ public struct FeatureSet: Sendable, Equatable {
     /// Feature names, in output order.
     public var names: [String] { definitions.map(\.name) }
 
+    /// What each feature computes (``FeatureDefinition/signature``), in output order.
+    public var signatures: [String] { definitions.map(\.signature) }
+
     /// Number of features (the length of an evaluated vector).
     public var count: Int { definitions.count }
 

@@ -131,6 +131,20 @@ public enum ModelFile {
                 indices.append(index)
             }
             guard !names.isEmpty else { throw featuresNode.refuse("is empty; list at least one feature") }
+            // What each feature computed when the model was trained, if the trainer recorded it: served under
+            // the same name with another definition, the model would score values it never learnt.
+            if let recorded = try root.optional("trained")?.object().optional("feature_definitions")?.object() {
+                for name in names {
+                    guard let node = recorded.optional(name), let served = schema.definition(of: name) else { continue }
+                    let trained = try node.string()
+                    guard trained == served else {
+                        throw node.refuse("""
+                            '\(name)' was trained as "\(trained)" but the feature file defines it as "\(served)": \
+                            retrain on a dataset built with this feature file, or serve with the one the model was trained on
+                            """)
+                    }
+                }
+            }
 
             let standardize = try root.required("standardize", "add {\"mean\":[...],\"scale\":[...]}, one entry per feature").object()
             try standardize.refuseUnknownKeys(["mean", "scale"], metadata: ModelFile.metadataHint)

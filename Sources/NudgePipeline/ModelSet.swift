@@ -38,7 +38,7 @@ public struct ModelSet: Sendable {
     /// directory, validated against the features' names. Errors name the file and field.
     public static func load(directory: String, features: FeatureSet, policy: ContactPolicy = .default,
                             challengerShare: Double = 0.1) throws -> ModelSet {
-        let schema = FeatureSchema(names: features.names)
+        let schema = FeatureSchema(names: features.names, definitions: features.signatures)
         func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
         func read(_ name: String) throws -> Data {
             guard let data = FileManager.default.contents(atPath: path(name)) else {

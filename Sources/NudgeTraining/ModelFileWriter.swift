@@ -24,6 +24,9 @@ public struct TrainedBlock: Sendable {
     public var iterations: Int
     /// Whether every fit converged.
     public var converged: Bool
+    /// What each of the model's features computed (``FeatureDefinition/signature``), in the model's order:
+    /// written under `feature_definitions`, which the service compares with its feature file.
+    public var featureDefinitions: [(name: String, definition: String)] = []
 
     /// Creates a block.
     public init(at: String, rows: Int, evaluatedRows: Int, evaluatedOn: String, holdoutFrom: String?, evaluation: BinaryEvaluation,
@@ -134,6 +137,10 @@ public enum ModelFileWriter {
         lines.append("\"iterations\": \(t.iterations)")
         lines.append("\"converged\": \(t.converged)")
         lines.append("\"trainer\": \"nudge train (Newton/IRLS)\"")
+        if !t.featureDefinitions.isEmpty {
+            let entries = t.featureDefinitions.map { "\(string($0.name)): \(string($0.definition))" }
+            lines.append("\"feature_definitions\": {\n\(inner)  " + entries.joined(separator: ",\n\(inner)  ") + "\n\(inner)}")
+        }
         let bins = t.evaluation.calibration.map { bin in
             "{\"lower\": \(number(bin.lower)), \"upper\": \(number(bin.upper)), \"count\": \(bin.count), "
                 + "\"predicted\": \(number(rounded(bin.predicted))), \"observed\": \(number(rounded(bin.observed)))}"

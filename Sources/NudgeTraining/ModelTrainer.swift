@@ -54,8 +54,17 @@ public struct TrainingOptions: Sendable {
     public var holdoutShare = 0.2
     /// Newton iterations at most, per fit.
     public var maxIterations = 100
-    /// The service's feature names: the written file is validated against them, as the service would.
-    public var serviceFeatures: [String] = FeatureSet.standard.names
+    /// The service's feature set: the written file records what each of its features computes
+    /// (`trained.feature_definitions`) and is validated against the set, as the service would.
+    public var serviceFeatures: FeatureSet = .standard
+
+    /// The schema the service would load a model with.
+    var serviceSchema: FeatureSchema { FeatureSchema(names: serviceFeatures.names, definitions: serviceFeatures.signatures) }
+
+    /// What each of `names` computes in the service's set, for the model file.
+    func definitions(of names: [String]) -> [(name: String, definition: String)] {
+        names.compactMap { name in serviceFeatures.index(of: name).map { (name, serviceFeatures.definitions[$0].signature) } }
+    }
 
     /// Options with the defaults above.
     public init(name: String, version: String, trainedAt: String) {
@@ -144,16 +153,17 @@ public enum ChurnTrainer {
                                          values: table.subset(split.holdout).values)
         }
         let evaluation = holdoutEvaluation ?? trainEvaluation
-        let trained = TrainedBlock(at: options.trainedAt, rows: split.train.count, evaluatedRows: evaluation.count,
+        var trained = TrainedBlock(at: options.trainedAt, rows: split.train.count, evaluatedRows: evaluation.count,
                                    evaluatedOn: holdoutEvaluation == nil ? "train" : "holdout",
                                    holdoutFrom: split.holdoutFromMillis.map(DurationText.format(millis:)),
                                    evaluation: evaluation, trainAUC: trainEvaluation.auc, l2: options.l2,
                                    iterations: fit.iterations, converged: fit.converged)
+        trained.featureDefinitions = options.definitions(of: table.featureNames)
         let json = try ModelFileWriter.binary(name: options.name, version: options.version, features: table.featureNames,
                                               standardization: standardization, intercept: fit.intercept,
                                               weights: fit.weights, trained: trained)
         do {
-            _ = try ModelFile.loadChurn(Data(json.utf8), file: options.name, schema: FeatureSchema(names: options.serviceFeatures))
+            _ = try ModelFile.loadChurn(Data(json.utf8), file: options.name, schema: options.serviceSchema)
         } catch {
             throw .model(error)
         }
@@ -293,16 +303,17 @@ public enum NBATrainer {
                                          values: rows.subset(split.holdout).values)
         }
         let evaluation = holdoutEvaluation ?? trainEvaluation
-        let trained = TrainedBlock(at: options.trainedAt, rows: split.train.count, evaluatedRows: evaluation.count,
+        var trained = TrainedBlock(at: options.trainedAt, rows: split.train.count, evaluatedRows: evaluation.count,
                                    evaluatedOn: holdoutEvaluation == nil ? "train" : "holdout",
                                    holdoutFrom: split.holdoutFromMillis.map(DurationText.format(millis:)),
                                    evaluation: evaluation, trainAUC: trainEvaluation.auc, l2: options.l2,
                                    iterations: results.compactMap { $0.fit?.iterations }.max() ?? 0,
                                    converged: results.allSatisfy { $0.fit?.converged ?? true })
+        trained.featureDefinitions = options.definitions(of: rows.featureNames)
         let json = try ModelFileWriter.actions(name: options.name, version: options.version, features: rows.featureNames,
                                                standardization: standardization, actions: fitted, trained: trained)
         do {
-            _ = try ModelFile.loadNBA(Data(json.utf8), file: options.name, schema: FeatureSchema(names: options.serviceFeatures))
+            _ = try ModelFile.loadNBA(Data(json.utf8), file: options.name, schema: options.serviceSchema)
         } catch {
             throw .model(error)
         }

@@ -109,6 +109,26 @@ import Testing
         #expect(expected.description.contains(name))
     }
 
+    /// A model records each feature's signature and is refused when the served one differs: two equal
+    /// definitions must share it however they are written, and any change to what is computed must show.
+    @Test func aSignatureIsWhatTheFeatureComputes() throws {
+        let filter = #"{"format": "nudge-features/1", "features": [{"name": "a", "events": ["Order Completed", "Product Viewed"], "channels": ["web", "store"], "where": {"category": ["x", "y"], "amount": {">": 5}}, "#
+        func signature(_ rest: String) throws -> String? { try FeatureSet.parse(filter + rest + "}]}").signatures.first }
+        let base = try signature(#""aggregation": "sum", "of": "amount", "window": "7d""#)
+        #expect(base == "sum(amount) of [Order Completed, Product Viewed] on [store, web] where amount > 5.0 and category in [x, y] over 7d@12h, missing 0.0")
+        // Listed otherwise, described, named otherwise, the window in other units: the same.
+        let reordered = try FeatureSet.parse(#"{"format": "nudge-features/1", "features": [{"name": "b", "description": "the same", "events": ["Product Viewed", "Order Completed"], "channels": ["store", "web"], "where": {"amount": {">": 5}, "category": ["y", "x"]}, "aggregation": "sum", "window": "1w"}]}"#)
+        #expect(reordered.signatures.first == base)
+        // Anything computed otherwise: another.
+        for changed in [#""aggregation": "sum", "of": "amount", "window": "30d""#, #""aggregation": "avg", "of": "amount", "window": "7d""#,
+                        #""aggregation": "sum", "of": "score", "window": "7d""#, #""aggregation": "sum", "window": "7d", "resolution": "1d""#,
+                        #""aggregation": "sum", "window": "7d", "missing": -1"#, #""aggregation": "sum", "window": "7d", "cap": 100"#] {
+            #expect(try signature(changed) != base, "\(changed)")
+        }
+        let derived = try FeatureSet.parse(#"{"format": "nudge-features/1", "features": [{"name": "n", "events": ["Order Completed"], "aggregation": "count"}, {"name": "r", "expression": "n / max(n, 1)"}]}"#)
+        #expect(derived.signatures.last == "derived (n / max(n, 1.0)), missing 0.0")
+    }
+
     @Test func anInvisibleCharacterInANameIsShownByItsCodePoint() {
         let error = FeatureSetError.badName("views_1h\u{200B}", problem: "may hold only letters, digits and '_'")
         #expect(error.description == "feature name 'views_1h\\u{200B}' may hold only letters, digits and '_': rename it")

@@ -47,6 +47,35 @@ struct ModelFileLoadingTests {
         #expect(try Fixture.loadNBA(nba).actions[0].id == "retention_offer")
     }
 
+    /// A model that recorded what its features computed is refused when the service computes one otherwise,
+    /// naming the feature and both definitions; names the schema cannot check, or the file does not record,
+    /// pass on the names alone.
+    @Test func aFeatureRedefinedSinceTrainingIsRefused() throws {
+        let names = Fixture.schema.names
+        let served = names.map { "count of [\($0)] over 7d@6h, missing 0.0" }
+        let schema = FeatureSchema(names: names, definitions: served)
+        var document = Fixture.churn()
+        var trained = document["trained"] as? [String: Any] ?? [:]
+        trained["feature_definitions"] = ["orders_90d": served[2], "days_since_last_order": served[0]]
+        document["trained"] = trained
+        #expect(throws: Never.self) { try ModelFile.loadChurn(Fixture.data(document), file: "churn.json", schema: schema) }
+        trained["feature_definitions"] = ["orders_90d": "count of [orders_90d] over 30d@1d, missing 0.0"]
+        document["trained"] = trained
+        do {
+            _ = try ModelFile.loadChurn(Fixture.data(document), file: "churn.json", schema: schema)
+            Issue.record("a model trained on another orders_90d was accepted")
+        } catch {
+            #expect(error.field == "trained.feature_definitions.orders_90d")
+            #expect(error.problem.contains("over 30d@1d") && error.problem.contains("over 7d@6h") && error.problem.contains("retrain"))
+        }
+        // A schema that knows no definitions checks names only, as before.
+        #expect(throws: Never.self) { try ModelFile.loadChurn(Fixture.data(document), file: "churn.json", schema: Fixture.schema) }
+        // So does the NBA file, whose features all actions share.
+        var nba = Fixture.nba()
+        nba["trained"] = ["feature_definitions": ["days_since_last_order": "time_since_last of [x] over lifetime, missing 365.0"]]
+        #expect(throws: ModelFileError.self) { try ModelFile.loadNBA(Fixture.data(nba), file: "nba.json", schema: schema) }
+    }
+
     @Test func trainedIsOptional() throws {
         var document = Fixture.churn()
         document["trained"] = nil

@@ -63,7 +63,8 @@ struct IdentityDeliveryTests {
         polling.start()
         defer { leave.withLock { $0 = true } }
         var theirs: Int32?
-        while theirs == nil && ContinuousClock.now < joined {
+        let memberJoined = ContinuousClock.now + .seconds(120)  // its own wait: the pipeline's may have used most of the first
+        while theirs == nil && ContinuousClock.now < memberJoined {
             theirs = assignment.partitions.withLock { $0.first { $0.topic == topics.clickstream }?.partition }
             try await Task.sleep(for: .milliseconds(50))
         }

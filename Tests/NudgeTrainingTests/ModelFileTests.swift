@@ -7,12 +7,14 @@ import Testing
 
 @Suite("Written model files")
 struct WrittenModelTests {
-    /// The service's schema: the names in models/features.json, which the starter models are trained on.
+    /// The service's schema: models/features.json, which the starter models are trained on (and whose
+    /// definitions they record).
     static var schema: FeatureSchema {
         get throws {
             let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
                 .deletingLastPathComponent().appendingPathComponent("models/features.json").path
-            return FeatureSchema(names: try FeatureSet.load(file: path).names)
+            let features = try FeatureSet.load(file: path)
+            return FeatureSchema(names: features.names, definitions: features.signatures)
         }
     }
 
@@ -149,6 +151,26 @@ struct WrittenModelTests {
             try parse(action)
         }
         #expect(throws: Never.self) { try parse(#"{"notes":"why","actions":[{"id":"a","value":1,"channels":["web"],"eligibility":[]}]}"#) }
+    }
+
+    /// The trainer records what each feature computed; the service refuses the file when its feature file
+    /// computes one otherwise under the same name (a window changed, say), which names alone would let by.
+    @Test func aWrittenModelRecordsWhatItsFeaturesComputed() throws {
+        let result = try ChurnTrainer.train(Self.table(), options: TrainingOptions(name: "churn", version: "v1", trainedAt: "2026-12-01T00:00:00Z"))
+        let json = try JSONSerialization.jsonObject(with: Data(result.json.utf8)) as? [String: Any]
+        let recorded = (json?["trained"] as? [String: Any])?["feature_definitions"] as? [String: String]
+        #expect(recorded == Dictionary(uniqueKeysWithValues: zip(FeatureSet.standard.names, FeatureSet.standard.signatures)))
+        let redefined = try FeatureSet(FeatureSet.standard.definitions.map { d in
+            d.name != "views_24h" ? d : FeatureDefinition(name: d.name, filter: d.filter, aggregation: d.aggregation, window: .days(7),
+                                                         missingValue: d.missingValue, cap: d.cap)
+        })
+        do {
+            _ = try ModelFile.loadChurn(Data(result.json.utf8), file: "churn.json",
+                                        schema: FeatureSchema(names: redefined.names, definitions: redefined.signatures))
+            Issue.record("a model trained on views_24h over a day was served views over a week")
+        } catch {
+            #expect(error.field == "trained.feature_definitions.views_24h")
+        }
     }
 
     @Test func theShippedStarterModelsLoad() throws {

@@ -58,7 +58,7 @@ extension Nudge {
                     bar.update(total == 0 ? 100 : Int(Double(done) / Double(total) * 100))
                 }) { line in builder.consume(line) }
             } catch {
-                throw ValidationError(error.description)
+                throw CommandFailure(error.description)
             }
             bar.finish(100)
             let dataset = builder.finish()
@@ -68,7 +68,7 @@ extension Nudge {
                     try DatasetCSV.write(DatasetCSV.offersCSV(dataset.offerRows, featureNames: dataset.featureNames), to: offersOut)
                 }
             } catch {
-                throw ValidationError(error.description)
+                throw CommandFailure(error.description)
             }
             print(summary(dataset, seconds: seconds(ContinuousClock.now - started)))
         }

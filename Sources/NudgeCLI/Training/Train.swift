@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NudgeFeatures
 import NudgeTraining
 
 extension Nudge {
@@ -42,6 +43,18 @@ extension Nudge {
             if !(l2 >= 0 && l2.isFinite) { throw ValidationError("--l2 must be a finite number >= 0") }
         }
 
+        /// Before training: every feature of the dataset is one the feature file defines, or the model could
+        /// never be served with it (the dataset was built with another file).
+        private func requireDefined(_ names: [String], in dataset: String, by features: FeatureSet) throws(TrainingError) {
+            let missing = names.filter { features.index(of: $0) == nil }
+            guard !missing.isEmpty else { return }
+            let file = featureFile.path(modelsDirectory: models) ?? "the built-in standard set"
+            throw .file(path: dataset, problem: """
+                has features that \(file) does not define: \(missing.joined(separator: ", ")); \
+                pass the --feature-file the dataset was built with
+                """)
+        }
+
         func run() async throws {
             let started = ContinuousClock.now
             let now = Date()
@@ -49,7 +62,7 @@ extension Nudge {
                                           version: version ?? "\(DurationText.format(millis: Int64(now.timeIntervalSince1970 * 1000)).prefix(10)).1",
                                           trainedAt: DurationText.format(millis: Int64(now.timeIntervalSince1970 * 1000)))
             options.l2 = l2
-            options.serviceFeatures = try featureFile.load(modelsDirectory: models).names
+            options.serviceFeatures = try featureFile.load(modelsDirectory: models)
             if let holdoutAfter {
                 guard let millis = DurationText.parseInstant(holdoutAfter) else {
                     throw ValidationError(TrainingError.option(name: "holdout-after", value: holdoutAfter,
@@ -65,6 +78,7 @@ extension Nudge {
                 case .churn:
                     let path = dataset ?? ""
                     let table = try LabeledTable.read(path: path, kind: .churn, features: chosen)
+                    try requireDefined(table.featureNames, in: path, by: options.serviceFeatures)
                     bar.update(1)
                     let result = try ChurnTrainer.train(table, options: options)
                     bar.update(2)
@@ -78,6 +92,7 @@ extension Nudge {
                     let path = offers ?? dataset ?? ""
                     let catalog = try ActionCatalog.load(path: actions)
                     let table = try LabeledTable.read(path: path, kind: .offers, features: chosen)
+                    try requireDefined(table.featureNames, in: path, by: options.serviceFeatures)
                     bar.update(1)
                     let result = try NBATrainer.train(table, catalog: catalog, options: options)
                     bar.update(2)
@@ -97,7 +112,7 @@ extension Nudge {
                     }
                 }
             } catch {
-                throw ValidationError(error.description)
+                throw CommandFailure(error.description)
             }
             print(String(format: "wrote %@ and %@ in %.2f s", out, reportPath, seconds(ContinuousClock.now - started)))
         }
@@ -134,7 +149,7 @@ extension Nudge {
 
         func run() async throws {
             guard let data = FileManager.default.contents(atPath: model) else {
-                throw ValidationError("\(model): cannot read the model file")
+                throw CommandFailure("\(model): cannot read the model file")
             }
             var afterMillis: Int64?
             if let after {
@@ -164,7 +179,7 @@ extension Nudge {
                 }
                 print("wrote \(reportPath)")
             } catch {
-                throw ValidationError(error.description)
+                throw CommandFailure(error.description)
             }
         }
     }
