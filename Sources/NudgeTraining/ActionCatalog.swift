@@ -86,7 +86,8 @@ public struct ActionCatalog: Sendable, Equatable, Codable {
     /// Feature names are checked when the model file is validated against the schema.
     public static func load(path: String) throws(TrainingError) -> ActionCatalog {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw .file(path: path, problem: "cannot read the action catalog; pass --actions models/actions.json")
+            throw .file(path: path, problem: "cannot read the action catalog (a relative path is from the current directory, "
+                        + "\(FileManager.default.currentDirectoryPath)); pass --actions with the path of the repository's models/actions.json or your own")
         }
         return try parse(data, path: path)
     }

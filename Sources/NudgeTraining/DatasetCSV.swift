@@ -202,7 +202,14 @@ public struct LabeledTable: Sendable {
         let groupColumn = kind == .offers ? try column(DatasetCSV.offerColumns.action) : nil
         let names = features ?? header.filter { !FeatureSet.reservedNames.contains($0) }
         var featureColumns: [Int] = []
-        for name in names { featureColumns.append(try column(name)) }
+        for name in names {
+            // A name asked for (`--features`) that the file lacks is the option's mistake, not the file's.
+            guard features == nil || header.contains(name) else {
+                let columns = header.filter { !FeatureSet.reservedNames.contains($0) }
+                throw .option(name: "features", value: name, expected: "a feature column of \(path): \(columns.joined(separator: ", "))")
+            }
+            featureColumns.append(try column(name))
+        }
         guard !featureColumns.isEmpty else {
             throw .csv(path: path, line: 1, column: "", problem: "has no feature columns")
         }

@@ -289,6 +289,10 @@ struct DatasetTests {
                                           problem: "is missing from the header; is this an offers dataset (nudge dataset --offers-out)?")) {
             try LabeledTable.parse(text, path: "d.csv", kind: .offers)
         }
+        // A feature asked for by name that the file lacks: the option is named, with the file's features.
+        #expect(throws: TrainingError.option(name: "features", value: "views_14d", expected: "a feature column of d.csv: views_1h")) {
+            try LabeledTable.parse(text, path: "d.csv", kind: .churn, features: ["views_1h", "views_14d"])
+        }
     }
 
     @Test func jsonLinesSkipsBlankLinesAndStripsCarriageReturns() {

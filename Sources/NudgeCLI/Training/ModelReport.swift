@@ -125,7 +125,7 @@ struct ModelReport {
         line()
         line("Trained \(options.trainedAt) on `\(dataset)`, written to `\(modelPath)`.")
         line()
-        let holdout = split.holdoutFromMillis.map { "rows from \(DurationText.format(millis: $0)) on (\(split.holdout.count) rows)" }
+        let holdout = split.holdoutFromMillis.map { "rows from \(DurationText.format(millis: $0)) on (\(split.holdout.count) rows; `--after` and `--holdout-after` take rows strictly after their time)" }
             ?? "none (a single period): the figures below are on the training rows"
         line("- Holdout: \(holdout)")
         line("- L2-regularized logistic regression, λ = \(options.l2) on the summed log-loss (scikit-learn `C` = \(options.l2 > 0 ? String(1 / options.l2) : "inf")), intercept not penalized, standardized features")
