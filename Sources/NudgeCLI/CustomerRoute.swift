@@ -4,8 +4,9 @@ import NudgeEvents
 import NudgePipeline
 
 /// `GET /customers/{id}[?at=ISO-time]`: the customer's snapshot as JSON (``CustomerSnapshot``), asked of the
-/// shard that owns them; 404 when this instance has not seen the customer, 400 for a time before their last
-/// event.
+/// shard that owns them (an anonymous id linked to a customer answers with that customer's); 404 when this
+/// instance has not seen the customer, or the id is linked to another instance's customer; 400 for a time
+/// before their last event.
 struct CustomerRoute: HTTPHandler {
     /// The route pattern to register the handler under.
     static let pattern = "GET /customers/:id"
@@ -27,10 +28,12 @@ struct CustomerRoute: HTTPHandler {
         let snapshot: CustomerSnapshot?
         do throws(InspectionError) {
             snapshot = try await pipeline.inspect(customer: customer, atMillis: atMillis)
-        } catch .timedOut {
-            return Self.error(.gatewayTimeout, "\(customer): the owning shard did not answer in time; try again")
         } catch {
-            return Self.error(.serviceUnavailable, "\(customer): \(error)")
+            switch error {
+            case .timedOut: return Self.error(.gatewayTimeout, "\(customer): the owning shard did not answer in time; try again")
+            case .linkedElsewhere: return Self.error(.notFound, "\(error)")
+            case .notRunning, .busy: return Self.error(.serviceUnavailable, "\(customer): \(error)")
+            }
         }
         guard let snapshot else {
             return Self.error(.notFound, "customer \(customer) is not in this instance's store")
@@ -38,7 +41,7 @@ struct CustomerRoute: HTTPHandler {
         // The rings keep buckets from the customer's last event on: an earlier answer would be made up.
         if let atMillis, atMillis < snapshot.lastEventMillis {
             return Self.error(.badRequest, """
-                at=\(ISO8601Time.format(millis: atMillis)) is before \(customer)'s last event \
+                at=\(ISO8601Time.format(millis: atMillis)) is before \(snapshot.customerId)'s last event \
                 (\(ISO8601Time.format(millis: snapshot.lastEventMillis))): the store keeps windows from there on; \
                 ask at or after it, or replay history with `nudge dataset` for features at an earlier time
                 """)

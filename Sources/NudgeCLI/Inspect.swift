@@ -63,10 +63,11 @@ extension Nudge {
                 }
                 print(CustomerReport(snapshot).text)
             case 404:
+                // The instance says which: never seen here, or an anonymous id linked to another instance's customer.
                 throw CommandFailure("""
-                    customer \(customer) is not in the store of the instance at \(endpoint): it has not consumed an event of \
-                    theirs, or \(customer) is an anonymous id whose history was folded into the customer it signed in as \
-                    (inspect that customer). Check the id; with several instances, ask the one consuming their partition.
+                    \(endpoint): \(Self.errorMessage(reply.body)). Check the id; with several instances, ask the one \
+                    consuming the customer's partition. An anonymous id answers with the customer it was linked to \
+                    while the link lasts (--idle-customer-ttl of event time unused).
                     """)
             default:
                 throw CommandFailure("\(endpoint) answered \(reply.status): \(Self.errorMessage(reply.body))\(Self.hint(reply.status))")
@@ -118,6 +119,9 @@ struct CustomerReport {
         let s = snapshot
         var lines: [String] = []
         lines.append("customer      \(s.customerId)  (shard \(s.shard))")
+        if let anonymousId = s.linkedFrom {
+            lines.append("asked as      \(anonymousId), an anonymous id linked to this customer: its history and later events are theirs")
+        }
         let watermark = s.shardWatermarkMillis.map { ISO8601Time.format(millis: $0) } ?? "none yet"
         lines.append("evaluated at  \(ISO8601Time.format(millis: s.evaluatedAtMillis))  (shard event time \(ISO8601Time.format(millis: s.shardEventTimeMillis)), watermark \(watermark))")
         lines.append("last event    \(ISO8601Time.format(millis: s.lastEventMillis))\(s.lastChannel.map { " on \($0)" } ?? "")")

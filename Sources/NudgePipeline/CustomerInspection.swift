@@ -10,6 +10,9 @@ public enum InspectionError: Error, Sendable, Equatable, CustomStringConvertible
     case busy(shard: Int)
     /// The owning shard did not answer in time (it is behind on a long batch, or stuck).
     case timedOut(shard: Int, after: Duration)
+    /// The id asked for is an anonymous id linked to `customer`, whose partitions another instance of the
+    /// group consumes: ask that instance for `customer`.
+    case linkedElsewhere(anonymousId: String, customer: String)
 
     /// A sentence for logs and HTTP answers.
     public var description: String {
@@ -17,7 +20,26 @@ public enum InspectionError: Error, Sendable, Equatable, CustomStringConvertible
         case .notRunning: "the pipeline is not running"
         case .busy(let shard): "shard \(shard) has too many inspections queued; try again"
         case .timedOut(let shard, let after): "shard \(shard) did not answer within \(after)"
+        case .linkedElsewhere(let anonymousId, let customer):
+            "\(anonymousId) is an anonymous id linked to customer \(customer), whose partition another instance consumes: ask that instance for \(customer)"
         }
+    }
+}
+
+/// What the shard owning an id answers about it.
+enum InspectionAnswer: Sendable {
+    /// The id is a customer of the shard's store: their snapshot.
+    case customer(CustomerSnapshot)
+    /// The id is an anonymous id the shard routes to the customer `user` (a live identity link); `elsewhere`
+    /// when that customer's partition is another instance's.
+    case linked(user: String, elsewhere: Bool)
+    /// The shard knows nothing of the id.
+    case unknown
+
+    /// The snapshot, if the answer is one.
+    var snapshot: CustomerSnapshot? {
+        if case .customer(let snapshot) = self { return snapshot }
+        return nil
     }
 }
 
@@ -30,11 +52,11 @@ final class InspectionRequest: Sendable {
     let customerId: [UInt8]
     /// Event time to evaluate at; nil for the shard's newest event time.
     let atMillis: Int64?
-    private let continuation: CheckedContinuation<Result<CustomerSnapshot?, InspectionError>, Never>
+    private let continuation: CheckedContinuation<Result<InspectionAnswer, InspectionError>, Never>
     private let answered = ManagedAtomic<Bool>(false)
 
     init(customerId: [UInt8], atMillis: Int64?,
-         continuation: CheckedContinuation<Result<CustomerSnapshot?, InspectionError>, Never>) {
+         continuation: CheckedContinuation<Result<InspectionAnswer, InspectionError>, Never>) {
         self.customerId = customerId
         self.atMillis = atMillis
         self.continuation = continuation
@@ -44,7 +66,7 @@ final class InspectionRequest: Sendable {
     var isAnswered: Bool { answered.load(ordering: .acquiring) }
 
     /// Resumes the caller with `result`, unless something already did.
-    func answer(_ result: Result<CustomerSnapshot?, InspectionError>) {
+    func answer(_ result: Result<InspectionAnswer, InspectionError>) {
         guard !answered.exchange(true, ordering: .acquiringAndReleasing) else { return }
         continuation.resume(returning: result)
     }
@@ -82,7 +104,7 @@ final class InspectionMailbox: @unchecked Sendable {
 
     /// Queues a request for the customer with these id bytes and waits for the shard's answer, or for
     /// `timeout`. Never blocks the shard: a full mailbox is refused as busy at once.
-    func ask(customerId: [UInt8], atMillis: Int64?, timeout: Duration) async -> Result<CustomerSnapshot?, InspectionError> {
+    func ask(customerId: [UInt8], atMillis: Int64?, timeout: Duration) async -> Result<InspectionAnswer, InspectionError> {
         await withCheckedContinuation { continuation in
             let request = InspectionRequest(customerId: customerId, atMillis: atMillis, continuation: continuation)
             let pointer = Unmanaged.passRetained(request).toOpaque()
@@ -99,15 +121,15 @@ final class InspectionMailbox: @unchecked Sendable {
         }
     }
 
-    /// Answers up to `limit` queued requests with `snapshot`, skipping those that already timed out.
+    /// Answers up to `limit` queued requests with what `inspect` finds, skipping those that already timed out.
     /// Shard thread only.
-    func answerPending(limit: Int, with snapshot: (_ customerId: [UInt8], _ atMillis: Int64?) -> CustomerSnapshot?) {
+    func answerPending(limit: Int, with inspect: (_ customerId: [UInt8], _ atMillis: Int64?) -> InspectionAnswer) {
         var taken = 0
         while taken < limit, let pointer = queue.pop() {
             let request = Unmanaged<InspectionRequest>.fromOpaque(pointer).takeRetainedValue()
             taken += 1
             guard !request.isAnswered else { continue }  // nobody is waiting any more
-            request.answer(.success(snapshot(request.customerId, request.atMillis)))
+            request.answer(.success(inspect(request.customerId, request.atMillis)))
         }
     }
 }
@@ -120,18 +142,34 @@ extension Pipeline {
     /// at `atMillis` (Unix milliseconds of event time), or at the shard's newest event time when nil; never
     /// before the customer's newest event (see ``CustomerSnapshot/evaluatedAtMillis``).
     ///
+    /// An anonymous id whose history was folded into a known customer by an identity link still in force
+    /// answers with that customer's snapshot, its ``CustomerSnapshot/linkedFrom`` set: the id's events go
+    /// to that customer too.
+    ///
     /// Only the customers of the partitions this instance consumes are here; with several instances in a
     /// group, ask the one that owns the customer's partition.
     ///
-    /// - Throws: ``InspectionError`` when the pipeline is not running, the shard's queue is full, or the shard
-    ///   does not answer within `timeout`. Cancelling the calling task does not end the wait early; the
+    /// - Throws: ``InspectionError`` when the pipeline is not running, a shard's queue is full, a shard
+    ///   does not answer within `timeout` (for each of the two shards a linked id asks), or the id is linked
+    ///   to a customer of another instance. Cancelling the calling task does not end the wait early; the
     ///   timeout bounds it.
     public func inspect(customer: String, atMillis: Int64? = nil,
                         timeout: Duration = .seconds(2)) async throws(InspectionError) -> CustomerSnapshot? {
         guard isRunning else { throw .notRunning }
         let id = Array(customer.utf8)
         guard !id.isEmpty else { return nil }
-        return try await shardOwning(customer: id).inspections.ask(customerId: id, atMillis: atMillis, timeout: timeout).get()
+        switch try await shardOwning(customer: id).inspections.ask(customerId: id, atMillis: atMillis, timeout: timeout).get() {
+        case .customer(let snapshot): return snapshot
+        case .unknown: return nil
+        case .linked(let user, elsewhere: true): throw .linkedElsewhere(anonymousId: customer, customer: user)
+        case .linked(let user, elsewhere: false):
+            let userId = Array(user.utf8)
+            // One hop: a customer's shard answers for the customer (links never point at anonymous ids).
+            let answer = try await shardOwning(customer: userId).inspections.ask(customerId: userId, atMillis: atMillis, timeout: timeout).get()
+            guard var snapshot = answer.snapshot else { return nil }
+            snapshot.linkedFrom = customer
+            return snapshot
+        }
     }
 }
 

@@ -8,6 +8,9 @@ import NudgeEvents
 public struct CustomerSnapshot: Sendable, Equatable {
     /// The customer id (userId, else anonymousId), as the store keys it.
     public var customerId: String
+    /// The id the snapshot was asked for when that is an anonymous id linked to this customer (its history
+    /// folded into theirs, its later events theirs too); nil when asked for by ``customerId``.
+    public var linkedFrom: String?
     /// The shard that owns the customer.
     public var shard: Int
     /// Event time the features were evaluated at, Unix milliseconds: the time asked for, else the shard's
@@ -41,6 +44,7 @@ public struct CustomerSnapshot: Sendable, Equatable {
         self.shardWatermarkMillis = shardWatermarkMillis
         self.features = features
         self.contacts = contacts
+        linkedFrom = nil
     }
 
     /// The value of the feature called `name`, if there is one.
@@ -85,7 +89,7 @@ public struct ContactRecord: Sendable, Equatable {
 
 extension CustomerSnapshot: Codable {
     private enum CodingKeys: String, CodingKey {
-        case customerId = "customer_id", shard, evaluatedAt = "evaluated_at", lastEventAt = "last_event_at"
+        case customerId = "customer_id", linkedFrom = "linked_from", shard, evaluatedAt = "evaluated_at", lastEventAt = "last_event_at"
         case lastChannel = "last_channel", shardEventTime = "shard_event_time", shardWatermark = "shard_watermark", features, contacts
     }
 
@@ -93,6 +97,7 @@ extension CustomerSnapshot: Codable {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(customerId, forKey: .customerId)
+        try container.encodeIfPresent(linkedFrom, forKey: .linkedFrom)
         try container.encode(shard, forKey: .shard)
         try container.encode(ISO8601Time.format(millis: evaluatedAtMillis), forKey: .evaluatedAt)
         try container.encode(ISO8601Time.format(millis: lastEventMillis), forKey: .lastEventAt)
@@ -108,6 +113,7 @@ extension CustomerSnapshot: Codable {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         customerId = try container.decode(String.self, forKey: .customerId)
+        linkedFrom = try container.decodeIfPresent(String.self, forKey: .linkedFrom)
         shard = try container.decode(Int.self, forKey: .shard)
         evaluatedAtMillis = try decodeTime(container, .evaluatedAt)
         lastEventMillis = try decodeTime(container, .lastEventAt)

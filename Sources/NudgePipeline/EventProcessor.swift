@@ -787,6 +787,21 @@ final class EventProcessor {
                         + "\(ISO8601Time.format(millis: clock.millis)) (allowed lateness \(latenessMillis / 1000) s)")
     }
 
+    /// What this shard knows of the id: the customer's snapshot (``snapshot(of:atMillis:)``), else the
+    /// customer an identity link this shard routes the id to names, while the link is in force (by the
+    /// shard's newest event time: the next event of the id would resolve so). Reads only.
+    func inspection(of id: [UInt8], atMillis requested: Int64?) -> InspectionAnswer {
+        if let snapshot = snapshot(of: id, atMillis: requested) { return .customer(snapshot) }
+        return id.withUnsafeBytes { (id) -> InspectionAnswer in
+            guard let link = links.link(of: id, hash: nudgeHash64(id)), links.routes(at: link),
+                  !links.isExpired(at: link, atMillis: clock.newestEventMillis, ttlMillis: idleTTLMillis) else { return .unknown }
+            return links.withIds(at: link) { (_, user) -> InspectionAnswer in
+                .linked(user: String(decoding: user, as: UTF8.self),
+                        elsewhere: destination(of: user, hash: links.userHash(at: link)) == Self.otherInstance)
+            }
+        }
+    }
+
     /// The customer's features and state as values, or nil when this shard has not seen them. Reads only:
     /// never creates a customer. Evaluated at `requested` (else the shard's newest event time), but not
     /// before the customer's newest event, where the windows would be missing buckets.

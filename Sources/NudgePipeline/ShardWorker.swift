@@ -160,7 +160,7 @@ final class ShardWorker: @unchecked Sendable {
         held = Array(repeating: [], count: env.shards.count)
         while true {
             // Between events: the one writer reads its own state, so the snapshot is consistent without a lock.
-            inspections.answerPending(limit: Self.inspectionsPerTurn) { processor.snapshot(of: $0, atMillis: $1) }
+            inspections.answerPending(limit: Self.inspectionsPerTurn) { processor.inspection(of: $0, atMillis: $1) }
             processor.refreshModels()
             syncAssignments()
             // One clock read per turn: the watermark moves, idle partitions drop out, due timers fire.

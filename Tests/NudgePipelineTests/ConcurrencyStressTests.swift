@@ -281,9 +281,9 @@ struct ConcurrencyStressTests {
             var events: Int64 = 0
             while true {
                 mailbox.answerPending(limit: 8) { id, at in
-                    CustomerSnapshot(customerId: String(decoding: id, as: UTF8.self), shard: 0, evaluatedAtMillis: at ?? -1,
-                                     lastEventMillis: 0, lastChannel: nil, shardEventTimeMillis: events,
-                                     shardWatermarkMillis: nil, features: [], contacts: [])
+                    .customer(CustomerSnapshot(customerId: String(decoding: id, as: UTF8.self), shard: 0, evaluatedAtMillis: at ?? -1,
+                                               lastEventMillis: 0, lastChannel: nil, shardEventTimeMillis: events,
+                                               shardWatermarkMillis: nil, features: [], contacts: []))
                 }
                 while inbox.pop() != nil { events += 1 }
                 if stop.withLock({ $0 }) && !inbox.hasValue && !mailbox.hasPending { return }
@@ -308,7 +308,7 @@ struct ConcurrencyStressTests {
                         let id = "c-\(r)-\(i)"
                         let result = await mailbox.ask(customerId: Array(id.utf8), atMillis: Int64(i), timeout: racing ? .zero : .seconds(5))
                         switch result {
-                        case .success(let snapshot?) where snapshot.customerId == id && snapshot.evaluatedAtMillis == Int64(i):
+                        case .success(.customer(let snapshot)) where snapshot.customerId == id && snapshot.evaluatedAtMillis == Int64(i):
                             counts["answered"] = (counts["answered"] ?? 0) + 1
                         case .failure(.timedOut) where racing:
                             counts["raced"] = (counts["raced"] ?? 0) + 1

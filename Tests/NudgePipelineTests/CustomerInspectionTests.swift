@@ -2,7 +2,7 @@ import Foundation
 import NudgeEvents
 import NudgeFeatures
 import NudgeKafka
-import NudgePipeline
+@testable import NudgePipeline
 import Testing
 
 /// Unix milliseconds of an ISO-8601 time written in a test.
@@ -117,6 +117,68 @@ struct CustomerInspectionTests {
 
         pipeline.stop()
         await #expect(throws: InspectionError.notRunning) { try await pipeline.inspect(customer: "c-1") }
+    }
+
+    /// An anonymous id linked to a customer answers with that customer (their history folded together),
+    /// whether the customer's shard is the id's own or the other one; an id never linked answers as itself.
+    @Test func anAnonymousIdAnswersWithTheCustomerItIsLinkedTo() async throws {
+        let cluster = try KafkaMockCluster(brokers: 1, logger: testLogger)
+        let topics = TopicNames()
+        try cluster.createTopics(topics, partitions: 2, outputPartitions: 1)
+        var config = PipelineConfig.syntheticTime
+        config.shards = 2
+        config.groupId = "inspect-linked"
+        let pipeline = try makePipeline(config, bootstrap: cluster.bootstrapServers)
+        func shard(_ id: String) -> Int { pipeline.shardOwning(customer: Array(id.utf8)).inspections.shard }
+        let candidates = (0..<100).map { "a-\($0)" }
+        // Linked across the two shards (the answer takes two hops), and within one.
+        let across = try #require(candidates.first { shard($0) != shard("c-1") })
+        let beside = try #require(candidates.first { $0 != across && shard($0) == shard("c-2") })
+        func view(_ visitor: String, _ n: Int) -> (topic: String, key: String, value: [UInt8]) {
+            (topics.clickstream, visitor, track("Product Viewed", user: nil, anonymous: visitor, id: "v-\(visitor)-\(n)",
+                                                at: "2026-11-20T10:00:0\(n).000Z", properties: #"{"product_id":"p-1","price":20.0}"#))
+        }
+        let views = [view(across, 1), view(across, 2), view(beside, 1), view("a-alone", 1)]
+        // The sign-ins once the views are handled: read first, a view would be routed to the customer with
+        // nothing to merge (also linked, but not the case asked about).
+        try pipeline.start()
+        defer { pipeline.stop() }
+        try produceAll(bootstrap: cluster.bootstrapServers, views)
+        #expect(await waitUntilHandled(pipeline, views.count))
+        let signIns: [(topic: String, key: String, value: [UInt8])] = [
+            (topics.clickstream, "c-1", track("Signed In", user: "c-1", anonymous: across, id: "s-1", at: "2026-11-20T10:00:05.000Z")),
+            (topics.clickstream, "c-2", track("Signed In", user: "c-2", anonymous: beside, id: "s-2", at: "2026-11-20T10:00:05.000Z")),
+        ]
+        try produceAll(bootstrap: cluster.bootstrapServers, signIns)
+        #expect(await waitUntilHandled(pipeline, views.count + signIns.count))
+
+        let at = try millis("2026-11-20T10:01:00.000Z")
+        // The link and the visitor's history reach their shards after the sign-in is handled: ask until they have.
+        func linked(_ visitor: String, views: Double) async throws -> CustomerSnapshot? {
+            let until = ContinuousClock.now + .seconds(20)
+            while ContinuousClock.now < until {
+                if let snapshot = try await pipeline.inspect(customer: visitor, atMillis: at),
+                   snapshot.linkedFrom != nil, snapshot[feature: "views_24h"] == views { return snapshot }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            return nil
+        }
+        let c1 = try #require(try await linked(across, views: 2), "\(across) should answer with c-1, the visitor's two views theirs")
+        #expect(c1.customerId == "c-1")
+        #expect(c1.linkedFrom == across)
+        #expect(c1.shard == shard("c-1"))
+        let c2 = try #require(try await linked(beside, views: 1), "\(beside) should answer with c-2")
+        #expect(c2.customerId == "c-2")
+        #expect(c2.linkedFrom == beside)
+        // Asked by their own ids, customers answer as themselves; an anonymous id never linked, as itself.
+        #expect(try await pipeline.inspect(customer: "c-1", atMillis: at)?.linkedFrom == nil)
+        let alone = try #require(try await pipeline.inspect(customer: "a-alone", atMillis: at))
+        #expect(alone.customerId == "a-alone")
+        #expect(alone.linkedFrom == nil)
+        // The wire form carries the id asked for.
+        let object = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(c1)) as? [String: Any])
+        #expect(object["linked_from"] as? String == across)
+        #expect(try JSONDecoder().decode(CustomerSnapshot.self, from: JSONEncoder().encode(c1)) == c1)
     }
 
     /// Events preloaded before start land in their customer's shard (found by inspection once running,
