@@ -173,6 +173,52 @@ struct WrittenModelTests {
         }
     }
 
+    /// `nudge dataset`'s definitions file round-trips; a feature file computing a column otherwise is refused
+    /// before training, naming the feature and both definitions; a model trained on other definitions is
+    /// refused for evaluation on the dataset; a malformed file names its field.
+    @Test func aDatasetsDefinitionsCatchARedefinedFeature() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nudge-definitions-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let dataset = directory.appendingPathComponent("dataset.csv").path
+        let built = DatasetDefinitions(features: .standard, featureFile: "models/features.json")
+        #expect(try DatasetDefinitions.read(beside: dataset) == nil, "no file: nothing to check")
+        try built.write(beside: dataset)
+        #expect(FileManager.default.fileExists(atPath: dataset + ".definitions.json"))
+        let read = try #require(try DatasetDefinitions.read(beside: dataset))
+        #expect(read == built)
+        #expect(read.signatures["views_24h"] == FeatureSet.standard.signatures[try #require(FeatureSet.standard.index(of: "views_24h"))])
+
+        // The same file passes; one with views_24h over a week is refused.
+        try read.check(FeatureSet.standard.names, against: .standard, featureFile: "models/features.json", dataset: dataset)
+        let redefined = try FeatureSet(FeatureSet.standard.definitions.map { d in
+            d.name != "views_24h" ? d : FeatureDefinition(name: d.name, filter: d.filter, aggregation: d.aggregation, window: .days(7),
+                                                         missingValue: d.missingValue, cap: d.cap)
+        })
+        do {
+            try read.check(FeatureSet.standard.names, against: redefined, featureFile: "edited.json", dataset: dataset)
+            Issue.record("a dataset of views over a day trained a model served views over a week")
+        } catch {
+            let message = error.description
+            #expect(message.hasPrefix("\(dataset): feature views_24h was computed as `"), "\(message)")
+            #expect(message.contains("over 7d") && message.contains("edited.json defines it as"), "\(message)")
+        }
+        // Columns the check is not asked about are not judged.
+        try read.check(["orders_30d"], against: redefined, featureFile: "edited.json", dataset: dataset)
+
+        // Evaluation: a model recording the dataset's definitions passes; one trained on the week does not.
+        try read.check(model: built.signatures, modelPath: "churn.json", dataset: dataset)
+        let weekModel = DatasetDefinitions(features: redefined, featureFile: "edited.json").signatures
+        #expect(throws: TrainingError.self) { try read.check(model: weekModel, modelPath: "churn.json", dataset: dataset) }
+
+        try Data(#"{"feature_file": "f.json", "feature_definitions": {"views_24h": 3}}"#.utf8)
+            .write(to: URL(fileURLWithPath: dataset + ".definitions.json"))
+        #expect(throws: TrainingError.file(path: dataset + ".definitions.json",
+                                           problem: "feature_definitions.views_24h: not a string; rebuild it with `nudge dataset` or delete it")) {
+            try DatasetDefinitions.read(beside: dataset)
+        }
+    }
+
     @Test func theShippedStarterModelsLoad() throws {
         let churn = try ModelFile.loadChurn(Self.repositoryFile("churn.json"), file: "churn.json", schema: try Self.schema)
         let nba = try ModelFile.loadNBA(Self.repositoryFile("nba.json"), file: "nba.json", schema: try Self.schema)

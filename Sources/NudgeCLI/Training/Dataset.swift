@@ -14,7 +14,8 @@ extension Nudge {
             and churn = 1 when the customer completes no order in (T, T + horizon]. Each delivered offer after \
             the warm-up gets a row in --offers-out: the features when it was delivered and accepted = 1 when \
             Offer Accepted follows within the accept window. Snapshots are taken when the event-time watermark \
-            passes T; an event arriving after that with a time before T is missed, as it would be live.
+            passes T; an event arriving after that with a time before T is missed, as it would be live. Beside \
+            each CSV, <csv>.definitions.json records what each feature column computed, for the trainers.
 
             Example:
               nudge dataset --input history.jsonl --out dataset.csv --offers-out offers.csv
@@ -62,10 +63,15 @@ extension Nudge {
             }
             bar.finish(100)
             let dataset = builder.finish()
+            // Beside each CSV, what its feature columns computed: trainers record it in the model.
+            let definitions = DatasetDefinitions(features: config.features,
+                                                 featureFile: featureFile.path(modelsDirectory: models) ?? DatasetDefinitions.builtInSet)
             do {
                 try DatasetCSV.write(DatasetCSV.churnCSV(dataset.churnRows, featureNames: dataset.featureNames), to: out)
+                try definitions.write(beside: out)
                 if let offersOut {
                     try DatasetCSV.write(DatasetCSV.offersCSV(dataset.offerRows, featureNames: dataset.featureNames), to: offersOut)
+                    try definitions.write(beside: offersOut)
                 }
             } catch {
                 throw CommandFailure(error.description)

@@ -43,16 +43,19 @@ extension Nudge {
             if !(l2 >= 0 && l2.isFinite) { throw ValidationError("--l2 must be a finite number >= 0") }
         }
 
-        /// Before training: every feature of the dataset is one the feature file defines, or the model could
-        /// never be served with it (the dataset was built with another file).
+        /// Before training: every feature of the dataset is one the feature file defines, and defines as the
+        /// dataset computed it (its definitions file, when `nudge dataset` wrote one), or the model would be
+        /// served something else under the same name, or could never be served.
         private func requireDefined(_ names: [String], in dataset: String, by features: FeatureSet) throws(TrainingError) {
+            let file = featureFile.path(modelsDirectory: models) ?? DatasetDefinitions.builtInSet
             let missing = names.filter { features.index(of: $0) == nil }
-            guard !missing.isEmpty else { return }
-            let file = featureFile.path(modelsDirectory: models) ?? "the built-in standard set"
-            throw .file(path: dataset, problem: """
-                has features that \(file) does not define: \(missing.joined(separator: ", ")); \
-                pass the --feature-file the dataset was built with
-                """)
+            guard missing.isEmpty else {
+                throw .file(path: dataset, problem: """
+                    has features that \(file) does not define: \(missing.joined(separator: ", ")); \
+                    pass the --feature-file the dataset was built with
+                    """)
+            }
+            try DatasetDefinitions.read(beside: dataset)?.check(names, against: features, featureFile: file, dataset: dataset)
         }
 
         func run() async throws {
@@ -133,7 +136,9 @@ extension Nudge {
             discussion: """
             A churn model (task binary) is evaluated on a churn dataset, an NBA model (task actions) on an offers \
             dataset, each row by the model of its action. Scoring goes through the service's own model loader \
-            and scorer, so the figures are the service's.
+            and scorer, so the figures are the service's. A model whose features were trained as the dataset \
+            did not compute them (its trained.feature_definitions against the dataset's .definitions.json) is \
+            refused.
 
             Example:
               nudge evaluate --model models/churn.json --dataset dataset.csv --after 2026-11-01
@@ -142,8 +147,6 @@ extension Nudge {
         @Option(help: "Model file.") var model: String
         @Option(help: "Dataset CSV: dataset.csv for churn, offers.csv for nba.") var dataset: String
         @Option(help: "Only rows later than this date or time (e.g. the holdout period).") var after: String?
-        @Option(help: "Models directory, where features.json is looked for.") var models = "models"
-        @OptionGroup var featureFile: FeatureFileOption
         @Option(help: "Report to write (default: <dataset>.<model name>.report.md).") var report: String?
         @Option(help: "Also write each scored row's probability here (CSV: customer_id,time,label,probability).") var scoresOut: String?
 
@@ -158,9 +161,14 @@ extension Nudge {
                 }
                 afterMillis = millis
             }
-            let isNBA = (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["task"] as? String == "actions"
+            let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+            let isNBA = root?["task"] as? String == "actions"
             do {
                 let table = try LabeledTable.read(path: dataset, kind: isNBA ? .offers : .churn)
+                // The model's features as trained against the dataset's as computed, when both are recorded.
+                if let recorded = (root?["trained"] as? [String: Any])?["feature_definitions"] as? [String: String] {
+                    try DatasetDefinitions.read(beside: dataset)?.check(model: recorded, modelPath: model, dataset: dataset)
+                }
                 let result = try ModelEvaluator.evaluate(model: data, file: model, table: table, after: afterMillis)
                 let base = (model as NSString).lastPathComponent.replacingOccurrences(of: ".json", with: "")
                 let reportPath = report ?? "\(dataset).\(base).report.md"

@@ -6,7 +6,7 @@ computes exactly that, in the same order of operations, so a data scientist sees
 
 from .model import ModelFileError, NudgeModel, feature_schema, load_model, parse_model, score
 from .export import export_sklearn, export_sklearn_actions
-from .dataset import Dataset, read_dataset
+from .dataset import Dataset, read_dataset, read_definitions
 
 __all__ = [
     "ModelFileError",
@@ -19,4 +19,5 @@ __all__ = [
     "export_sklearn_actions",
     "Dataset",
     "read_dataset",
+    "read_definitions",
 ]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import json
+import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Dict, List, Optional, Sequence
@@ -81,6 +83,23 @@ def read_dataset(path: str, kind: Optional[str] = None, features: Optional[Seque
     ids = np.array([r[index["customer_id"]] for r in records], dtype=object)
     groups = np.array([r[index["action"]] if kind == "offers" else "" for r in records], dtype=object)
     return Dataset(names, X, y, times, ids, groups, kind)
+
+
+def read_definitions(path: str) -> Optional[Dict[str, str]]:
+    """What each feature column of the dataset at ``path`` computed, from the ``<path>.definitions.json`` that
+    ``nudge dataset`` writes beside it (``{name: signature}``), or None when there is none. A model records
+    them in ``trained.feature_definitions``, and the service refuses it if its feature file computes one of
+    them otherwise."""
+    sidecar = path + ".definitions.json"
+    if not os.path.exists(sidecar):
+        return None
+    with open(sidecar, encoding="utf-8") as f:
+        root = json.load(f)
+    entries = root.get("feature_definitions") if isinstance(root, dict) else None
+    if not isinstance(entries, dict) or not all(isinstance(v, str) for v in entries.values()):
+        raise ValueError(f"{sidecar}: feature_definitions: expected an object of strings; rebuild it with "
+                         "`nudge dataset` or delete it")
+    return dict(entries)
 
 
 def holdout_split(times: np.ndarray, after: Optional[int] = None, share: float = 0.2):

@@ -71,6 +71,13 @@ def main(argv=None) -> int:
     if not std_diff <= 1e-9:
         failures.append(f"standardization differs by {std_diff:.3e}")
 
+    # Both record what each feature computed, from the dataset's definitions file: the service checks them.
+    swift_definitions = swift.trained.get("feature_definitions")
+    python_definitions = python.trained.get("feature_definitions")
+    print(f"feature definitions recorded: swift {len(swift_definitions or {})}, sklearn {len(python_definitions or {})}")
+    if not swift_definitions or swift_definitions != python_definitions:
+        failures.append("trained.feature_definitions differ between the two models (or are missing)")
+
     swift_auc, python_auc = swift.trained.get("auc"), python.trained.get("auc")
     auc_diff = abs(swift_auc - python_auc)
     print(f"holdout AUC: swift {swift_auc:.6f}, sklearn {python_auc:.6f}, |diff| = {auc_diff:.2e}")

@@ -24,7 +24,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
-from .dataset import Dataset, holdout_split, instant_millis, read_dataset
+from .dataset import Dataset, holdout_split, instant_millis, read_dataset, read_definitions
 from .export import export_sklearn, export_sklearn_actions
 from .model import feature_schema
 
@@ -91,6 +91,15 @@ def train_nba(data: Dataset, catalog: Dict[str, Any], l2: float = 1.0, after: Op
     return scaler, models, train, holdout, figures
 
 
+def _definitions(dataset: str, features) -> Dict[str, Any]:
+    """``{"feature_definitions": ...}`` for the model's features, from the dataset's definitions file (what
+    ``nudge dataset`` computed each column as), or nothing when there is none."""
+    definitions = read_definitions(dataset)
+    if not definitions:
+        return {}
+    return {"feature_definitions": {n: definitions[n] for n in features if n in definitions}}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", choices=["churn", "nba"], required=True)
@@ -115,7 +124,8 @@ def main(argv=None) -> int:
         scaler, lr, _, _, figures = train_churn(data, args.l2, after)
         export_sklearn((scaler, lr), data.features, args.name or "churn", args.version, args.out,
                        trained={"rows": figures["train_rows"], **{k: figures[k] for k in ("auc", "logloss") if k in figures},
-                                "evaluated_on": figures["evaluated_on"], "l2": args.l2},
+                                "evaluated_on": figures["evaluated_on"], "l2": args.l2,
+                                **_definitions(args.dataset, data.features)},
                        schema=schema or data.features)
     else:
         path = args.offers or args.dataset
@@ -128,7 +138,8 @@ def main(argv=None) -> int:
         export_sklearn_actions(scaler, models, catalog, data.features, args.name or "nba", args.version, args.out,
                                trained={"rows": figures["train_rows"],
                                         **{k: figures[k] for k in ("auc", "logloss") if k in figures},
-                                        "evaluated_on": figures["evaluated_on"], "l2": args.l2},
+                                        "evaluated_on": figures["evaluated_on"], "l2": args.l2,
+                                        **_definitions(path, data.features)},
                                schema=schema or data.features)
     json.dump(figures, sys.stdout, indent=2)
     print()

@@ -1,7 +1,10 @@
-import numpy as np
+import json
 
-from nudge_models.dataset import holdout_split, instant_millis, read_dataset
-from nudge_models.train import logistic_regression, train_churn
+import numpy as np
+import pytest
+
+from nudge_models.dataset import holdout_split, instant_millis, read_dataset, read_definitions
+from nudge_models.train import logistic_regression, main, train_churn
 
 DAY = 86_400_000
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -52,3 +55,32 @@ def test_reads_a_dataset_and_trains(tmp_path):
     assert len(holdout) == 200 and figures["evaluated_on"] == "holdout"
     assert lr.coef_[0][0] < 0 < lr.coef_[0][1]
     assert 0.5 < figures["auc"] <= 1
+
+
+def test_the_model_records_what_the_dataset_computed(tmp_path):
+    """The definitions nudge dataset writes beside the CSV go into trained.feature_definitions, for the model's
+    features only; without that file there are none; a malformed one names its field."""
+    lines = ["customer_id,cutoff,orders_90d,views_24h,churn"]
+    for i in range(60):
+        cutoff = ["2026-01-31", "2026-02-07"][i % 2] + "T00:00:00.000Z"
+        lines.append(f"c-{i},{cutoff},{i % 4},{i % 7},{int(i % 3 == 0)}")
+    path = tmp_path / "dataset.csv"
+    path.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "churn.json"
+    assert main(["--task", "churn", "--dataset", str(path), "--out", str(out)]) == 0
+    assert "feature_definitions" not in json.loads(out.read_text())["trained"]
+
+    definitions = {"orders_90d": "count of [Order Completed] over 90d@1d, missing 0.0",
+                   "views_24h": "count of [Product Viewed] over 1d@1h, missing 0.0",
+                   "unused": "count of [page] over 1h@1m, missing 0.0"}
+    sidecar = tmp_path / "dataset.csv.definitions.json"
+    sidecar.write_text(json.dumps({"written_by": "nudge dataset", "feature_file": "models/features.json",
+                                   "feature_definitions": definitions}))
+    assert read_definitions(str(path)) == definitions
+    assert main(["--task", "churn", "--dataset", str(path), "--out", str(out)]) == 0
+    recorded = json.loads(out.read_text())["trained"]["feature_definitions"]
+    assert recorded == {k: definitions[k] for k in ("orders_90d", "views_24h")}
+
+    sidecar.write_text(json.dumps({"feature_definitions": {"views_24h": 3}}))
+    with pytest.raises(ValueError, match="feature_definitions"):
+        read_definitions(str(path))
