@@ -145,6 +145,10 @@ def parse_model(data: bytes | str, file: str = "model.json",
     task = string(root, "task")
     if task not in ("binary", "actions"):
         raise ModelFileError(file, "task", f"is {task!r}; expected 'binary' or 'actions'")
+    metadata = 'a trainer\'s own metadata goes under "trained"'
+    top = ["format", "name", "version", "task", "features", "standardize", "trained"]
+    # Unknown keys before missing ones, as the service: a misspelt "standardise" is named, not "standardize".
+    known(root, top + (["intercept", "weights"] if task == "binary" else ["actions"]), "", metadata)
     features = required(root, "features", "")
     if not isinstance(features, list) or not features or not all(isinstance(f, str) for f in features):
         raise ModelFileError(file, "features", "must be a non-empty array of feature names")
@@ -153,8 +157,6 @@ def parse_model(data: bytes | str, file: str = "model.json",
             raise ModelFileError(file, f"features[{i}]", f"{f!r} is listed twice")
         if schema is not None and f not in schema:
             raise ModelFileError(file, f"features[{i}]", f"feature {f!r} is not defined in the feature schema")
-    metadata = 'a trainer\'s own metadata goes under "trained"'
-    top = ["format", "name", "version", "task", "features", "standardize", "trained"]
     standardize = required(root, "standardize", "")
     if not isinstance(standardize, dict):
         raise ModelFileError(file, "standardize", "must be an object {mean, scale}")
@@ -183,13 +185,11 @@ def parse_model(data: bytes | str, file: str = "model.json",
     if task == "binary":
         model.intercept = number(required(root, "intercept", ""), "intercept")
         model.weights = vector(required(root, "weights", ""), "weights", len(features))
-        known(root, top + ["intercept", "weights"], "", metadata)
         return model
 
     actions = required(root, "actions", "")
     if not isinstance(actions, list) or not actions:
         raise ModelFileError(file, "actions", "must be a non-empty array")
-    known(root, top + ["actions"], "", metadata)
     seen = set()
     for i, a in enumerate(actions):
         path = f"actions[{i}]."

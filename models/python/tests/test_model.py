@@ -77,12 +77,20 @@ def test_nba_scores_each_row_by_its_action():
     ({"weights": [-0.8]}, "weights"),
     ({"intercept": float("nan")}, "intercept"),
     ({"standardize": {"mean": [1.2, 14.0], "scale": [1.1, 0.0]}}, "standardize.scale[1]"),
-    ({"task": "actions"}, "actions"),
+    ({"task": "actions"}, "intercept"),
 ])
 def test_refuses_what_the_service_refuses(changes, field):
     with pytest.raises(ModelFileError) as refused:
         parse_model(text(CHURN, **changes), file="churn.json", schema=STANDARD_FEATURES)
     assert refused.value.field == field
+
+
+def test_a_misspelt_key_is_named_rather_than_the_one_it_misses():
+    misspelt = json.loads(text(CHURN))
+    misspelt["standardise"] = misspelt.pop("standardize")
+    with pytest.raises(ModelFileError) as refused:
+        parse_model(json.dumps(misspelt), file="churn.json")
+    assert refused.value.field == "standardise"
 
 
 def test_refuses_bad_actions():
