@@ -110,28 +110,16 @@ enum IdentityWire {
         millis == .min ? .min : min(max(millis, -(1 << 53)), 1 << 53)
     }
 
-    /// A fingerprint of a feature set: every definition whole (filter, aggregation, window and resolution,
-    /// missing value, cap, expression) and the record size. Records travel between instances only when it
-    /// matches: the same names over another aggregation or window (a rolling deploy of an edited feature
-    /// file) would be merged byte for byte under the wrong meaning. A mismatch merges the link without the
-    /// record.
+    /// A fingerprint of a feature set: each feature's name and signature (``FeatureDefinition/signature``:
+    /// aggregation, filter, window and resolution, missing value, cap, expression; lists sorted) in order, and
+    /// the record size. Records travel between instances only when it matches: the same names over another
+    /// aggregation or window (a rolling deploy of an edited feature file) would be merged byte for byte under
+    /// the wrong meaning. A mismatch merges the link without the record. The signature is the text models
+    /// record too, so the fingerprint changes when what a feature computes does, not with the Swift types
+    /// that hold it.
     static func fingerprint(of features: FeatureSet) -> UInt64 {
-        let text = Array((features.definitions.map(canonicalText).joined(separator: "\n") + "/\(features.bytesPerCustomer)").utf8)
+        let lines = zip(features.names, features.signatures).map { "\($0): \($1)" }
+        let text = Array((lines.joined(separator: "\n") + "/\(features.bytesPerCustomer)").utf8)
         return text.withUnsafeBytes { nudgeHash64($0) }
-    }
-
-    /// `value` written out field by field, with sets (and dictionaries) in sorted order: `String(reflecting:)`
-    /// lists a set in its iteration order, which differs from one process to the next (and between two equal
-    /// sets in one), so the fingerprint would too.
-    static func canonicalText(_ value: Any) -> String {
-        let mirror = Mirror(reflecting: value)
-        switch mirror.displayStyle {
-        case .set, .dictionary:
-            return "{" + mirror.children.map { canonicalText($0.value) }.sorted().joined(separator: ",") + "}"
-        case .some where !mirror.children.isEmpty:
-            return "\(mirror.subjectType)(" + mirror.children.map { "\($0.label ?? ""):\(canonicalText($0.value))" }.joined(separator: ",") + ")"
-        default:
-            return String(reflecting: value)
-        }
     }
 }

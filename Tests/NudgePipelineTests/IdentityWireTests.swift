@@ -44,6 +44,10 @@ import Testing
         let max14d = try set("max", window: "14d")
         #expect(max14d.bytesPerCustomer == max7d.bytesPerCustomer)
         #expect(IdentityWire.fingerprint(of: max14d) != IdentityWire.fingerprint(of: max7d))
+        // A description changes what a feature says, not what it computes: records still travel.
+        let described = try FeatureSet.parse(#"{"format": "nudge-features/1", "features": [{"name": "big_order", "description": "largest order", "#
+                                             + #""events": ["Order Completed"], "aggregation": "max", "of": "amount", "window": "7d"}]}"#, file: "f.json")
+        #expect(IdentityWire.fingerprint(of: described) == IdentityWire.fingerprint(of: max7d))
     }
 
     @Test func everyKindRoundTrips() throws {
