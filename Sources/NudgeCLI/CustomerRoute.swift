@@ -31,7 +31,7 @@ struct CustomerRoute: HTTPHandler {
         } catch {
             switch error {
             case .timedOut: return Self.error(.gatewayTimeout, "\(customer): the owning shard did not answer in time; try again")
-            case .linkedElsewhere: return Self.error(.notFound, "\(error)")
+            case .linkedElsewhere(_, let user), .linkedToUnknown(_, let user): return Self.error(.notFound, "\(error)", linkedTo: user)
             case .notRunning, .busy: return Self.error(.serviceUnavailable, "\(customer): \(error)")
             }
         }
@@ -54,9 +54,11 @@ struct CustomerRoute: HTTPHandler {
         }
     }
 
-    /// `{"error": message}` with `status`.
-    private static func error(_ status: HTTPStatusCode, _ message: String) -> HTTPResponse {
-        let body = (try? JSONEncoder().encode(["error": message])) ?? Data()
+    /// `{"error": message}` with `status`, and `"linked_to"` naming the customer an anonymous id is linked to.
+    private static func error(_ status: HTTPStatusCode, _ message: String, linkedTo: String? = nil) -> HTTPResponse {
+        var fields = ["error": message]
+        fields["linked_to"] = linkedTo
+        let body = (try? JSONEncoder().encode(fields)) ?? Data()
         return HTTPResponse(statusCode: status, headers: [.contentType: "application/json"], body: body)
     }
 }

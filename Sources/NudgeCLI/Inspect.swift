@@ -63,7 +63,10 @@ extension Nudge {
                 }
                 print(CustomerReport(snapshot).text)
             case 404:
-                // The instance says which: never seen here, or an anonymous id linked to another instance's customer.
+                // The instance says which: never seen here, or an anonymous id linked to a customer it cannot show.
+                if let linkedTo = Self.field("linked_to", of: reply.body) {
+                    throw CommandFailure("\(endpoint): \(Self.errorMessage(reply.body)) (nudge inspect \(linkedTo) --http <that instance>)")
+                }
                 throw CommandFailure("""
                     \(endpoint): \(Self.errorMessage(reply.body)). Check the id; with several instances, ask the one \
                     consuming the customer's partition. An anonymous id answers with the customer it was linked to \
@@ -75,8 +78,12 @@ extension Nudge {
         }
 
         private static func errorMessage(_ body: Data) -> String {
-            if let object = try? JSONDecoder().decode([String: String].self, from: body), let message = object["error"] { return message }
-            return String(decoding: body.prefix(300), as: UTF8.self)
+            field("error", of: body) ?? String(decoding: body.prefix(300), as: UTF8.self)
+        }
+
+        /// A text field of a JSON error answer.
+        private static func field(_ name: String, of body: Data) -> String? {
+            (try? JSONDecoder().decode([String: String].self, from: body))?[name]
         }
 
         private static func hint(_ status: Int) -> String {

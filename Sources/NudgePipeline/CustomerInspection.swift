@@ -13,6 +13,9 @@ public enum InspectionError: Error, Sendable, Equatable, CustomStringConvertible
     /// The id asked for is an anonymous id linked to `customer`, whose partitions another instance of the
     /// group consumes: ask that instance for `customer`.
     case linkedElsewhere(anonymousId: String, customer: String)
+    /// The id asked for is an anonymous id linked to `customer`, of whom the shard that owns them holds
+    /// nothing (their partition came here after the link was made, or their state was dropped).
+    case linkedToUnknown(anonymousId: String, customer: String)
 
     /// A sentence for logs and HTTP answers.
     public var description: String {
@@ -22,6 +25,8 @@ public enum InspectionError: Error, Sendable, Equatable, CustomStringConvertible
         case .timedOut(let shard, let after): "shard \(shard) did not answer within \(after)"
         case .linkedElsewhere(let anonymousId, let customer):
             "\(anonymousId) is an anonymous id linked to customer \(customer), whose partition another instance consumes: ask that instance for \(customer)"
+        case .linkedToUnknown(let anonymousId, let customer):
+            "\(anonymousId) is an anonymous id linked to customer \(customer), of whom this instance holds nothing (their partition came here after the link was made, or their state was dropped)"
         }
     }
 }
@@ -30,9 +35,9 @@ public enum InspectionError: Error, Sendable, Equatable, CustomStringConvertible
 enum InspectionAnswer: Sendable {
     /// The id is a customer of the shard's store: their snapshot.
     case customer(CustomerSnapshot)
-    /// The id is an anonymous id the shard routes to the customer `user` (a live identity link); `elsewhere`
-    /// when that customer's partition is another instance's.
-    case linked(user: String, elsewhere: Bool)
+    /// The id is an anonymous id the shard routes to the customer `user` (a live identity link), as the
+    /// link holds the id's bytes; `elsewhere` when that customer's partition is another instance's.
+    case linked(user: [UInt8], elsewhere: Bool)
     /// The shard knows nothing of the id.
     case unknown
 
@@ -151,7 +156,7 @@ extension Pipeline {
     ///
     /// - Throws: ``InspectionError`` when the pipeline is not running, a shard's queue is full, a shard
     ///   does not answer within `timeout` (for each of the two shards a linked id asks), or the id is linked
-    ///   to a customer of another instance. Cancelling the calling task does not end the wait early; the
+    ///   to a customer of another instance or of whom this one holds nothing. Cancelling the calling task does not end the wait early; the
     ///   timeout bounds it.
     public func inspect(customer: String, atMillis: Int64? = nil,
                         timeout: Duration = .seconds(2)) async throws(InspectionError) -> CustomerSnapshot? {
@@ -161,12 +166,15 @@ extension Pipeline {
         switch try await shardOwning(customer: id).inspections.ask(customerId: id, atMillis: atMillis, timeout: timeout).get() {
         case .customer(let snapshot): return snapshot
         case .unknown: return nil
-        case .linked(let user, elsewhere: true): throw .linkedElsewhere(anonymousId: customer, customer: user)
+        case .linked(let user, elsewhere: true):
+            throw .linkedElsewhere(anonymousId: customer, customer: String(decoding: user, as: UTF8.self))
         case .linked(let user, elsewhere: false):
-            let userId = Array(user.utf8)
-            // One hop: a customer's shard answers for the customer (links never point at anonymous ids).
-            let answer = try await shardOwning(customer: userId).inspections.ask(customerId: userId, atMillis: atMillis, timeout: timeout).get()
-            guard var snapshot = answer.snapshot else { return nil }
+            // One hop: a customer's shard answers for the customer (links never point at anonymous ids). The
+            // merge of the id's history may still be on its way there: the snapshot then lacks it, for now.
+            let answer = try await shardOwning(customer: user).inspections.ask(customerId: user, atMillis: atMillis, timeout: timeout).get()
+            guard var snapshot = answer.snapshot else {
+                throw .linkedToUnknown(anonymousId: customer, customer: String(decoding: user, as: UTF8.self))
+            }
             snapshot.linkedFrom = customer
             return snapshot
         }

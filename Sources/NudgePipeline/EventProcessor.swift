@@ -789,15 +789,16 @@ final class EventProcessor {
 
     /// What this shard knows of the id: the customer's snapshot (``snapshot(of:atMillis:)``), else the
     /// customer an identity link this shard routes the id to names, while the link is in force (by the
-    /// shard's newest event time: the next event of the id would resolve so). Reads only.
+    /// shard's newest event time, as the id's next event would be judged; a shard that has handled no event
+    /// yet keeps every link). Reads only.
     func inspection(of id: [UInt8], atMillis requested: Int64?) -> InspectionAnswer {
         if let snapshot = snapshot(of: id, atMillis: requested) { return .customer(snapshot) }
+        let now = clock.newestEventMillis
         return id.withUnsafeBytes { (id) -> InspectionAnswer in
             guard let link = links.link(of: id, hash: nudgeHash64(id)), links.routes(at: link),
-                  !links.isExpired(at: link, atMillis: clock.newestEventMillis, ttlMillis: idleTTLMillis) else { return .unknown }
+                  now == .min || !links.isExpired(at: link, atMillis: now, ttlMillis: idleTTLMillis) else { return .unknown }
             return links.withIds(at: link) { (_, user) -> InspectionAnswer in
-                .linked(user: String(decoding: user, as: UTF8.self),
-                        elsewhere: destination(of: user, hash: links.userHash(at: link)) == Self.otherInstance)
+                .linked(user: Array(user), elsewhere: destination(of: user, hash: links.userHash(at: link)) == Self.otherInstance)
             }
         }
     }

@@ -281,6 +281,32 @@ struct IdentityStream {
         #expect(fired == ["u-1 Cart Abandoned"])
     }
 
+    @Test("The visitor's shard names the customer it links the visitor to, even before it has an event of its own")
+    func theVisitorsShardAnswersWithTheLink() throws {
+        let cluster = try ShardCluster(shards: 2)
+        let visitor = (0..<100).map { "a-\($0)" }.first { cluster.owner($0) != cluster.owner("u-1") } ?? "a-0"
+        // The visitor's first event signs in: their shard gets the link and no event, so it has no event time.
+        cluster.consume(track("Signed In", user: "u-1", anonymous: visitor, id: "m-1", at: ISO8601Time.format(millis: t0)), key: "u-1")
+        let answer = cluster.processors[cluster.owner(visitor)].inspection(of: Array(visitor.utf8), atMillis: nil)
+        guard case .linked(let user, let elsewhere) = answer else {
+            Issue.record("the visitor's shard answered \(answer), not the link")
+            return
+        }
+        #expect(user == Array("u-1".utf8) && !elsewhere)
+        // The customer's shard answers with the customer; a stranger is unknown to both.
+        guard case .customer(let snapshot) = cluster.processors[cluster.owner("u-1")].inspection(of: Array("u-1".utf8), atMillis: nil) else {
+            Issue.record("u-1's shard does not hold u-1")
+            return
+        }
+        #expect(snapshot.customerId == "u-1")
+        for processor in cluster.processors {
+            guard case .unknown = processor.inspection(of: Array("a-stranger".utf8), atMillis: nil) else {
+                Issue.record("a stranger is known")
+                return
+            }
+        }
+    }
+
     @Test("Re-linking an anonymous id routes it to the new customer; the old keeps what it had")
     func relinkMovesOnlyLaterEvents() throws {
         let cluster = try ShardCluster(shards: 3)
