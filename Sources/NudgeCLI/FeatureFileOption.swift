@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NudgeFeatures
+import NudgeTraining
 
 /// `--feature-file`: the declarative feature definitions that the service, `nudge dataset` and `nudge train`
 /// share, so that a model is trained on exactly the features it is served.
@@ -15,6 +16,11 @@ struct FeatureFileOption: ParsableArguments {
     func path(modelsDirectory: String) -> String? {
         let path = featureFile ?? (modelsDirectory as NSString).appendingPathComponent("features.json")
         return featureFile == nil && !FileManager.default.fileExists(atPath: path) ? nil : path
+    }
+
+    /// The file the definitions come from, or words for the built-in set: for messages and records.
+    func source(modelsDirectory: String) -> String {
+        path(modelsDirectory: modelsDirectory) ?? DatasetDefinitions.builtInSet
     }
 
     /// Loads the definitions, saying on stderr which (a model refused for a feature the set lacks is easier

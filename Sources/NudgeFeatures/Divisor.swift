@@ -17,7 +17,9 @@ struct Divisor: Sendable, Equatable {
     private let biasQuotient: Int64
     private let path: Path
 
-    private enum Path: UInt8, Sendable { case multiply, identity, divide }
+    // Not private: a private type prints with its address in `FeatureSet.recordFormat`, which must be the
+    // same in every process.
+    enum Path: UInt8, Sendable { case multiply, identity, divide }
 
     /// Largest magnitude accepted: clamped times (2^53) plus room for window arithmetic around them.
     static let limit: Int64 = (1 << 53) + (1 << 20)

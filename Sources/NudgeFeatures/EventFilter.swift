@@ -11,8 +11,10 @@ public struct EventFilter: Sendable, Equatable {
     /// including a gauge's closing, removing and resetting kinds.
     public var channels: Set<Channel>? { didSet { channelMask = Self.mask(channels) } }
     /// Property conditions that must all hold (empty: none). Like `channels`, they apply to every event the
-    /// feature looks at, gauges' closing kinds included.
-    public var conditions: [PropertyCondition]
+    /// feature looks at, gauges' closing kinds included. Kept in one order whatever the order they were
+    /// given in (by their text): two filters that test the same share their state in a record, so the
+    /// record's layout follows from what the features compute, as their signatures say.
+    public var conditions: [PropertyCondition] { didSet { conditions.sort(by: Self.canonicalOrder) } }
 
     private(set) var kindMask: ByteSet
     private(set) var channelMask: ByteSet
@@ -21,10 +23,12 @@ public struct EventFilter: Sendable, Equatable {
     public init(kinds: Set<EventKind>, channels: Set<Channel>? = nil, conditions: [PropertyCondition] = []) {
         self.kinds = kinds
         self.channels = channels
-        self.conditions = conditions
+        self.conditions = conditions.sorted(by: Self.canonicalOrder)
         kindMask = ByteSet(kinds.map(\.rawValue))
         channelMask = Self.mask(channels)
     }
+
+    private static func canonicalOrder(_ a: PropertyCondition, _ b: PropertyCondition) -> Bool { a.description < b.description }
 
     /// Events of any of `kinds`, on any channel.
     public static func kinds(_ kinds: EventKind...) -> EventFilter { EventFilter(kinds: Set(kinds)) }

@@ -53,8 +53,30 @@ public struct FeatureSet: Sendable, Equatable {
     /// Feature names, in output order.
     public var names: [String] { definitions.map(\.name) }
 
-    /// What each feature computes (``FeatureDefinition/signature``), in output order.
-    public var signatures: [String] { definitions.map(\.signature) }
+    /// What each feature computes, in output order: its ``FeatureDefinition/signature``, and for a derived
+    /// feature those of the features its expression reads too, in braces (`derived (a / b), missing 0.0
+    /// {a: …; b: …}`), since redefining one of them changes what it computes. Models record these
+    /// (`trained.feature_definitions`) and the service compares them.
+    public var signatures: [String] {
+        var byName: [String: String] = [:]
+        return definitions.map { definition in
+            var text = definition.signature
+            if case .derived(let expression) = definition.aggregation {
+                // Validation put every reference above this feature, so each is in `byName` already.
+                let inputs = Set(expression.references).sorted().map { "\($0): \(byName[$0] ?? "?")" }
+                text += " {" + inputs.joined(separator: "; ") + "}"
+            }
+            byName[definition.name] = text
+            return text
+        }
+    }
+
+    /// The feature record's byte layout as text: every ring (offset, cell, length, resolution), every
+    /// piece of state and the updates and conditions that write it, every reader, the record's size and
+    /// template. Records can be merged byte for byte between two sets exactly when they describe them alike,
+    /// whether they differ by feature file or by the Nudge version that compiled it. The layout holds value
+    /// types of no private type (which would print with an address), so the text is the same in every process.
+    public var recordFormat: String { String(reflecting: layout) }
 
     /// Number of features (the length of an evaluated vector).
     public var count: Int { definitions.count }

@@ -156,12 +156,32 @@ public enum PropertyCondition: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// E.g. `category in [garden, outdoor]`, `amount >= 100.0`.
+    /// E.g. `category in ["garden", "outdoor"]`, `amount >= 100.0`: values quoted as JSON strings, so a
+    /// value holding a comma or a quote reads as one (feature signatures are compared as this text).
     public var description: String {
         switch self {
-        case .textIn(let field, let values): "\(field.name) in [\(values.sorted().joined(separator: ", "))]"
-        case .textNotIn(let field, let values): "\(field.name) not in [\(values.sorted().joined(separator: ", "))]"
+        case .textIn(let field, let values): "\(field.name) in [\(Self.quoted(values))]"
+        case .textNotIn(let field, let values): "\(field.name) not in [\(Self.quoted(values))]"
         case .number(let field, let comparison, let constant): "\(field.name) \(comparison.rawValue) \(constant)"
         }
+    }
+
+    /// `values` sorted, each as a JSON string, comma-separated.
+    private static func quoted(_ values: Set<String>) -> String {
+        values.sorted().map(jsonString).joined(separator: ", ")
+    }
+
+    /// `text` as a JSON string literal: quotes, backslashes and control characters escaped.
+    private static func jsonString(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case _ where scalar.value < 0x20: out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
     }
 }

@@ -110,16 +110,14 @@ enum IdentityWire {
         millis == .min ? .min : min(max(millis, -(1 << 53)), 1 << 53)
     }
 
-    /// A fingerprint of a feature set: each feature's name and signature (``FeatureDefinition/signature``:
-    /// aggregation, filter, window and resolution, missing value, cap, expression; lists sorted) in order, and
-    /// the record size. Records travel between instances only when it matches: the same names over another
-    /// aggregation or window (a rolling deploy of an edited feature file) would be merged byte for byte under
-    /// the wrong meaning. A mismatch merges the link without the record. The signature is the text models
-    /// record too, so the fingerprint changes when what a feature computes does, not with the Swift types
-    /// that hold it.
+    /// A fingerprint of a feature set: each feature's name and signature (``FeatureSet/signatures``: what it
+    /// computes) and the record's byte layout (``FeatureSet/recordFormat``). Records travel between instances
+    /// only when it matches: the same names over another aggregation or window (a rolling deploy of an edited
+    /// feature file), or the same file compiled to another layout (a Nudge upgrade), would be merged byte for
+    /// byte under the wrong meaning. A mismatch merges the link without the record.
     static func fingerprint(of features: FeatureSet) -> UInt64 {
         let lines = zip(features.names, features.signatures).map { "\($0): \($1)" }
-        let text = Array((lines.joined(separator: "\n") + "/\(features.bytesPerCustomer)").utf8)
+        let text = Array((lines.joined(separator: "\n") + "\n" + features.recordFormat).utf8)
         return text.withUnsafeBytes { nudgeHash64($0) }
     }
 }

@@ -40,10 +40,7 @@ public struct DatasetDefinitions: Sendable, Equatable {
 
     /// The file's JSON text, keys sorted (stable for diffs).
     public var json: String {
-        func quoted(_ text: String) -> String {
-            let data = (try? JSONSerialization.data(withJSONObject: text, options: [.fragmentsAllowed, .withoutEscapingSlashes])) ?? Data()
-            return String(decoding: data, as: UTF8.self)
-        }
+        let quoted = ModelFileWriter.string
         let entries = signatures.keys.sorted().map { "    \(quoted($0)): \(quoted(signatures[$0] ?? ""))" }
         return """
             {
@@ -100,7 +97,7 @@ public struct DatasetDefinitions: Sendable, Equatable {
         let defined = Dictionary(zip(features.names, features.signatures), uniquingKeysWith: { first, _ in first })
         guard let (name, computed, other) = firstDifference(names, from: defined) else { return }
         throw .file(path: dataset, problem: """
-            feature \(name) was computed as `\(computed)` (\(Self.path(beside: dataset)), from \(featureFile == self.featureFile ? "that file as it was" : self.featureFile)) \
+            feature \(name) was computed as `\(computed)` (\(Self.path(beside: dataset)), from \(self.featureFile)\(featureFile == self.featureFile ? " as it was then" : "")) \
             but \(featureFile) defines it as `\(other)`: train with the feature file the dataset was built with \
             (--feature-file), or rebuild the dataset with `nudge dataset` and this one
             """)

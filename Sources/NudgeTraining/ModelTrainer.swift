@@ -63,7 +63,8 @@ public struct TrainingOptions: Sendable {
 
     /// What each of `names` computes in the service's set, for the model file.
     func definitions(of names: [String]) -> [(name: String, definition: String)] {
-        names.compactMap { name in serviceFeatures.index(of: name).map { (name, serviceFeatures.definitions[$0].signature) } }
+        let signatures = serviceFeatures.signatures
+        return names.compactMap { name in serviceFeatures.index(of: name).map { (name, signatures[$0]) } }
     }
 
     /// Options with the defaults above.

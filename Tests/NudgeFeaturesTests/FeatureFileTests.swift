@@ -230,8 +230,9 @@ import Testing
         let a = set.definitions[0]
         #expect(a.filter.kinds == [.orderCompleted])
         #expect(a.filter.channels == [.store, .callCenter])
-        #expect(a.filter.conditions == [.textIn(.category, ["outdoor", "garden"]), .textNotIn(.productId, ["p-1"]),
-                                        .number(.amount, .greater, 10), .number(.amount, .lessOrEqual, 500)])
+        // Conditions in their canonical order (by text), whatever order the file wrote them in.
+        #expect(a.filter.conditions == [.number(.amount, .lessOrEqual, 500), .number(.amount, .greater, 10),
+                                        .textIn(.category, ["outdoor", "garden"]), .textNotIn(.productId, ["p-1"])])
         #expect(a.aggregation == .average(.amount))
         #expect(a.window == .days(14, resolutionMillis: Time.day))
         #expect(a.missingValue == -1 && a.cap == 10_000)
@@ -259,14 +260,15 @@ import Testing
             #"{"name": "gifts", "events": ["Order Completed"], "where": {"properties.is_gift": "true"}, "aggregation": "count"}"#,
         ]))
         #expect(set.definitions[0].filter.conditions == [
-            .textIn(.property("payment_method"), ["gift_card"]), .number(.property("items"), .greaterOrEqual, 2),
-            .number(.property("items"), .less, 10), .textNotIn(.property("tier"), ["1", "2"]),
+            .number(.property("items"), .less, 10), .number(.property("items"), .greaterOrEqual, 2),
+            .textIn(.property("payment_method"), ["gift_card"]), .textNotIn(.property("tier"), ["1", "2"]),
         ])
         #expect(set.definitions[0].aggregation == .sum(.property("items")))
         #expect(set.definitions[1].aggregation == .sum(.amount))
         #expect(set.definitions[2].aggregation == .distinctCount(.property("brand")))
         #expect(set.definitions[3].aggregation == .maximum(.property("discount")))
-        // In order of first use, each once: the order decoders are built with.
-        #expect(set.readProperties == ["payment_method", "items", "tier", "brand", "discount", "is_gift"])
+        // In order of first use (a filter's conditions in their canonical order), each once: the order decoders
+        // are built with.
+        #expect(set.readProperties == ["items", "payment_method", "tier", "brand", "discount", "is_gift"])
     }
 }

@@ -115,7 +115,7 @@ import Testing
         let filter = #"{"format": "nudge-features/1", "features": [{"name": "a", "events": ["Order Completed", "Product Viewed"], "channels": ["web", "store"], "where": {"category": ["x", "y"], "amount": {">": 5}}, "#
         func signature(_ rest: String) throws -> String? { try FeatureSet.parse(filter + rest + "}]}").signatures.first }
         let base = try signature(#""aggregation": "sum", "of": "amount", "window": "7d""#)
-        #expect(base == "sum(amount) of [Order Completed, Product Viewed] on [store, web] where amount > 5.0 and category in [x, y] over 7d@12h, missing 0.0")
+        #expect(base == #"sum(amount) of [Order Completed, Product Viewed] on [store, web] where amount > 5.0 and category in ["x", "y"] over 7d@12h, missing 0.0"#)
         // Listed otherwise, described, named otherwise, the window in other units: the same.
         let reordered = try FeatureSet.parse(#"{"format": "nudge-features/1", "features": [{"name": "b", "description": "the same", "events": ["Product Viewed", "Order Completed"], "channels": ["store", "web"], "where": {"amount": {">": 5}, "category": ["y", "x"]}, "aggregation": "sum", "window": "1w"}]}"#)
         #expect(reordered.signatures.first == base)
@@ -125,8 +125,21 @@ import Testing
                         #""aggregation": "sum", "window": "7d", "missing": -1"#, #""aggregation": "sum", "window": "7d", "cap": 100"#] {
             #expect(try signature(changed) != base, "\(changed)")
         }
-        let derived = try FeatureSet.parse(#"{"format": "nudge-features/1", "features": [{"name": "n", "events": ["Order Completed"], "aggregation": "count"}, {"name": "r", "expression": "n / max(n, 1)"}]}"#)
-        #expect(derived.signatures.last == "derived (n / max(n, 1.0)), missing 0.0")
+        // A value holding a comma is one value, not two.
+        let comma = try FeatureSet.parse(#"{"format": "nudge-features/1", "features": [{"name": "g", "events": ["Product Viewed"], "where": {"category": "Home, Garden"}, "aggregation": "count"}]}"#)
+        let two = try FeatureSet.parse(#"{"format": "nudge-features/1", "features": [{"name": "g", "events": ["Product Viewed"], "where": {"category": ["Home", "Garden"]}, "aggregation": "count"}]}"#)
+        #expect(comma.signatures != two.signatures)
+        #expect(comma.signatures.first?.contains(#"category in ["Home, Garden"]"#) == true)
+        // A derived feature carries what it reads: redefining an input changes it too, however deep.
+        func derived(window: String) throws -> [String] {
+            try FeatureSet.parse(#"{"format": "nudge-features/1", "features": [{"name": "n", "events": ["Order Completed"], "aggregation": "count", "window": "\#(window)"}, "#
+                                 + #"{"name": "r", "expression": "n / max(n, 1)"}, {"name": "s", "expression": "r * 2"}]}"#).signatures
+        }
+        let week = try derived(window: "7d")
+        #expect(week[1] == "derived (n / max(n, 1.0)), missing 0.0 {n: count of [Order Completed] over 7d@12h, missing 0.0}")
+        #expect(week[2] == "derived (r * 2.0), missing 0.0 {r: \(week[1])}")
+        let month = try derived(window: "30d")
+        #expect(month[1] != week[1] && month[2] != week[2])
     }
 
     @Test func anInvisibleCharacterInANameIsShownByItsCodePoint() {

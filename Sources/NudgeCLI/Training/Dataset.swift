@@ -65,7 +65,7 @@ extension Nudge {
             let dataset = builder.finish()
             // Beside each CSV, what its feature columns computed: trainers record it in the model.
             let definitions = DatasetDefinitions(features: config.features,
-                                                 featureFile: featureFile.path(modelsDirectory: models) ?? DatasetDefinitions.builtInSet)
+                                                 featureFile: featureFile.source(modelsDirectory: models))
             do {
                 try DatasetCSV.write(DatasetCSV.churnCSV(dataset.churnRows, featureNames: dataset.featureNames), to: out)
                 try definitions.write(beside: out)

@@ -47,7 +47,7 @@ extension Nudge {
         /// dataset computed it (its definitions file, when `nudge dataset` wrote one), or the model would be
         /// served something else under the same name, or could never be served.
         private func requireDefined(_ names: [String], in dataset: String, by features: FeatureSet) throws(TrainingError) {
-            let file = featureFile.path(modelsDirectory: models) ?? DatasetDefinitions.builtInSet
+            let file = featureFile.source(modelsDirectory: models)
             let missing = names.filter { features.index(of: $0) == nil }
             guard missing.isEmpty else {
                 throw .file(path: dataset, problem: """

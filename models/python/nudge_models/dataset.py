@@ -93,8 +93,11 @@ def read_definitions(path: str) -> Optional[Dict[str, str]]:
     sidecar = path + ".definitions.json"
     if not os.path.exists(sidecar):
         return None
-    with open(sidecar, encoding="utf-8") as f:
-        root = json.load(f)
+    try:
+        with open(sidecar, encoding="utf-8") as f:
+            root = json.load(f)
+    except ValueError as e:
+        raise ValueError(f"{sidecar}: not readable as JSON ({e}); rebuild it with `nudge dataset` or delete it") from None
     entries = root.get("feature_definitions") if isinstance(root, dict) else None
     if not isinstance(entries, dict) or not all(isinstance(v, str) for v in entries.values()):
         raise ValueError(f"{sidecar}: feature_definitions: expected an object of strings; rebuild it with "
