@@ -5,8 +5,8 @@ import NudgePipeline
 
 /// `GET /customers/{id}[?at=ISO-time]`: the customer's snapshot as JSON (``CustomerSnapshot``), asked of the
 /// shard that owns them (an anonymous id linked to a customer answers with that customer's); 404 when this
-/// instance has not seen the customer, or the id is linked to another instance's customer; 400 for a time
-/// before their last event.
+/// instance has not seen the customer, or the id is linked to a customer another instance holds (`linked_to`
+/// names them) or of whom this one holds nothing; 400 for a time before their last event.
 struct CustomerRoute: HTTPHandler {
     /// The route pattern to register the handler under.
     static let pattern = "GET /customers/:id"
@@ -31,7 +31,8 @@ struct CustomerRoute: HTTPHandler {
         } catch {
             switch error {
             case .timedOut: return Self.error(.gatewayTimeout, "\(customer): the owning shard did not answer in time; try again")
-            case .linkedElsewhere(_, let user), .linkedToUnknown(_, let user): return Self.error(.notFound, "\(error)", linkedTo: user)
+            case .linkedElsewhere(_, let user): return Self.error(.notFound, "\(error)", linkedElsewhere: user)
+            case .linkedToUnknown: return Self.error(.notFound, "\(error)")
             case .notRunning, .busy: return Self.error(.serviceUnavailable, "\(customer): \(error)")
             }
         }
@@ -54,10 +55,11 @@ struct CustomerRoute: HTTPHandler {
         }
     }
 
-    /// `{"error": message}` with `status`, and `"linked_to"` naming the customer an anonymous id is linked to.
-    private static func error(_ status: HTTPStatusCode, _ message: String, linkedTo: String? = nil) -> HTTPResponse {
+    /// `{"error": message}` with `status`, and `"linked_to"` naming the customer an anonymous id is linked to
+    /// when another instance holds them.
+    private static func error(_ status: HTTPStatusCode, _ message: String, linkedElsewhere: String? = nil) -> HTTPResponse {
         var fields = ["error": message]
-        fields["linked_to"] = linkedTo
+        fields["linked_to"] = linkedElsewhere
         let body = (try? JSONEncoder().encode(fields)) ?? Data()
         return HTTPResponse(statusCode: status, headers: [.contentType: "application/json"], body: body)
     }

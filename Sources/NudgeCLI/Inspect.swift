@@ -63,9 +63,10 @@ extension Nudge {
                 }
                 print(CustomerReport(snapshot).text)
             case 404:
-                // The instance says which: never seen here, or an anonymous id linked to a customer it cannot show.
+                // The instance says which: never seen here, or an anonymous id linked to another instance's customer.
                 if let linkedTo = Self.field("linked_to", of: reply.body) {
-                    throw CommandFailure("\(endpoint): \(Self.errorMessage(reply.body)) (nudge inspect \(linkedTo) --http <that instance>)")
+                    throw CommandFailure("\(endpoint): \(Self.errorMessage(reply.body)) "
+                                         + "(nudge inspect \(linkedTo)\(at.map { " --at \($0)" } ?? "") --http <that instance's host:port>)")
                 }
                 throw CommandFailure("""
                     \(endpoint): \(Self.errorMessage(reply.body)). Check the id; with several instances, ask the one \

@@ -128,8 +128,9 @@ public struct FeatureDefinition: Sendable, Equatable {
     /// What the feature computes, as one line that two equal definitions share whatever the order they list
     /// events, channels or conditions in (the name and description left out), e.g.
     /// `count of [Order Completed] on [store] over 90d@1d, missing 0.0`. A model records it for each of its
-    /// features (`trained.feature_definitions`), so that one served with a feature redefined under the same
-    /// name is refused rather than fed values it never learnt.
+    /// features (`trained.feature_definitions`, with a derived feature's inputs: ``FeatureSet/signatures``),
+    /// so that one served with a feature redefined under the same name is refused rather than fed values it
+    /// never learnt.
     public var signature: String {
         var text: String
         if case .derived(let expression) = aggregation {

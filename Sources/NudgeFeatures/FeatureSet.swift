@@ -54,29 +54,42 @@ public struct FeatureSet: Sendable, Equatable {
     public var names: [String] { definitions.map(\.name) }
 
     /// What each feature computes, in output order: its ``FeatureDefinition/signature``, and for a derived
-    /// feature those of the features its expression reads too, in braces (`derived (a / b), missing 0.0
-    /// {a: …; b: …}`), since redefining one of them changes what it computes. Models record these
-    /// (`trained.feature_definitions`) and the service compares them.
+    /// feature, in braces, the signature of every feature it reads, directly or through other derived
+    /// features, each once by name (`derived (a / b), missing 0.0 {a: …; b: …}`): redefining any of them
+    /// changes what it computes. Each listed once, so the text grows with the number of inputs, not with the
+    /// depth of the chain. Models record these (`trained.feature_definitions`) and the service compares them.
     public var signatures: [String] {
-        var byName: [String: String] = [:]
+        var own: [String: String] = [:]
+        var inputs: [String: Set<String>] = [:]
         return definitions.map { definition in
             var text = definition.signature
+            own[definition.name] = text
             if case .derived(let expression) = definition.aggregation {
-                // Validation put every reference above this feature, so each is in `byName` already.
-                let inputs = Set(expression.references).sorted().map { "\($0): \(byName[$0] ?? "?")" }
-                text += " {" + inputs.joined(separator: "; ") + "}"
+                // Validation put every reference above this feature, so each is known already.
+                var all = Set<String>()
+                for reference in expression.references {
+                    all.insert(reference)
+                    all.formUnion(inputs[reference] ?? [])
+                }
+                inputs[definition.name] = all
+                text += " {" + all.sorted().map { "\($0): \(own[$0] ?? "?")" }.joined(separator: "; ") + "}"
             }
-            byName[definition.name] = text
             return text
         }
     }
 
     /// The feature record's byte layout as text: every ring (offset, cell, length, resolution), every
     /// piece of state and the updates and conditions that write it, every reader, the record's size and
-    /// template. Records can be merged byte for byte between two sets exactly when they describe them alike,
-    /// whether they differ by feature file or by the Nudge version that compiled it. The layout holds value
-    /// types of no private type (which would print with an address), so the text is the same in every process.
-    public var recordFormat: String { String(reflecting: layout) }
+    /// template, after ``recordEncodingVersion``. Two sets that describe their records alike lay them out
+    /// alike, whether they differ by feature file or by the Nudge version that compiled it; how the bytes
+    /// are encoded and merged beyond the layout is what the version stands for. The layout holds value types
+    /// of no private type (which would print with an address), so the text is the same in every process.
+    public var recordFormat: String { "v\(Self.recordEncodingVersion) " + String(reflecting: layout) }
+
+    /// Raise it with any change to how records are encoded or merged that the layout does not show (the
+    /// header, a cell's saturation, the distinct-count bitmap rule, ``RecordMerge``): instances then stop
+    /// exchanging records with older ones rather than merge them under another meaning.
+    public static let recordEncodingVersion = 1
 
     /// Number of features (the length of an evaluated vector).
     public var count: Int { definitions.count }

@@ -157,13 +157,21 @@ public enum PropertyCondition: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// E.g. `category in ["garden", "outdoor"]`, `amount >= 100.0`: values quoted as JSON strings, so a
-    /// value holding a comma or a quote reads as one (feature signatures are compared as this text).
+    /// value holding a comma or a quote reads as one, and so are field names other than plain keys (feature
+    /// signatures are compared as this text).
     public var description: String {
         switch self {
-        case .textIn(let field, let values): "\(field.name) in [\(Self.quoted(values))]"
-        case .textNotIn(let field, let values): "\(field.name) not in [\(Self.quoted(values))]"
-        case .number(let field, let comparison, let constant): "\(field.name) \(comparison.rawValue) \(constant)"
+        case .textIn(let field, let values): "\(Self.fieldText(field.name)) in [\(Self.quoted(values))]"
+        case .textNotIn(let field, let values): "\(Self.fieldText(field.name)) not in [\(Self.quoted(values))]"
+        case .number(let field, let comparison, let constant): "\(Self.fieldText(field.name)) \(comparison.rawValue) \(constant)"
         }
+    }
+
+    /// A field's name as is when it is a plain key (letters, digits, `_`, `.`), else quoted: a property key
+    /// may hold a space, and `properties.a not in ["b"]` must not read as two conditions' text.
+    private static func fieldText(_ name: String) -> String {
+        name.utf8.allSatisfy { $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") || (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) }
+            ? name : jsonString(name)
     }
 
     /// `values` sorted, each as a JSON string, comma-separated.

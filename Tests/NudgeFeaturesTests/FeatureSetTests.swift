@@ -137,9 +137,20 @@ import Testing
         }
         let week = try derived(window: "7d")
         #expect(week[1] == "derived (n / max(n, 1.0)), missing 0.0 {n: count of [Order Completed] over 7d@12h, missing 0.0}")
-        #expect(week[2] == "derived (r * 2.0), missing 0.0 {r: \(week[1])}")
+        #expect(week[2] == "derived (r * 2.0), missing 0.0 {n: count of [Order Completed] over 7d@12h, missing 0.0; r: derived (n / max(n, 1.0)), missing 0.0}")
         let month = try derived(window: "30d")
         #expect(month[1] != week[1] && month[2] != week[2])
+        // Each input once, however the derived features chain: the text grows with the inputs, not the depth
+        // (pasting each input's braces in whole grew like Fibonacci: 30 such features, tens of megabytes).
+        var chain = [#"{"name": "f0", "events": ["Order Completed"], "aggregation": "count"}"#,
+                     #"{"name": "f1", "events": ["Product Viewed"], "aggregation": "count"}"#]
+        for k in 2..<30 { chain.append(#"{"name": "f\#(k)", "expression": "f\#(k - 1) + f\#(k - 2)"}"#) }
+        let longest = try FeatureSet.parse(#"{"format": "nudge-features/1", "features": ["# + chain.joined(separator: ", ") + "]}").signatures.map(\.count).max() ?? 0
+        #expect(longest < 5_000, "\(longest) characters")
+        // A property key holding a space is quoted: `properties.a not in` is not `properties."a not" in`.
+        let spaced = try FeatureSet.parse(#"{"format": "nudge-features/1", "features": [{"name": "s", "events": ["Product Viewed"], "where": {"properties.a not": "b"}, "aggregation": "count"}]}"#)
+        let plain = try FeatureSet.parse(#"{"format": "nudge-features/1", "features": [{"name": "s", "events": ["Product Viewed"], "where": {"properties.a": {"not_in": "b"}}, "aggregation": "count"}]}"#)
+        #expect(spaced.signatures != plain.signatures)
     }
 
     @Test func anInvisibleCharacterInANameIsShownByItsCodePoint() {

@@ -58,6 +58,8 @@ import Testing
         // The same in every process: nothing printed with an address (a private type, a pointer).
         for format in [FeatureSet.standard.recordFormat, sameOrder.recordFormat] {
             #expect(!format.contains("unknown context") && !format.contains("0x"), "\(format.prefix(400))")
+            // Fields and all: a build without reflection metadata would print the layout without them.
+            #expect(format.hasPrefix("v\(FeatureSet.recordEncodingVersion) ") && format.contains("template:") && format.contains("offset:"))
         }
         #expect(IdentityWire.fingerprint(of: reversed) == IdentityWire.fingerprint(of: sameOrder))
     }
