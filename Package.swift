@@ -59,7 +59,7 @@ let package = Package(
         // Training: point-in-time datasets by replaying history through the live feature code,
         // logistic regression, reports.
         .target(name: "NudgeTraining",
-                dependencies: ["NudgeEvents", "NudgeFeatures", "NudgeModels", "NudgeDecisions"],
+                dependencies: ["NudgeEvents", "NudgeFeatures", "NudgeJSON", "NudgeModels", "NudgeDecisions"],
                 swiftSettings: strict),
         // Pipeline: Kafka in, store, score, decide, Kafka out; metrics.
         .target(name: "NudgePipeline",

@@ -1,4 +1,5 @@
 import NudgeEvents
+import NudgeJSON
 
 /// A text property of an event that a filter can test or a distinct count can count.
 public enum TextField: Sendable, Hashable {
@@ -171,25 +172,11 @@ public enum PropertyCondition: Sendable, Equatable, CustomStringConvertible {
     /// may hold a space, and `properties.a not in ["b"]` must not read as two conditions' text.
     private static func fieldText(_ name: String) -> String {
         name.utf8.allSatisfy { $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") || (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) }
-            ? name : jsonString(name)
+            ? name : JSONValue.stringLiteral(name)
     }
 
     /// `values` sorted, each as a JSON string, comma-separated.
     private static func quoted(_ values: Set<String>) -> String {
-        values.sorted().map(jsonString).joined(separator: ", ")
-    }
-
-    /// `text` as a JSON string literal: quotes, backslashes and control characters escaped.
-    private static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20: out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        values.sorted().map(JSONValue.stringLiteral).joined(separator: ", ")
     }
 }

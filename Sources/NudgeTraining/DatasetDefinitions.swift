@@ -1,5 +1,6 @@
 import Foundation
 import NudgeFeatures
+import NudgeJSON
 
 /// What each feature column of a dataset computed: the file `nudge dataset` writes beside each CSV
 /// (`<csv>.definitions.json`), so that whoever trains on the CSV (`nudge train`, the Python package) can
@@ -40,7 +41,7 @@ public struct DatasetDefinitions: Sendable, Equatable {
 
     /// The file's JSON text, keys sorted (stable for diffs).
     public var json: String {
-        let quoted = ModelFileWriter.string
+        let quoted = JSONValue.stringLiteral
         let entries = signatures.keys.sorted().map { "    \(quoted($0)): \(quoted(signatures[$0] ?? ""))" }
         return """
             {
@@ -94,7 +95,7 @@ public struct DatasetDefinitions: Sendable, Equatable {
     /// `featureFile`, defines otherwise than the dataset computed it: a model trained on the column would
     /// be served a different number under the same name.
     public func check(_ names: [String], against features: FeatureSet, featureFile: String, dataset: String) throws(TrainingError) {
-        let defined = Dictionary(zip(features.names, features.signatures), uniquingKeysWith: { first, _ in first })
+        let defined = DatasetDefinitions(features: features, featureFile: featureFile).signatures
         guard let (name, computed, other) = firstDifference(names, from: defined) else { return }
         throw .file(path: dataset, problem: """
             feature \(name) was computed as `\(computed)` (\(Self.path(beside: dataset)), from \(self.featureFile)\(featureFile == self.featureFile ? " as it was then" : "")) \

@@ -1,4 +1,5 @@
 import Foundation
+import NudgeJSON
 import NudgeModels
 
 /// What the trainer records in a model file's `trained` block. The service reads `at`, `rows`, `auc` and
@@ -181,19 +182,5 @@ public enum ModelFileWriter {
     static func vector(_ values: [Double]) -> String { "[" + values.map(number).joined(separator: ", ") + "]" }
 
     /// A JSON string literal.
-    static func string(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    static func string(_ text: String) -> String { JSONValue.stringLiteral(text) }
 }

@@ -19,6 +19,13 @@ import Testing
 
     // MARK: What is kept
 
+    /// What the project writes by hand reads back as the same string, escapes and all.
+    @Test(arguments: ["plain", "Home, Garden", "say \"hi\"", "back\\slash", "line\nbreak\ttab\r", "bell\u{07}", "k\u{E4}ufe \u{1F6D2}"])
+    func stringLiteralsReadBack(text: String) throws {
+        let literal = JSONValue.stringLiteral(text)
+        #expect(try Self.parse(literal).content == .string(text), "\(literal)")
+    }
+
     @Test func everyValueKnowsWhereItStarts() throws {
         let text = "{\n  \"a\": [1, true],\n  \"b\": {\"c\": null}\n}"
         let document = try JSONDocument(parsing: text)
